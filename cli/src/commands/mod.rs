@@ -1,0 +1,4 @@
+//! One module per subcommand group; each exposes its clap enum and a `run` function.
+
+pub mod config;
+pub mod schema;

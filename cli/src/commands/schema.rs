@@ -1,0 +1,108 @@
+//! `abacus schema`: applies the embedded migrations, reports their status and prints the DDL.
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+
+use abacus_schema::ident::check_ident;
+use abacus_schema::migrator::full_script;
+use abacus_schema::render::Target;
+use abacus_schema::ClickHouse;
+
+use crate::config::Config;
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Create the database if missing and apply pending migrations in order. Safe to rerun:
+    /// prints "up to date" when nothing is pending. Fails, naming the file, when an applied
+    /// migration was edited.
+    Migrate,
+    /// List applied and pending migrations.
+    Status,
+    /// Print every DDL statement that `migrate` runs on an empty database, rendered for the
+    /// configured database (and cluster). Connects to nothing.
+    Print {
+        /// Render for this cluster instead of the configured one (ON CLUSTER, Replicated
+        /// engines, Distributed tables).
+        #[arg(long, value_name = "NAME")]
+        cluster: Option<String>,
+    },
+}
+
+pub async fn run(cmd: SchemaCommand, config: &Config) -> Result<()> {
+    let migrations = abacus_schema::embedded().context("embedded migrations are invalid")?;
+    match cmd {
+        SchemaCommand::Print { cluster } => {
+            let target = Target {
+                database: config.clickhouse.database.clone(),
+                cluster: cluster.or_else(|| config.clickhouse.cluster().map(str::to_owned)),
+            };
+            check_ident("database", &target.database)?;
+            if let Some(c) = &target.cluster {
+                check_ident("cluster", c)?;
+            }
+            for (file, statements) in full_script(&target, &migrations)? {
+                println!("-- {file}");
+                for statement in statements {
+                    println!("{statement};\n");
+                }
+            }
+            Ok(())
+        }
+        SchemaCommand::Migrate => {
+            let ch = connect(config).await?;
+            let applied = abacus_schema::migrate(&ch, &migrations)
+                .await
+                .with_context(|| format!("failed to migrate database `{}`", ch.database()))?;
+            if applied.is_empty() {
+                println!(
+                    "schema of database `{}` is up to date ({} migrations applied)",
+                    ch.database(),
+                    migrations.len()
+                );
+            } else {
+                for m in &applied {
+                    println!("applied {}", m.file);
+                }
+                println!(
+                    "schema of database `{}` migrated: {} applied now, {} in total",
+                    ch.database(),
+                    applied.len(),
+                    migrations.len()
+                );
+            }
+            Ok(())
+        }
+        SchemaCommand::Status => {
+            let ch = connect(config).await?;
+            let status = abacus_schema::status(&ch, &migrations)
+                .await
+                .with_context(|| {
+                    format!("failed to read the schema status of `{}`", ch.database())
+                })?;
+            println!(
+                "database `{}` on ClickHouse {}",
+                ch.database(),
+                ch.version()
+            );
+            for a in &status.applied {
+                println!("  applied  {}", a.file);
+            }
+            for p in &status.pending {
+                println!("  pending  {}", p.file);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Connects to the configured ClickHouse, with the URL in any error.
+pub async fn connect(config: &Config) -> Result<ClickHouse> {
+    ClickHouse::connect(&config.clickhouse)
+        .await
+        .with_context(|| {
+            format!(
+                "failed to connect to clickhouse at {}",
+                config.clickhouse.url
+            )
+        })
+}

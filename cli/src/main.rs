@@ -1,0 +1,65 @@
+//! `abacus`: the command-line entry point. It only parses arguments, loads the configuration,
+//! sets up logging and calls the library crates; every capability lives in a library.
+//!
+//! # Layout
+//! - [`cli`]: the argument definitions (what `--help` shows).
+//! - [`config`]: configuration layering (defaults, file, environment, flags).
+//! - `commands/`: one module per subcommand group.
+
+mod cli;
+mod commands;
+mod config;
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, LogFormat};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.global.log_format);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let loaded = config::load(
+        cli.global.config.as_deref(),
+        &env,
+        &cli.global.flag_overrides(),
+    )?;
+    for name in &loaded.env_unknown {
+        tracing::warn!(variable = %name, "ignoring environment variable that matches no setting");
+    }
+    match cli.command {
+        Command::Config(cmd) => commands::config::run(cmd, &loaded),
+        Command::Schema(cmd) => runtime()?.block_on(commands::schema::run(cmd, &loaded.config)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("failed to start the async runtime: {e}"))
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

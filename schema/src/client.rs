@@ -1,0 +1,152 @@
+//! Connecting to ClickHouse: builds the `clickhouse` client from [`ClickHouseConfig`], checks
+//! that the server answers within the configured timeout and learns its version.
+
+use std::time::Duration;
+
+use clickhouse::Client;
+
+use crate::ident::check_ident;
+use crate::render::Target;
+use crate::{ClickHouseConfig, SchemaError};
+
+/// A server's `version()`, e.g. `18.16.1` → `(18, 16, 1)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServerVersion(pub u32, pub u32, pub u32);
+
+impl ServerVersion {
+    /// Parses the first three numbers of a `version()` string.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.trim().split('.').map(|p| p.parse::<u32>().ok());
+        Some(Self(
+            parts.next()??,
+            parts.next()??,
+            parts.next().flatten().unwrap_or(0),
+        ))
+    }
+}
+
+impl std::fmt::Display for ServerVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
+}
+
+/// Oldest release on which the client's schema validation is known to work; older servers
+/// (such as 18.16) reject the settings it sends, so validation stays off there.
+const VALIDATION_SINCE: ServerVersion = ServerVersion(24, 1, 0);
+
+/// A checked connection to one ClickHouse deployment and the Abacus database on it.
+#[derive(Clone, Debug)]
+pub struct ClickHouse {
+    server: Client,
+    database_client: Client,
+    config: ClickHouseConfig,
+    version: ServerVersion,
+}
+
+impl ClickHouse {
+    /// Checks the configured names, connects and asks the server for its version.
+    ///
+    /// Fails with [`SchemaError::Timeout`] when the server does not answer within
+    /// `connect_timeout_secs`, and with [`SchemaError::Unreachable`] when it refuses.
+    pub async fn connect(config: &ClickHouseConfig) -> Result<Self, SchemaError> {
+        check_ident("database", &config.database)?;
+        if let Some(cluster) = config.cluster() {
+            check_ident("cluster", cluster)?;
+        }
+        let base = Client::default()
+            .with_url(config.url.trim_end_matches('/'))
+            .with_user(&config.user)
+            .with_password(&config.password)
+            .with_compression(clickhouse::Compression::Lz4)
+            .with_validation(false);
+        let secs = config.connect_timeout_secs.max(1);
+        let answer = tokio::time::timeout(
+            Duration::from_secs(secs),
+            base.query("SELECT version()").fetch_one::<String>(),
+        )
+        .await
+        .map_err(|_| SchemaError::Timeout {
+            url: config.url.clone(),
+            secs,
+        })?
+        .map_err(|e| SchemaError::Unreachable {
+            url: config.url.clone(),
+            message: crate::error::describe(&e),
+        })?;
+        let version = ServerVersion::parse(&answer).unwrap_or(ServerVersion(0, 0, 0));
+        let validate = version >= VALIDATION_SINCE;
+        let server = base.with_validation(validate);
+        let database_client = server.clone().with_database(&config.database);
+        tracing::debug!(url = %config.url, %version, validate, "connected to clickhouse");
+        Ok(Self {
+            server,
+            database_client,
+            config: config.clone(),
+            version,
+        })
+    }
+
+    /// Client bound to the Abacus database (unqualified table names resolve there).
+    /// Only valid once the database exists (after [`crate::migrate`]).
+    pub fn client(&self) -> &Client {
+        &self.database_client
+    }
+
+    /// Client without a database, for statements that name the database themselves.
+    pub fn server_client(&self) -> &Client {
+        &self.server
+    }
+
+    /// The server's version.
+    pub fn version(&self) -> ServerVersion {
+        self.version
+    }
+
+    /// The Abacus database name.
+    pub fn database(&self) -> &str {
+        &self.config.database
+    }
+
+    /// The configuration this connection was made from.
+    pub fn config(&self) -> &ClickHouseConfig {
+        &self.config
+    }
+
+    /// Where rendered SQL runs: database and optional cluster.
+    pub fn target(&self) -> Target {
+        Target {
+            database: self.config.database.clone(),
+            cluster: self.config.cluster().map(str::to_owned),
+        }
+    }
+
+    /// Runs one statement, naming `context` in the error.
+    pub async fn execute(&self, sql: &str, context: &str) -> Result<(), SchemaError> {
+        self.server
+            .query(sql)
+            .execute()
+            .await
+            .map_err(|e| SchemaError::query(context, &e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_versions() {
+        assert_eq!(
+            ServerVersion::parse("18.16.1"),
+            Some(ServerVersion(18, 16, 1))
+        );
+        assert_eq!(
+            ServerVersion::parse("26.9.1.123"),
+            Some(ServerVersion(26, 9, 1))
+        );
+        assert_eq!(ServerVersion::parse("24.3"), Some(ServerVersion(24, 3, 0)));
+        assert_eq!(ServerVersion::parse("x"), None);
+        assert!(ServerVersion(18, 16, 1) < VALIDATION_SINCE);
+    }
+}

@@ -1,0 +1,65 @@
+//! The `[clickhouse]` section of `abacus.toml`: where ClickHouse is and how to talk to it.
+
+use serde::{Deserialize, Serialize};
+
+/// Connection settings for ClickHouse, shared by every component that reads or writes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickHouseConfig {
+    /// HTTP(S) endpoint of the server, e.g. `http://127.0.0.1:8123`.
+    #[serde(default = "default_url")]
+    pub url: String,
+    /// Database that holds all Abacus tables; created by `abacus schema migrate` if missing.
+    #[serde(default = "default_database")]
+    pub database: String,
+    /// User name for HTTP authentication.
+    #[serde(default = "default_user")]
+    pub user: String,
+    /// Password for HTTP authentication (never printed; prefer `ABACUS_CLICKHOUSE_PASSWORD`).
+    #[serde(default)]
+    pub password: String,
+    /// Cluster name from the server's `remote_servers`. When set, DDL runs `ON CLUSTER`,
+    /// storage tables use Replicated engines and reads go through Distributed tables.
+    #[serde(default)]
+    pub cluster: String,
+    /// Seconds to wait for the server to answer the first request before giving up.
+    #[serde(default = "default_connect_timeout_secs")]
+    pub connect_timeout_secs: u64,
+}
+
+fn default_url() -> String {
+    "http://127.0.0.1:8123".to_owned()
+}
+
+fn default_database() -> String {
+    "abacus".to_owned()
+}
+
+fn default_user() -> String {
+    "default".to_owned()
+}
+
+fn default_connect_timeout_secs() -> u64 {
+    5
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        Self {
+            url: default_url(),
+            database: default_database(),
+            user: default_user(),
+            password: String::new(),
+            cluster: String::new(),
+            connect_timeout_secs: default_connect_timeout_secs(),
+        }
+    }
+}
+
+impl ClickHouseConfig {
+    /// The cluster name, if one is configured.
+    pub fn cluster(&self) -> Option<&str> {
+        let name = self.cluster.trim();
+        (!name.is_empty()).then_some(name)
+    }
+}
