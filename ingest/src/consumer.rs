@@ -40,10 +40,8 @@ pub struct Ack {
 #[derive(Debug)]
 struct Owned {
     state: PartitionState,
-    /// Next offset to read (for `--once`).
-    next: i64,
-    /// High watermark at assignment (for `--once`).
-    end: i64,
+    /// Whether the consumer reported reaching the end of the partition since its last message.
+    at_eof: bool,
 }
 
 /// Everything the consumer thread and the rebalance callbacks share.
@@ -137,7 +135,7 @@ impl IngestContext {
             );
             return;
         };
-        owned.next = owned.next.max(offset + 1);
+        owned.at_eof = false;
         let batch = &mut shared.batch;
         batch.settle(topic, partition, offset);
         let size = payload.map_or(0, <[u8]>::len);
@@ -318,10 +316,20 @@ impl IngestContext {
         }
     }
 
-    /// Whether `--once` is complete: something was assigned and every owned partition has
-    /// been read up to the high watermark it had when assigned.
+    /// Records that the consumer reached the end of partition `partition` (of every
+    /// subscribed topic: librdkafka's end-of-partition event does not name the topic).
+    pub fn reached_eof(&self, shared: &mut Shared, partition: i32) {
+        for ((_, p), owned) in shared.owned.iter_mut() {
+            if *p == partition {
+                owned.at_eof = true;
+            }
+        }
+    }
+
+    /// Whether `--once` is complete: something was assigned and the consumer reported the end
+    /// of every owned partition after its last message.
     pub fn caught_up(&self, shared: &Shared) -> bool {
-        shared.ever_assigned && shared.owned.values().all(|o| o.next >= o.end)
+        shared.ever_assigned && shared.owned.values().all(|o| o.at_eof)
     }
 
     fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
@@ -377,8 +385,7 @@ impl IngestContext {
                 (topic, partition),
                 Owned {
                     state,
-                    next: start,
-                    end: high,
+                    at_eof: false,
                 },
             );
         }

@@ -71,7 +71,7 @@ pub fn consumer_config(kafka: &KafkaConfig) -> ClientConfig {
     config
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "true");
     config
 }
 
@@ -214,7 +214,11 @@ fn consume(
                     msg.payload(),
                 );
             }
-            Some(Err(KafkaError::PartitionEOF(_))) | None => {}
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                let mut shared = ctx.lock();
+                ctx.reached_eof(&mut shared, partition);
+            }
+            None => {}
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "kafka consumer error (librdkafka retries by itself)")
             }
