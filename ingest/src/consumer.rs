@@ -329,7 +329,7 @@ impl IngestContext {
     /// Whether `--once` is complete: something was assigned and the consumer reported the end
     /// of every owned partition after its last message.
     pub fn caught_up(&self, shared: &Shared) -> bool {
-        shared.ever_assigned && shared.owned.values().all(|o| o.at_eof)
+        shared.ever_assigned && !shared.owned.is_empty() && shared.owned.values().all(|o| o.at_eof)
     }
 
     fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
@@ -339,12 +339,11 @@ impl IngestContext {
             .unwrap_or_else(|_| tpl.clone());
         for elem in committed.elements() {
             let (topic, partition) = (elem.topic().to_owned(), elem.partition());
-            let (low, high) = consumer
-                .fetch_watermarks(&topic, partition, timeout)
-                .unwrap_or((0, 0));
+            // Without a committed offset the group starts at the beginning (auto.offset.reset
+            // = earliest); offsets below the log start are simply never delivered.
             let start = match elem.offset() {
                 Offset::Offset(n) => n,
-                _ => low,
+                _ => 0,
             };
             let mut attempt = 0;
             let state = loop {
@@ -375,12 +374,10 @@ impl IngestContext {
                 topic,
                 partition,
                 committed = start,
-                high_watermark = high,
                 remembered_ids = state.dedupe.len(),
                 already_stored = state.stored.len(),
                 "partition assigned"
             );
-            self.metrics.set_lag(&topic, partition, high - start);
             self.lock().owned.insert(
                 (topic, partition),
                 Owned {
