@@ -5,7 +5,11 @@ use abacus_assign::{parse, Context, Flag, Reason};
 const EXAMPLE: &str = include_str!("../../examples/experiments.toml");
 
 fn flag(text: &str) -> Flag {
-    parse(text).unwrap().flag("new-search").unwrap().clone()
+    parse(text)
+        .expect("valid file")
+        .flag("new-search")
+        .expect("flag new-search")
+        .clone()
 }
 
 #[test]
@@ -130,5 +134,9 @@ allocation = [{ variant = "yes", weight = 1 }]
 }
 
 fn flag_named(text: &str, name: &str) -> Flag {
-    parse(text).unwrap().flag(name).unwrap().clone()
+    parse(text)
+        .expect("valid file")
+        .flag(name)
+        .expect("flag exists")
+        .clone()
 }
