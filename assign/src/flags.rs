@@ -62,7 +62,8 @@ pub struct Allocation {
 }
 
 impl Allocation {
-    fn pick(&self, bucket: u32) -> Option<&str> {
+    /// The variant whose range holds `bucket`.
+    pub fn variant_at(&self, bucket: u32) -> Option<&str> {
         self.entries
             .iter()
             .find(|(_, _, r)| r.contains(bucket))
@@ -263,7 +264,7 @@ impl Flag {
         for rule in &self.rules {
             if rule.conditions.iter().all(|c| c.holds(context)) {
                 let bucket = flag_bucket(&self.name, Some(&rule.name), user_id);
-                if let Some(variant) = rule.allocation.pick(bucket) {
+                if let Some(variant) = rule.allocation.variant_at(bucket) {
                     return Evaluation {
                         variant,
                         reason: Reason::Rule(&rule.name),
@@ -274,7 +275,7 @@ impl Flag {
         }
         if let Some(rollout) = &self.rollout {
             let bucket = flag_bucket(&self.name, None, user_id);
-            if let Some(variant) = rollout.pick(bucket) {
+            if let Some(variant) = rollout.variant_at(bucket) {
                 return Evaluation {
                     variant,
                     reason: Reason::Rollout,
