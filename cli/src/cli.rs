@@ -92,6 +92,13 @@ pub enum Command {
     /// Create and migrate the ClickHouse schema.
     #[command(subcommand)]
     Schema(commands::schema::SchemaCommand),
+    /// Validate experiment definitions and store, list and show them in the registry.
+    #[command(subcommand)]
+    Experiments(commands::experiments::ExperimentsCommand),
+    Assign(commands::assign::AssignArgs),
+    /// Evaluate feature flags (from a file; no ClickHouse needed).
+    #[command(subcommand)]
+    Flags(commands::flags::FlagsCommand),
 }
 
 #[cfg(test)]

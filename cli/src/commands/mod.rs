@@ -1,4 +1,7 @@
 //! One module per subcommand group; each exposes its clap enum and a `run` function.
 
+pub mod assign;
 pub mod config;
+pub mod experiments;
+pub mod flags;
 pub mod schema;
