@@ -23,8 +23,10 @@
 //! - [`metrics`]: validation of metric definitions.
 //! - [`experiment`]: the validated [`Experiment`] and assignment.
 //! - [`flags`]: feature flags and their evaluation.
+//! - [`conditions`]: rule conditions and the attribute [`Context`].
 //! - [`error`]: [`DefinitionError`] and [`Problem`].
 
+pub mod conditions;
 pub mod error;
 pub mod experiment;
 pub mod file;
@@ -33,10 +35,11 @@ pub mod hash;
 pub mod metrics;
 pub mod validate;
 
+pub use conditions::{AttrValue, Condition, Context, Op};
 pub use error::{DefinitionError, Problem};
 pub use experiment::{
     Assignment, BucketRange, Direction, Experiment, Metric, MetricKind, Variant, Window,
 };
-pub use flags::{AttrValue, Context, Evaluation, Flag, Reason};
+pub use flags::{Evaluation, Flag, Reason};
 pub use hash::BUCKETS;
 pub use validate::{parse, validate, Definitions, EXCLUDED};
