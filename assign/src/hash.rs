@@ -119,12 +119,46 @@ impl Murmur3 {
 /// signed=False)` returns in Python).
 #[inline]
 pub fn murmur3_x86_32(bytes: &[u8], seed: u32) -> u32 {
-    Murmur3::new(seed).write(bytes).finish()
+    let mut h = seed;
+    let mut blocks = bytes.chunks_exact(4);
+    for block in &mut blocks {
+        h = mix_h(
+            h,
+            u32::from_le_bytes([block[0], block[1], block[2], block[3]]),
+        );
+    }
+    let tail = blocks.remainder();
+    if !tail.is_empty() {
+        let mut k = 0u32;
+        for (i, b) in tail.iter().enumerate() {
+            k ^= u32::from(*b) << (8 * i);
+        }
+        h ^= mix_k(k);
+    }
+    fmix32(h ^ bytes.len() as u32)
 }
+
+/// Keys up to this many bytes are hashed from a stack buffer (the fast path); longer keys
+/// are streamed through [`Murmur3`] with the same result.
+const STACK_KEY: usize = 256;
 
 /// The hash of `parts` joined with `:`, for `seed`.
 #[inline]
 pub fn hash_key(seed: Seed, parts: &[&str]) -> u32 {
+    let len = parts.iter().map(|p| p.len()).sum::<usize>() + parts.len().saturating_sub(1);
+    if len <= STACK_KEY {
+        let mut buf = [0u8; STACK_KEY];
+        let mut at = 0;
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                buf[at] = b':';
+                at += 1;
+            }
+            buf[at..at + part.len()].copy_from_slice(part.as_bytes());
+            at += part.len();
+        }
+        return murmur3_x86_32(&buf[..at], seed as u32);
+    }
     let mut hasher = Murmur3::new(seed as u32);
     for (i, part) in parts.iter().enumerate() {
         if i > 0 {
@@ -196,6 +230,24 @@ mod tests {
                 h.write(&text[..i]).write(&text[i..j]).write(&text[j..]);
                 assert_eq!(h.finish(), whole, "split at {i}, {j}");
             }
+        }
+    }
+
+    #[test]
+    fn long_keys_take_the_streaming_path_with_the_same_result() {
+        for n in [250, 254, 255, 256, 257, 300, 1000] {
+            let user = "u".repeat(n);
+            let mut key = b"ns:".to_vec();
+            key.extend_from_slice(user.as_bytes());
+            assert_eq!(
+                hash_key(Seed::Variant, &["ns", &user]),
+                Murmur3::new(1).write(&key).finish(),
+                "{n}"
+            );
+            assert_eq!(
+                hash_key(Seed::Variant, &["ns", &user]),
+                murmur3_x86_32(&key, 1)
+            );
         }
     }
 
