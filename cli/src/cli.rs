@@ -92,6 +92,8 @@ pub enum Command {
     /// Create and migrate the ClickHouse schema.
     #[command(subcommand)]
     Schema(commands::schema::SchemaCommand),
+    /// Consume events from Kafka into ClickHouse (validate, dedupe, quarantine).
+    Ingest(Box<commands::ingest::IngestArgs>),
     /// Validate experiment definitions and store, list and show them in the registry.
     #[command(subcommand)]
     Experiments(commands::experiments::ExperimentsCommand),

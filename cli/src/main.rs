@@ -31,11 +31,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
-    let loaded = config::load(
-        cli.global.config.as_deref(),
-        &env,
-        &cli.global.flag_overrides(),
-    )?;
+    let mut flags = cli.global.flag_overrides();
+    if let Command::Ingest(args) = &cli.command {
+        flags.extend(args.overrides());
+    }
+    let loaded = config::load(cli.global.config.as_deref(), &env, &flags)?;
     for name in &loaded.env_unknown {
         tracing::warn!(variable = %name, "ignoring environment variable that matches no setting");
     }
@@ -47,6 +47,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Assign(args) => commands::assign::run(args),
         Command::Flags(cmd) => commands::flags::run(cmd),
+        Command::Ingest(args) => runtime()?.block_on(commands::ingest::run(*args, &loaded.config)),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 

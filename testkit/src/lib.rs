@@ -9,6 +9,9 @@
 //! # Layout
 //! - [`TestDatabase`]: a fresh, migrated database and its cleanup.
 //! - [`clickhouse_url`], [`kafka_brokers`], [`unique_name`]: addresses and names.
+//! - [`kafka`]: a fresh topic per test and a producer.
+
+pub mod kafka;
 
 use abacus_schema::{ClickHouse, ClickHouseConfig};
 use rand::Rng;

@@ -4,4 +4,5 @@ pub mod assign;
 pub mod config;
 pub mod experiments;
 pub mod flags;
+pub mod ingest;
 pub mod schema;
