@@ -42,7 +42,7 @@ impl fmt::Display for Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum DefinitionError {
     /// The text is not valid TOML, or a value has the wrong type or an unknown key.
-    #[error("invalid experiments file at line {line}, column {column}{within}: {message}")]
+    #[error("line {line}, column {column}{within}: {message}")]
     Syntax {
         /// 1-based line of the error.
         line: usize,
