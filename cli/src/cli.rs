@@ -94,6 +94,13 @@ pub enum Command {
     Schema(commands::schema::SchemaCommand),
     /// Consume events from Kafka into ClickHouse (validate, dedupe, quarantine).
     Ingest(Box<commands::ingest::IngestArgs>),
+    /// Validate experiment definitions and store, list and show them in the registry.
+    #[command(subcommand)]
+    Experiments(commands::experiments::ExperimentsCommand),
+    Assign(commands::assign::AssignArgs),
+    /// Evaluate feature flags (from a file; no ClickHouse needed).
+    #[command(subcommand)]
+    Flags(commands::flags::FlagsCommand),
 }
 
 #[cfg(test)]

@@ -42,6 +42,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Config(cmd) => commands::config::run(cmd, &loaded),
         Command::Schema(cmd) => runtime()?.block_on(commands::schema::run(cmd, &loaded.config)),
+        Command::Experiments(cmd) => {
+            runtime()?.block_on(commands::experiments::run(cmd, &loaded.config))
+        }
+        Command::Assign(args) => commands::assign::run(args),
+        Command::Flags(cmd) => commands::flags::run(cmd),
         Command::Ingest(args) => runtime()?.block_on(commands::ingest::run(*args, &loaded.config)),
     }
 }

@@ -1,5 +1,8 @@
 //! One module per subcommand group; each exposes its clap enum and a `run` function.
 
+pub mod assign;
 pub mod config;
+pub mod experiments;
+pub mod flags;
 pub mod ingest;
 pub mod schema;

@@ -1,0 +1,286 @@
+//! Feature flags: validation of `[[flag]]` tables and evaluation for one user and context.
+//!
+//! [`Flag::evaluate`] returns the variant and why:
+//! - `flag_disabled`: `enabled = false`, so the `default` variant;
+//! - `rule:<name>`: the first rule whose conditions all hold allocated the variant;
+//! - `rollout`: no rule matched and the flag's `rollout` allocated the variant;
+//! - `default`: no rule matched and there is no rollout.
+//!
+//! An allocation splits the buckets `0..10000` into contiguous ranges proportional to its
+//! weights, in order; the user's bucket is `flag_bucket(flag, rule, user)` (see
+//! [`crate::hash`]), so each rule and the rollout hash users independently.
+//!
+//! Rule conditions and the evaluation context live in [`crate::conditions`].
+
+use std::collections::HashSet;
+
+use crate::conditions::{condition, Condition, Context};
+use crate::experiment::BucketRange;
+use crate::file::{RawAllocation, RawFlag};
+use crate::hash::flag_bucket;
+use crate::validate::{check_id, check_variant_name, weight_ranges};
+use crate::Problem;
+
+/// A validated feature flag.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flag {
+    /// Flag name.
+    pub name: String,
+    /// What the flag controls.
+    pub description: String,
+    /// When false, every user gets `default`.
+    pub enabled: bool,
+    /// The flag's variants.
+    pub variants: Vec<String>,
+    /// Variant for users no rule or rollout allocates.
+    pub default: String,
+    /// Allocation for users that match no rule.
+    pub rollout: Option<Allocation>,
+    /// Rules in evaluation order.
+    pub rules: Vec<Rule>,
+}
+
+/// A rule: conditions that must all hold, and the allocation for users that match.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule {
+    /// Rule name.
+    pub name: String,
+    /// Conditions (all must hold).
+    pub conditions: Vec<Condition>,
+    /// Variant split of matching users.
+    pub allocation: Allocation,
+}
+
+/// Variants with contiguous bucket ranges proportional to their weights.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Allocation {
+    /// `(variant, weight, buckets)` in order.
+    pub entries: Vec<(String, u32, BucketRange)>,
+}
+
+impl Allocation {
+    /// The variant whose range holds `bucket`.
+    pub fn variant_at(&self, bucket: u32) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(_, _, r)| r.contains(bucket))
+            .map(|(v, _, _)| v.as_str())
+    }
+}
+
+/// Why a flag evaluated to its variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason<'a> {
+    /// The flag is disabled.
+    FlagDisabled,
+    /// The named rule matched.
+    Rule(&'a str),
+    /// No rule matched; the rollout allocated the variant.
+    Rollout,
+    /// No rule matched and there is no rollout.
+    Default,
+}
+
+impl std::fmt::Display for Reason<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::FlagDisabled => f.write_str("flag_disabled"),
+            Self::Rule(name) => write!(f, "rule:{name}"),
+            Self::Rollout => f.write_str("rollout"),
+            Self::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// The result of [`Flag::evaluate`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Evaluation<'a> {
+    /// The variant.
+    pub variant: &'a str,
+    /// Why.
+    pub reason: Reason<'a>,
+    /// The allocation bucket used (for a rule or the rollout).
+    pub bucket: Option<u32>,
+}
+
+impl Flag {
+    /// The variant of `user_id` in `context`, and why.
+    pub fn evaluate<'a>(&'a self, user_id: &str, context: &Context) -> Evaluation<'a> {
+        if !self.enabled {
+            return Evaluation {
+                variant: &self.default,
+                reason: Reason::FlagDisabled,
+                bucket: None,
+            };
+        }
+        for rule in &self.rules {
+            if rule.conditions.iter().all(|c| c.holds(context)) {
+                let bucket = flag_bucket(&self.name, Some(&rule.name), user_id);
+                if let Some(variant) = rule.allocation.variant_at(bucket) {
+                    return Evaluation {
+                        variant,
+                        reason: Reason::Rule(&rule.name),
+                        bucket: Some(bucket),
+                    };
+                }
+            }
+        }
+        if let Some(rollout) = &self.rollout {
+            let bucket = flag_bucket(&self.name, None, user_id);
+            if let Some(variant) = rollout.variant_at(bucket) {
+                return Evaluation {
+                    variant,
+                    reason: Reason::Rollout,
+                    bucket: Some(bucket),
+                };
+            }
+        }
+        Evaluation {
+            variant: &self.default,
+            reason: Reason::Default,
+            bucket: None,
+        }
+    }
+}
+
+/// Validates the `[[flag]]` tables, adding problems to `problems`.
+pub(crate) fn validate_flags(raw: &[RawFlag], problems: &mut Vec<Problem>) -> Vec<Flag> {
+    let mut seen = HashSet::new();
+    let mut flags = Vec::new();
+    for f in raw {
+        let before = problems.len();
+        let subj = format!("flag \"{}\"", f.name);
+        if let Err(e) = check_id(&f.name) {
+            problems.push(Problem::new(&subj, "name", e));
+        } else if !seen.insert(f.name.as_str()) {
+            problems.push(Problem::new(
+                &subj,
+                "name",
+                "must be unique (used by an earlier flag)",
+            ));
+        }
+        let variants = flag_variants(f);
+        for v in &variants {
+            if let Err(e) = check_variant_name(v) {
+                problems.push(Problem::new(&subj, "variants", e));
+            }
+        }
+        let known = |name: &str| variants.iter().any(|v| v == name);
+        if !known(&f.default) {
+            problems.push(Problem::new(
+                &subj,
+                "default",
+                format!(
+                    "must name one of the variants ({}) (got \"{}\")",
+                    variants.join(", "),
+                    f.default
+                ),
+            ));
+        }
+        let rollout = if f.rollout.is_empty() {
+            None
+        } else {
+            allocation(&f.rollout, &subj, "rollout", &variants, problems)
+        };
+        let mut rule_names = HashSet::new();
+        let mut rules = Vec::new();
+        for r in &f.rule {
+            let rsubj = format!("{subj}, rule \"{}\"", r.name);
+            if let Err(e) = check_id(&r.name) {
+                problems.push(Problem::new(&rsubj, "name", e));
+            } else if !rule_names.insert(r.name.as_str()) {
+                problems.push(Problem::new(&rsubj, "name", "must be unique in the flag"));
+            }
+            let conditions: Vec<Condition> = r
+                .conditions
+                .iter()
+                .filter_map(|c| condition(c, &rsubj, problems))
+                .collect();
+            if r.allocation.is_empty() {
+                problems.push(Problem::new(
+                    &rsubj,
+                    "allocation",
+                    "must list at least one variant",
+                ));
+            }
+            if let Some(allocation) =
+                allocation(&r.allocation, &rsubj, "allocation", &variants, problems)
+            {
+                rules.push(Rule {
+                    name: r.name.clone(),
+                    conditions,
+                    allocation,
+                });
+            }
+        }
+        if problems.len() == before {
+            flags.push(Flag {
+                name: f.name.clone(),
+                description: f.description.clone(),
+                enabled: f.enabled,
+                variants,
+                default: f.default.clone(),
+                rollout,
+                rules,
+            });
+        }
+    }
+    flags
+}
+
+/// The declared variants, or those named by `default` and the allocations in first-use order.
+fn flag_variants(f: &RawFlag) -> Vec<String> {
+    if !f.variants.is_empty() {
+        return f.variants.clone();
+    }
+    let mut out: Vec<String> = vec![f.default.clone()];
+    let named = f
+        .rollout
+        .iter()
+        .chain(f.rule.iter().flat_map(|r| r.allocation.iter()));
+    for a in named {
+        if !out.contains(&a.variant) {
+            out.push(a.variant.clone());
+        }
+    }
+    out
+}
+
+fn allocation(
+    raw: &[RawAllocation],
+    subject: &str,
+    field: &str,
+    variants: &[String],
+    problems: &mut Vec<Problem>,
+) -> Option<Allocation> {
+    let before = problems.len();
+    let mut seen = HashSet::new();
+    for a in raw {
+        if !variants.contains(&a.variant) {
+            problems.push(Problem::new(
+                subject,
+                format!("{field}.variant"),
+                format!(
+                    "must name one of the variants ({}) (got \"{}\")",
+                    variants.join(", "),
+                    a.variant
+                ),
+            ));
+        } else if !seen.insert(a.variant.as_str()) {
+            problems.push(Problem::new(
+                subject,
+                format!("{field}.variant"),
+                format!("must be unique (\"{}\" repeats)", a.variant),
+            ));
+        }
+    }
+    let weights: Vec<(&str, i64)> = raw.iter().map(|a| (a.variant.as_str(), a.weight)).collect();
+    let ranges = weight_ranges(&weights, subject, &format!("{field} variant"), problems)?;
+    (problems.len() == before).then(|| Allocation {
+        entries: raw
+            .iter()
+            .zip(ranges)
+            .map(|(a, r)| (a.variant.clone(), a.weight as u32, r))
+            .collect(),
+    })
+}

@@ -1,0 +1,107 @@
+//! `abacus assign`: prints the variant of users in one experiment of an experiments file,
+//! exactly as producers' services assign them. Connects to nothing.
+
+use std::io::{BufRead, BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{ArgGroup, Args};
+use serde_json::json;
+
+use abacus_assign::{Experiment, EXCLUDED};
+
+use crate::commands::experiments::load_file;
+
+/// Assign users to a variant of an experiment (from a file; no ClickHouse needed).
+///
+/// Prints the variant name, or `excluded` when the user is outside the experiment's traffic
+/// (or layer slice). With --users-file, prints `user<TAB>variant` for each non-empty input
+/// line. Assignment does not depend on the time or on ClickHouse: it hashes the user id as
+/// documented in assign/README.md.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("who").required(true).args(["user", "users_file"])))]
+pub struct AssignArgs {
+    /// The experiments file (TOML with [[experiment]] tables).
+    #[arg(long, value_name = "FILE")]
+    pub experiments: PathBuf,
+    /// Experiment id.
+    #[arg(long, value_name = "ID")]
+    pub experiment: String,
+    /// One user id.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// File with one user id per line (`-` reads standard input); empty lines are skipped.
+    #[arg(long, value_name = "PATH")]
+    pub users_file: Option<PathBuf>,
+    /// One JSON object per user, with the buckets: {"experiment", "user_id", "variant",
+    /// "in_experiment", "namespace_bucket", "variant_bucket"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: AssignArgs) -> Result<()> {
+    let defs = load_file(&args.experiments)?;
+    let Some(exp) = defs.experiment(&args.experiment) else {
+        let known: Vec<&str> = defs.experiments.iter().map(|e| e.id.as_str()).collect();
+        bail!(
+            "experiment \"{}\" is not in {} (it has: {})",
+            args.experiment,
+            args.experiments.display(),
+            known.join(", ")
+        );
+    };
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    if let Some(user) = &args.user {
+        write_one(&mut out, exp, user, args.json, false)?;
+    } else if let Some(path) = &args.users_file {
+        let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+            Box::new(std::io::stdin().lock())
+        } else {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("failed to open users file {}", path.display()))?;
+            Box::new(std::io::BufReader::new(file))
+        };
+        for (i, line) in reader.lines().enumerate() {
+            let line = line.with_context(|| {
+                format!(
+                    "failed to read line {} of users file {}",
+                    i + 1,
+                    path.display()
+                )
+            })?;
+            let user = line.strip_suffix('\r').unwrap_or(&line);
+            if !user.is_empty() {
+                write_one(&mut out, exp, user, args.json, true)?;
+            }
+        }
+    }
+    out.flush().context("failed to write to standard output")
+}
+
+fn write_one(
+    out: &mut impl Write,
+    exp: &Experiment,
+    user: &str,
+    json: bool,
+    with_user: bool,
+) -> Result<()> {
+    let a = exp.assignment(user);
+    let variant = a.variant.map_or(EXCLUDED, |v| v.name.as_str());
+    let written = if json {
+        let value = json!({
+            "experiment": exp.id,
+            "user_id": user,
+            "variant": variant,
+            "in_experiment": a.variant.is_some(),
+            "namespace_bucket": a.namespace_bucket,
+            "variant_bucket": a.variant_bucket,
+        });
+        writeln!(out, "{value}")
+    } else if with_user {
+        writeln!(out, "{user}\t{variant}")
+    } else {
+        writeln!(out, "{variant}")
+    };
+    written.context("failed to write to standard output")
+}

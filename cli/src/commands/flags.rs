@@ -1,0 +1,88 @@
+//! `abacus flags`: evaluates a feature flag of an experiments file for one user and context.
+//! Connects to nothing.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use abacus_assign::Context;
+
+use crate::commands::experiments::load_file;
+
+#[derive(Debug, Subcommand)]
+pub enum FlagsCommand {
+    /// Evaluate a flag for one user and print `variant<TAB>reason`.
+    ///
+    /// The reason is `flag_disabled`, `rule:<name>` (the first rule whose conditions all
+    /// hold), `rollout` (no rule matched; the flag's rollout allocated the variant) or
+    /// `default`. Attributes are given as text; conditions compare them as numbers or
+    /// booleans when the condition's value is one (`--attr app_version=42` matches
+    /// `op = "gte", value = 40`).
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The experiments file (TOML with [[flag]] tables).
+    #[arg(long, value_name = "FILE")]
+    pub experiments: PathBuf,
+    /// Flag name.
+    #[arg(long, value_name = "NAME")]
+    pub flag: String,
+    /// User id (hashed for rule and rollout allocations).
+    #[arg(long, value_name = "USER")]
+    pub user: String,
+    /// Context attribute, repeatable: --attr region=eu-west --attr app_version=42.
+    #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = parse_attr)]
+    pub attrs: Vec<(String, String)>,
+    /// Print {"flag", "user_id", "variant", "reason", "bucket"} as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_attr(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("expected KEY=VALUE (got \"{text}\")")),
+    }
+}
+
+pub fn run(cmd: FlagsCommand) -> Result<()> {
+    let FlagsCommand::Eval(args) = cmd;
+    let defs = load_file(&args.experiments)?;
+    let Some(flag) = defs.flag(&args.flag) else {
+        let known: Vec<&str> = defs.flags.iter().map(|f| f.name.as_str()).collect();
+        bail!(
+            "flag \"{}\" is not in {} (it has: {})",
+            args.flag,
+            args.experiments.display(),
+            if known.is_empty() {
+                "no flags".to_owned()
+            } else {
+                known.join(", ")
+            }
+        );
+    };
+    let mut context = Context::new();
+    for (key, value) in &args.attrs {
+        context.insert(key.clone(), value.clone());
+    }
+    let e = flag.evaluate(&args.user, &context);
+    if args.json {
+        let value = json!({
+            "flag": flag.name,
+            "user_id": args.user,
+            "variant": e.variant,
+            "reason": e.reason.to_string(),
+            "bucket": e.bucket,
+        });
+        println!("{value}");
+    } else {
+        println!("{}\t{}", e.variant, e.reason);
+    }
+    Ok(())
+}
