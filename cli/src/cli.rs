@@ -94,6 +94,8 @@ pub enum Command {
     Schema(commands::schema::SchemaCommand),
     /// Consume events from Kafka into ClickHouse (validate, dedupe, quarantine).
     Ingest(Box<commands::ingest::IngestArgs>),
+    /// Publish synthetic experiment events to Kafka with known ground truth (load generator).
+    Produce(Box<commands::produce::ProduceArgs>),
     /// Validate experiment definitions and store, list and show them in the registry.
     #[command(subcommand)]
     Experiments(commands::experiments::ExperimentsCommand),

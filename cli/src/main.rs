@@ -48,6 +48,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Assign(args) => commands::assign::run(args),
         Command::Flags(cmd) => commands::flags::run(cmd),
         Command::Ingest(args) => runtime()?.block_on(commands::ingest::run(*args, &loaded.config)),
+        Command::Produce(args) => {
+            runtime()?.block_on(commands::produce::run(*args, &loaded.config))
+        }
     }
 }
 

@@ -5,4 +5,5 @@ pub mod config;
 pub mod experiments;
 pub mod flags;
 pub mod ingest;
+pub mod produce;
 pub mod schema;
