@@ -1,0 +1,138 @@
+//! End-to-end ingest throughput on the local stack, beside two baselines measured in the same
+//! run: ClickHouse's own bulk load of the same events from a JSONEachRow file over HTTP (the
+//! local upper bound of what ClickHouse accepts) and a bare Kafka read of the same messages
+//! (what the broker can deliver).
+//!
+//! Run: `deploy/local/stack up && eval "$(deploy/local/stack env)" &&
+//!       cargo bench -p abacus --bench ingest_throughput` (ABACUS_BENCH_EVENTS sets the size,
+//! default 1,000,000).
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use abacus_testkit::{kafka_brokers, unique_name, TestDatabase};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::ClientConfig;
+
+fn abacus(db: &str, topic: &str, group: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_abacus"));
+    cmd.env("ABACUS_CLICKHOUSE_URL", abacus_testkit::clickhouse_url())
+        .env("ABACUS_CLICKHOUSE_DATABASE", db)
+        .env("ABACUS_KAFKA_BROKERS", kafka_brokers())
+        .env("ABACUS_KAFKA_TOPIC", topic)
+        .env("ABACUS_KAFKA_GROUP", group)
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Reads every message of `topic` once, doing nothing with them.
+fn kafka_read_only(topic: &str, expected: u64) -> Duration {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka_brokers())
+        .set("group.id", unique_name("bench-read"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let started = Instant::now();
+    let mut n = 0u64;
+    while n < expected {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(_)) => n += 1,
+            Some(Err(KafkaError::PartitionEOF(_))) | None => {}
+            Some(Err(e)) => panic!("{e}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(600), "read only {n} of {expected}");
+    }
+    started.elapsed()
+}
+
+#[tokio::main]
+async fn main() {
+    let events: u64 = std::env::var("ABACUS_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let db = TestDatabase::create("bench_ingest").await;
+    let topic = unique_name("bench_ingest");
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/experiments.toml");
+    eprintln!("producing {events} events to {topic} ...");
+    let started = Instant::now();
+    let out = abacus(db.name(), &topic, "unused")
+        .args(["produce", "--experiments", examples, "--users", "100000000", "--quiet", "--json"])
+        .args(["--events", &events.to_string(), "--duplicates", "0", "--malformed", "0", "--late", "0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let produce_secs = started.elapsed().as_secs_f64();
+    let truth: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let messages = truth["messages"].as_u64().unwrap();
+
+    // 1. Abacus end to end: Kafka -> validate -> dedupe -> ClickHouse, commit.
+    eprintln!("ingesting ...");
+    let started = Instant::now();
+    let mut child = abacus(db.name(), &topic, &unique_name("bench"))
+        .args(["ingest", "--once"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut peak = 0;
+    while child.try_wait().unwrap().is_none() {
+        peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ingest = started.elapsed();
+    assert_eq!(db.count("SELECT count() FROM events").await, messages, "ingest stored every event");
+
+    // 2. ClickHouse's own bulk load of the same rows from a JSONEachRow file over HTTP.
+    let file = std::env::temp_dir().join(format!("{}.jsonl", unique_name("bench")));
+    let url = abacus_testkit::clickhouse_url();
+    let status = Command::new("curl")
+        .args(["-sSf", "-o", file.to_str().unwrap(), &url, "--data-binary"])
+        .arg(format!("SELECT * FROM `{}`.events FORMAT JSONEachRow", db.name()))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    db.clickhouse()
+        .client()
+        .query("CREATE TABLE events_bulk AS events")
+        .execute()
+        .await
+        .unwrap();
+    let bytes = std::fs::metadata(&file).unwrap().len();
+    let started = Instant::now();
+    let status = Command::new("curl")
+        .args(["-sSf", "-o", "/dev/null", "--data-binary"])
+        .arg(format!("@{}", file.display()))
+        .arg(format!("{url}/?query=INSERT%20INTO%20%60{}%60.events_bulk%20FORMAT%20JSONEachRow", db.name()))
+        .status()
+        .unwrap();
+    let bulk = started.elapsed();
+    assert!(status.success());
+    assert_eq!(db.count("SELECT count() FROM events_bulk").await, messages);
+    let _ = std::fs::remove_file(&file);
+
+    // 3. The broker alone: read every message once.
+    let read = kafka_read_only(&topic, messages);
+
+    let rate = |d: Duration| messages as f64 / d.as_secs_f64();
+    println!("\n## ingest throughput ({messages} events, {} MiB as JSONEachRow)\n", bytes >> 20);
+    println!("| what | seconds | events/s | vs. ClickHouse bulk load |");
+    println!("|---|---:|---:|---:|");
+    println!("| ClickHouse bulk load, JSONEachRow over HTTP (baseline) | {:.2} | {:.0} | 1.00 |", bulk.as_secs_f64(), rate(bulk));
+    println!("| Kafka read only (rdkafka consumer, no processing) | {:.2} | {:.0} | {:.2} |", read.as_secs_f64(), rate(read), rate(read) / rate(bulk));
+    println!("| **abacus ingest --once** end to end (dedupe on) | {:.2} | {:.0} | {:.2} |", ingest.as_secs_f64(), rate(ingest), rate(ingest) / rate(bulk));
+    println!("\npeak RSS of the ingest process: {:.1} MiB; producing took {produce_secs:.1} s", peak as f64 / 1024.0);
+    db.drop().await;
+}
