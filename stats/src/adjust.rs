@@ -58,7 +58,8 @@ pub fn adjust_p_values(p_values: &[f64], method: Correction) -> Result<Vec<f64>>
             let mut running = 1.0_f64;
             for (rank, &i) in order.iter().enumerate().rev() {
                 running = running.min((m * p_values[i] / (rank as f64 + 1.0)).min(1.0));
-                adjusted[i] = running;
+                // never below the raw p-value (m·p/m can round down by an ulp)
+                adjusted[i] = running.max(p_values[i]);
             }
         }
     }

@@ -21,7 +21,18 @@ pub(crate) fn wilson(summary: &ProportionSummary, alpha: f64, arm: Arm) -> Resul
     let denom = 1.0 + z2 / n;
     let center = (p + z2 / (2.0 * n)) / denom;
     let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
-    Interval::new((center - half).max(0.0), (center + half).min(1.0)).checked("wilson interval")
+    // At 0 (or all) conversions the bound is exactly 0 (or 1); rounding could leave 1e-19.
+    let low = if summary.conversions == 0 {
+        0.0
+    } else {
+        (center - half).max(0.0)
+    };
+    let high = if summary.conversions == summary.users {
+        1.0
+    } else {
+        (center + half).min(1.0)
+    };
+    Interval::new(low, high).checked("wilson interval")
 }
 
 /// Newcombe's hybrid score interval (his method 10) for `treatment rate − control rate`,
