@@ -92,6 +92,10 @@ pub enum Command {
     /// Create and migrate the ClickHouse schema.
     #[command(subcommand)]
     Schema(commands::schema::SchemaCommand),
+    /// Statistics calculators: compare arms, plan sample sizes, check sample ratios, adjust
+    /// p-values, sequential tests. Needs no configuration.
+    #[command(subcommand)]
+    Stats(commands::stats::StatsCommand),
 }
 
 #[cfg(test)]

@@ -30,6 +30,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    // `abacus stats` is pure computation: it neither needs nor loads the configuration.
+    let cli = match cli.command {
+        Command::Stats(cmd) => return commands::stats::run(cmd),
+        command => Cli { command, ..cli },
+    };
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let loaded = config::load(
         cli.global.config.as_deref(),
@@ -42,6 +47,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Config(cmd) => commands::config::run(cmd, &loaded),
         Command::Schema(cmd) => runtime()?.block_on(commands::schema::run(cmd, &loaded.config)),
+        Command::Stats(cmd) => commands::stats::run(cmd),
     }
 }
 
