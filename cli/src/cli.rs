@@ -92,6 +92,8 @@ pub enum Command {
     /// Create and migrate the ClickHouse schema.
     #[command(subcommand)]
     Schema(commands::schema::SchemaCommand),
+    /// Consume events from Kafka into ClickHouse (validate, dedupe, quarantine).
+    Ingest(Box<commands::ingest::IngestArgs>),
     /// Statistics calculators: compare arms, plan sample sizes, check sample ratios, adjust
     /// p-values, sequential tests. Needs no configuration.
     #[command(subcommand)]

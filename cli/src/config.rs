@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use toml::Value;
 
-use abacus_ingest::KafkaConfig;
+use abacus_ingest::{IngestConfig, KafkaConfig};
 use abacus_schema::ClickHouseConfig;
 
 /// Name of the config file looked up in the working directory when none is given.
@@ -32,6 +32,9 @@ pub struct Config {
     /// Kafka connection, topics and consumer group.
     #[serde(default)]
     pub kafka: KafkaConfig,
+    /// Ingest batching, limits, dedupe and retries.
+    #[serde(default)]
+    pub ingest: IngestConfig,
 }
 
 /// Where the configuration came from, for `config show` and logs.

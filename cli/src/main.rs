@@ -36,18 +36,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         command => Cli { command, ..cli },
     };
     let env: BTreeMap<String, String> = std::env::vars().collect();
-    let loaded = config::load(
-        cli.global.config.as_deref(),
-        &env,
-        &cli.global.flag_overrides(),
-    )?;
+    let mut flags = cli.global.flag_overrides();
+    if let Command::Ingest(args) = &cli.command {
+        flags.extend(args.overrides());
+    }
+    let loaded = config::load(cli.global.config.as_deref(), &env, &flags)?;
     for name in &loaded.env_unknown {
         tracing::warn!(variable = %name, "ignoring environment variable that matches no setting");
     }
     match cli.command {
         Command::Config(cmd) => commands::config::run(cmd, &loaded),
         Command::Schema(cmd) => runtime()?.block_on(commands::schema::run(cmd, &loaded.config)),
+        Command::Ingest(args) => runtime()?.block_on(commands::ingest::run(*args, &loaded.config)),
         Command::Stats(cmd) => commands::stats::run(cmd),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 

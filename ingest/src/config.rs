@@ -72,3 +72,106 @@ mod tests {
         assert_eq!(config.topics(), ["a", "b", "c"]);
     }
 }
+
+/// The `[ingest]` section: batching, limits, dedupe and failure handling.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Insert a batch once it holds this many events (ClickHouse prefers tens of thousands).
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
+    /// … or once its messages add up to this many bytes.
+    #[serde(default = "default_batch_bytes")]
+    pub batch_bytes: usize,
+    /// … or once its oldest message waited this long (milliseconds).
+    #[serde(default = "default_batch_interval_ms")]
+    pub batch_interval_ms: u64,
+    /// Batches handed to the writer but not yet acknowledged by ClickHouse; when full,
+    /// consumption pauses (bounded memory during outages).
+    #[serde(default = "default_max_inflight_batches")]
+    pub max_inflight_batches: usize,
+    /// Messages larger than this go to quarantine (bytes).
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Quarantined payloads are cut to this many bytes (the original length is kept).
+    #[serde(default = "default_quarantine_raw_bytes")]
+    pub quarantine_raw_bytes: usize,
+    /// An `event_id` seen within this many seconds (ingest time) is a duplicate.
+    #[serde(default = "default_dedupe_window_secs")]
+    pub dedupe_window_secs: u64,
+    /// Most ids remembered per partition; beyond it the oldest are forgotten early.
+    #[serde(default = "default_dedupe_max_ids")]
+    pub dedupe_max_ids: usize,
+    /// First retry delay after a failed insert (milliseconds); doubles up to `retry_max_ms`.
+    #[serde(default = "default_retry_initial_ms")]
+    pub retry_initial_ms: u64,
+    /// Longest delay between retries (milliseconds).
+    #[serde(default = "default_retry_max_ms")]
+    pub retry_max_ms: u64,
+    /// On SIGINT/SIGTERM, flush and commit within this many seconds, then exit.
+    #[serde(default = "default_shutdown_timeout_secs")]
+    pub shutdown_timeout_secs: u64,
+    /// Seconds between progress log lines.
+    #[serde(default = "default_progress_interval_secs")]
+    pub progress_interval_secs: u64,
+    /// Address for the Prometheus text endpoint (`host:port`); empty disables it.
+    #[serde(default)]
+    pub metrics_addr: String,
+}
+
+fn default_batch_rows() -> usize {
+    50_000
+}
+fn default_batch_bytes() -> usize {
+    32 << 20
+}
+fn default_batch_interval_ms() -> u64 {
+    1_000
+}
+fn default_max_inflight_batches() -> usize {
+    2
+}
+fn default_max_message_bytes() -> usize {
+    1 << 20
+}
+fn default_quarantine_raw_bytes() -> usize {
+    64 << 10
+}
+fn default_dedupe_window_secs() -> u64 {
+    6 * 3600
+}
+fn default_dedupe_max_ids() -> usize {
+    5_000_000
+}
+fn default_retry_initial_ms() -> u64 {
+    200
+}
+fn default_retry_max_ms() -> u64 {
+    10_000
+}
+fn default_shutdown_timeout_secs() -> u64 {
+    30
+}
+fn default_progress_interval_secs() -> u64 {
+    5
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            batch_rows: default_batch_rows(),
+            batch_bytes: default_batch_bytes(),
+            batch_interval_ms: default_batch_interval_ms(),
+            max_inflight_batches: default_max_inflight_batches(),
+            max_message_bytes: default_max_message_bytes(),
+            quarantine_raw_bytes: default_quarantine_raw_bytes(),
+            dedupe_window_secs: default_dedupe_window_secs(),
+            dedupe_max_ids: default_dedupe_max_ids(),
+            retry_initial_ms: default_retry_initial_ms(),
+            retry_max_ms: default_retry_max_ms(),
+            shutdown_timeout_secs: default_shutdown_timeout_secs(),
+            progress_interval_secs: default_progress_interval_secs(),
+            metrics_addr: String::new(),
+        }
+    }
+}

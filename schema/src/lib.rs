@@ -15,7 +15,7 @@
 //! - [`render`]: the migration template language and its cluster rendering.
 //! - [`migrations`]: the embedded migration files.
 //! - [`migrator`]: the ledger, status and applying pending migrations.
-//! - [`error`]: [`SchemaError`].
+//! - [`error`]: the crate's error type, [`SchemaError`].
 //!
 //! The tables themselves are documented in `schema/README.md`.
 

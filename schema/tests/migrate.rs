@@ -1,5 +1,7 @@
 //! Integration tests of migrations against the real ClickHouse server of the local stack.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 use abacus_schema::{migrate, status, Migration, SchemaError};
 use abacus_testkit::TestDatabase;
 

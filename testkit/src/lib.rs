@@ -9,6 +9,11 @@
 //! # Layout
 //! - [`TestDatabase`]: a fresh, migrated database and its cleanup.
 //! - [`clickhouse_url`], [`kafka_brokers`], [`unique_name`]: addresses and names.
+//! - [`kafka`]: a fresh topic per test and a producer.
+//! - [`server`]: a private ClickHouse server for outage tests.
+
+pub mod kafka;
+pub mod server;
 
 use abacus_schema::{ClickHouse, ClickHouseConfig};
 use rand::Rng;
@@ -53,7 +58,12 @@ impl TestDatabase {
     /// # Panics
     /// When ClickHouse does not answer (with instructions) or a migration fails.
     pub async fn create(test: &str) -> Self {
-        let db = Self::create_empty(test).await;
+        Self::create_at(&clickhouse_url(), test).await
+    }
+
+    /// Like [`TestDatabase::create`] on the server at `url`.
+    pub async fn create_at(url: &str, test: &str) -> Self {
+        let db = Self::connect(url, test).await;
         let migrations = abacus_schema::embedded().expect("embedded migrations are valid");
         abacus_schema::migrate(&db.ch, &migrations)
             .await
@@ -63,7 +73,12 @@ impl TestDatabase {
 
     /// Like [`TestDatabase::create`] but without migrating (the database does not exist yet).
     pub async fn create_empty(test: &str) -> Self {
-        let config = Self::config(&unique_name(test));
+        Self::connect(&clickhouse_url(), test).await
+    }
+
+    async fn connect(url: &str, test: &str) -> Self {
+        let mut config = Self::config(&unique_name(test));
+        config.url = url.to_owned();
         let ch = ClickHouse::connect(&config).await.unwrap_or_else(|e| {
             panic!(
                 "ClickHouse is needed for this test and is not reachable ({e}).\n\

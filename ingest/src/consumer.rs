@@ -1,0 +1,438 @@
+//! The Kafka side of ingest: one consumer thread that polls, validates, dedupes and batches,
+//! and hands batches to the writer task; offsets are committed only when the writer reports
+//! that a batch is durable in ClickHouse.
+//!
+//! All mutable state lives in [`Shared`] behind one mutex owned by the consumer's context, so
+//! the rebalance callbacks (which librdkafka runs inside `poll`) can flush in-flight work for
+//! revoked partitions and rebuild dedupe state for assigned ones before the group moves on:
+//! a partition's new owner starts only after the old owner has written and committed what it
+//! read, and reads the stored state from ClickHouse.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use abacus_schema::ClickHouse;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::runtime::Handle;
+
+use crate::config::IngestConfig;
+use crate::dedupe::{IdHash, Seen};
+use crate::event::{decode, Origin};
+use crate::metrics::Metrics;
+use crate::sink::{Batch, QuarantineRow, Written};
+use crate::state::{rebuild, PartitionState};
+use crate::IngestError;
+
+/// A batch's outcome, sent back from the writer.
+#[derive(Debug)]
+pub struct Ack {
+    /// Offsets the batch settled, per partition (first, last).
+    pub offsets: BTreeMap<(String, i32), (i64, i64)>,
+    /// What was written, or why not.
+    pub result: Result<Written, IngestError>,
+}
+
+/// Per-partition bookkeeping besides the dedupe state.
+#[derive(Debug)]
+struct Owned {
+    state: PartitionState,
+    /// Whether the consumer reported reaching the end of the partition since its last message.
+    at_eof: bool,
+}
+
+/// Everything the consumer thread and the rebalance callbacks share.
+#[derive(Debug)]
+pub struct Shared {
+    owned: HashMap<(String, i32), Owned>,
+    batch: Batch,
+    batch_tx: tokio::sync::mpsc::Sender<Batch>,
+    ack_rx: mpsc::Receiver<Ack>,
+    inflight: usize,
+    paused: bool,
+    /// Set when a batch could not be written (shutdown during an outage).
+    pub failed: Option<IngestError>,
+    /// Whether any assignment happened (for `--once`).
+    pub ever_assigned: bool,
+}
+
+impl Shared {
+    /// Whether nothing is buffered or in flight.
+    pub fn batch_is_empty(&self) -> bool {
+        self.batch.is_empty() && self.inflight == 0
+    }
+}
+
+/// The consumer's context: rebalance and statistics callbacks.
+#[derive(Debug)]
+pub struct IngestContext {
+    shared: Mutex<Shared>,
+    ch: ClickHouse,
+    runtime: Handle,
+    config: IngestConfig,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+}
+
+impl IngestContext {
+    /// Builds the context; `batch_tx`/`ack_rx` connect it to the writer task.
+    pub fn new(
+        ch: ClickHouse,
+        runtime: Handle,
+        config: IngestConfig,
+        metrics: Arc<Metrics>,
+        stop: Arc<AtomicBool>,
+        batch_tx: tokio::sync::mpsc::Sender<Batch>,
+        ack_rx: mpsc::Receiver<Ack>,
+    ) -> Self {
+        Self {
+            shared: Mutex::new(Shared {
+                owned: HashMap::new(),
+                batch: Batch::default(),
+                batch_tx,
+                ack_rx,
+                inflight: 0,
+                paused: false,
+                failed: None,
+                ever_assigned: false,
+            }),
+            ch,
+            runtime,
+            config,
+            metrics,
+            stop,
+        }
+    }
+
+    /// Locks the shared state (a poisoned lock means a callback panicked: keep going with it).
+    pub fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Handles one message (validate, dedupe, add to the batch).
+    pub fn handle(
+        &self,
+        shared: &mut Shared,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        payload: Option<&[u8]>,
+    ) {
+        self.metrics.consumed.inc();
+        let now = chrono::Utc::now().timestamp();
+        let key = (topic.to_owned(), partition);
+        let Some(owned) = shared.owned.get_mut(&key) else {
+            // librdkafka delivers only assigned partitions; a straggler after revocation is
+            // left uncommitted and will be read again by the owner.
+            tracing::debug!(
+                topic,
+                partition,
+                offset,
+                "message for a partition not owned; skipped"
+            );
+            return;
+        };
+        owned.at_eof = false;
+        let batch = &mut shared.batch;
+        batch.settle(topic, partition, offset);
+        let size = payload.map_or(0, <[u8]>::len);
+        batch.bytes += size;
+        if owned.state.stored.remove(&offset) {
+            self.metrics.redelivered.inc();
+            return;
+        }
+        let origin = Origin {
+            topic,
+            partition,
+            offset,
+            ingested_at: u32::try_from(now).unwrap_or(u32::MAX),
+        };
+        match decode(payload, self.config.max_message_bytes, origin) {
+            Ok(row) => match owned.state.dedupe.insert(IdHash::of(&row.event_id), now) {
+                Seen::New => batch.events.push(row),
+                Seen::Duplicate => self.metrics.duplicates.inc(),
+            },
+            Err(rejection) => {
+                self.metrics.reject(rejection.code);
+                let raw = payload.unwrap_or_default();
+                let cut = raw.len().min(self.config.quarantine_raw_bytes);
+                batch.quarantine.push(QuarantineRow {
+                    received_at: origin.ingested_at,
+                    kafka_topic: topic.to_owned(),
+                    kafka_partition: partition,
+                    kafka_offset: offset,
+                    reason: rejection.code.to_owned(),
+                    detail: rejection.detail,
+                    raw: raw[..cut].to_vec(),
+                    raw_length: raw.len() as u64,
+                    truncated: u8::from(cut < raw.len()),
+                });
+            }
+        }
+    }
+
+    /// Whether the current batch should go to the writer now.
+    pub fn batch_due(&self, shared: &Shared) -> bool {
+        let b = &shared.batch;
+        !b.is_empty()
+            && (b.events.len() + b.quarantine.len() >= self.config.batch_rows
+                || b.bytes >= self.config.batch_bytes
+                || b.started.is_some_and(|t| {
+                    t.elapsed() >= Duration::from_millis(self.config.batch_interval_ms)
+                }))
+    }
+
+    /// Hands the current batch to the writer if there is room; otherwise pauses consumption
+    /// until an acknowledgement frees a slot. Returns whether the batch was handed over.
+    pub fn try_dispatch(&self, consumer: &BaseConsumer<Self>, shared: &mut Shared) -> bool {
+        if shared.batch.is_empty() {
+            return true;
+        }
+        if shared.inflight >= self.config.max_inflight_batches.max(1) {
+            self.pause(consumer, shared);
+            return false;
+        }
+        let batch = std::mem::take(&mut shared.batch);
+        match shared.batch_tx.try_send(batch) {
+            Ok(()) => {
+                shared.inflight += 1;
+                true
+            }
+            Err(
+                tokio::sync::mpsc::error::TrySendError::Full(batch)
+                | tokio::sync::mpsc::error::TrySendError::Closed(batch),
+            ) => {
+                shared.batch = batch;
+                self.pause(consumer, shared);
+                false
+            }
+        }
+    }
+
+    fn pause(&self, consumer: &BaseConsumer<Self>, shared: &mut Shared) {
+        if shared.paused {
+            return;
+        }
+        if let Ok(assignment) = consumer.assignment() {
+            if consumer.pause(&assignment).is_ok() {
+                shared.paused = true;
+                tracing::info!(
+                    inflight = shared.inflight,
+                    "writer backlog full; consumption paused until clickhouse catches up"
+                );
+            }
+        }
+    }
+
+    /// Processes acknowledgements that arrived (commits their offsets), waiting up to `wait`
+    /// for the first one. Resumes consumption when the backlog has room again.
+    pub fn drain_acks(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        shared: &mut Shared,
+        wait: Duration,
+        mode: CommitMode,
+    ) {
+        let mut first = true;
+        while shared.inflight > 0 {
+            let ack = if first && !wait.is_zero() {
+                shared.ack_rx.recv_timeout(wait).ok()
+            } else {
+                shared.ack_rx.try_recv().ok()
+            };
+            first = false;
+            let Some(ack) = ack else { break };
+            shared.inflight -= 1;
+            self.settle(consumer, shared, ack, mode);
+        }
+        if shared.paused && shared.inflight < self.config.max_inflight_batches.max(1) {
+            if let Ok(assignment) = consumer.assignment() {
+                if consumer.resume(&assignment).is_ok() {
+                    shared.paused = false;
+                    tracing::info!("consumption resumed");
+                }
+            }
+        }
+    }
+
+    fn settle(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        shared: &mut Shared,
+        ack: Ack,
+        mode: CommitMode,
+    ) {
+        match ack.result {
+            Ok(written) => {
+                self.metrics.inserted.add(written.inserted);
+                self.metrics.redelivered.add(written.already_stored);
+                let mut tpl = TopicPartitionList::new();
+                for ((topic, partition), (_, last)) in &ack.offsets {
+                    if shared.owned.contains_key(&(topic.clone(), *partition)) {
+                        let _ =
+                            tpl.add_partition_offset(topic, *partition, Offset::Offset(last + 1));
+                    }
+                }
+                if tpl.count() > 0 {
+                    if let Err(e) = consumer.commit(&tpl, mode) {
+                        self.metrics.commit_failures.inc();
+                        tracing::warn!(error = %e, "offset commit failed; the batch will be redelivered and deduplicated");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "batch not written; its offsets stay uncommitted and will be redelivered");
+                shared.failed.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Sends the current batch and waits until every batch in flight is acknowledged and
+    /// committed (revocation and shutdown). Gives up at `deadline`.
+    pub fn flush_all(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        shared: &mut Shared,
+        deadline: Instant,
+    ) -> bool {
+        loop {
+            let dispatched = self.try_dispatch(consumer, shared);
+            if dispatched && shared.inflight == 0 {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            self.drain_acks(
+                consumer,
+                shared,
+                (deadline - now).min(Duration::from_millis(200)),
+                CommitMode::Sync,
+            );
+        }
+    }
+
+    /// Records that the consumer reached the end of partition `partition` (of every
+    /// subscribed topic: librdkafka's end-of-partition event does not name the topic).
+    pub fn reached_eof(&self, shared: &mut Shared, partition: i32) {
+        for ((_, p), owned) in shared.owned.iter_mut() {
+            if *p == partition {
+                owned.at_eof = true;
+            }
+        }
+    }
+
+    /// Whether `--once` is complete: something was assigned and the consumer reported the end
+    /// of every owned partition after its last message.
+    pub fn caught_up(&self, shared: &Shared) -> bool {
+        shared.ever_assigned && !shared.owned.is_empty() && shared.owned.values().all(|o| o.at_eof)
+    }
+
+    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let timeout = Duration::from_secs(10);
+        let committed = consumer
+            .committed_offsets(tpl.clone(), timeout)
+            .unwrap_or_else(|_| tpl.clone());
+        for elem in committed.elements() {
+            let (topic, partition) = (elem.topic().to_owned(), elem.partition());
+            // Without a committed offset the group starts at the beginning (auto.offset.reset
+            // = earliest); offsets below the log start are simply never delivered.
+            let start = match elem.offset() {
+                Offset::Offset(n) => n,
+                _ => 0,
+            };
+            let mut attempt = 0;
+            let state = loop {
+                let built = self.runtime.block_on(rebuild(
+                    &self.ch,
+                    &topic,
+                    partition,
+                    start,
+                    self.config.dedupe_window_secs,
+                    self.config.dedupe_max_ids,
+                ));
+                match built {
+                    Ok(state) => break Some(state),
+                    Err(e) if !self.stop.load(Ordering::Relaxed) => {
+                        let delay = Duration::from_millis(
+                            (self.config.retry_initial_ms << attempt.min(6))
+                                .min(self.config.retry_max_ms),
+                        );
+                        tracing::warn!(topic, partition, error = %e, "cannot rebuild dedupe state from clickhouse; retrying");
+                        std::thread::sleep(delay);
+                        attempt += 1;
+                    }
+                    Err(_) => break None,
+                }
+            };
+            let Some(state) = state else { continue };
+            tracing::info!(
+                topic,
+                partition,
+                committed = start,
+                remembered_ids = state.dedupe.len(),
+                already_stored = state.stored.len(),
+                "partition assigned"
+            );
+            self.lock().owned.insert(
+                (topic, partition),
+                Owned {
+                    state,
+                    at_eof: false,
+                },
+            );
+        }
+        self.lock().ever_assigned = true;
+    }
+
+    fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let deadline =
+            Instant::now() + Duration::from_secs(self.config.shutdown_timeout_secs.max(1));
+        let mut shared = self.lock();
+        if !self.flush_all(consumer, &mut shared, deadline) {
+            tracing::error!("could not write in-flight batches before giving up partitions; they will be redelivered to the new owner");
+        }
+        shared.paused = false;
+        for elem in tpl.elements() {
+            let key = (elem.topic().to_owned(), elem.partition());
+            shared.owned.remove(&key);
+            self.metrics.clear_lag(&key.0, key.1);
+            tracing::info!(topic = %key.0, partition = key.1, "partition revoked");
+        }
+    }
+}
+
+impl ClientContext for IngestContext {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0
+                    && p.consumer_lag >= 0
+                    && self.lock().owned.contains_key(&(topic.clone(), *partition))
+                {
+                    self.metrics.set_lag(topic, *partition, p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for IngestContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            self.revoke(consumer, tpl);
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => self.assign(consumer, tpl),
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(e) => tracing::error!(error = %e, "rebalance failed"),
+        }
+    }
+}

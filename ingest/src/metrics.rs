@@ -1,0 +1,327 @@
+//! Ingest counters and histograms, the progress log line, and the Prometheus text endpoint
+//! (`--metrics-addr`): consumed, inserted, duplicate, redelivered, rejected by reason, batch
+//! size and insert latency histograms, and consumer lag per partition.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::event::Rejection;
+
+/// A monotonically increasing counter.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds one.
+    pub fn inc(&self) {
+        self.add(1);
+    }
+    /// Adds `n`.
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A histogram with fixed upper bounds (Prometheus `le` buckets).
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    counts: Vec<AtomicU64>,
+    sum_micros: AtomicU64,
+    count: AtomicU64,
+    scale: f64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64], scale: f64) -> Self {
+        Self {
+            bounds,
+            counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            sum_micros: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+            scale,
+        }
+    }
+
+    /// Records one observation.
+    pub fn observe(&self, value: f64) {
+        for (bound, count) in self.bounds.iter().zip(&self.counts) {
+            if value <= *bound {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add((value * self.scale) as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (bound, count) in self.bounds.iter().zip(&self.counts) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{bound}\"}} {}",
+                count.load(Ordering::Relaxed)
+            );
+        }
+        let total = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / self.scale;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {total}");
+    }
+}
+
+const BATCH_ROWS: &[f64] = &[
+    100.0, 1_000.0, 5_000.0, 10_000.0, 25_000.0, 50_000.0, 100_000.0, 250_000.0,
+];
+const LATENCY_SECS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Everything ingest counts.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Messages read from Kafka.
+    pub consumed: Counter,
+    /// Events inserted into ClickHouse.
+    pub inserted: Counter,
+    /// Events dropped because their `event_id` was already accepted.
+    pub duplicates: Counter,
+    /// Redelivered messages skipped because their offset is already stored.
+    pub redelivered: Counter,
+    /// Failed insert attempts (each is retried).
+    pub insert_failures: Counter,
+    /// Offset commits that failed.
+    pub commit_failures: Counter,
+    rejected: Vec<(&'static str, Counter)>,
+    /// Rows per insert.
+    pub batch_rows: Histogram,
+    /// Seconds per insert.
+    pub insert_seconds: Histogram,
+    lag: Mutex<BTreeMap<(String, i32), i64>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            consumed: Counter::default(),
+            inserted: Counter::default(),
+            duplicates: Counter::default(),
+            redelivered: Counter::default(),
+            insert_failures: Counter::default(),
+            commit_failures: Counter::default(),
+            rejected: Rejection::CODES
+                .iter()
+                .map(|c| (*c, Counter::default()))
+                .collect(),
+            batch_rows: Histogram::new(BATCH_ROWS, 1.0),
+            insert_seconds: Histogram::new(LATENCY_SECS, 1e6),
+            lag: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts a quarantined message under its reason.
+    pub fn reject(&self, code: &str) {
+        if let Some((_, c)) = self.rejected.iter().find(|(c, _)| *c == code) {
+            c.inc();
+        }
+    }
+
+    /// Quarantined messages for one reason.
+    pub fn rejected(&self, code: &str) -> u64 {
+        self.rejected
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map_or(0, |(_, n)| n.get())
+    }
+
+    /// Quarantined messages, all reasons.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().map(|(_, n)| n.get()).sum()
+    }
+
+    /// Records one successful insert.
+    pub fn observe_insert(&self, rows: usize, took: Duration) {
+        self.batch_rows.observe(rows as f64);
+        self.insert_seconds.observe(took.as_secs_f64());
+    }
+
+    /// Sets the lag (high watermark minus next offset) of a partition.
+    pub fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
+        if let Ok(mut map) = self.lag.lock() {
+            map.insert((topic.to_owned(), partition), lag.max(0));
+        }
+    }
+
+    /// Forgets the lag of partitions this process no longer owns.
+    pub fn clear_lag(&self, topic: &str, partition: i32) {
+        if let Ok(mut map) = self.lag.lock() {
+            map.remove(&(topic.to_owned(), partition));
+        }
+    }
+
+    /// Total lag over owned partitions.
+    pub fn total_lag(&self) -> i64 {
+        self.lag.lock().map(|m| m.values().sum()).unwrap_or(0)
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counters = [
+            (
+                "abacus_ingest_consumed_total",
+                "Messages read from Kafka.",
+                &self.consumed,
+            ),
+            (
+                "abacus_ingest_inserted_total",
+                "Events inserted into ClickHouse.",
+                &self.inserted,
+            ),
+            (
+                "abacus_ingest_duplicates_total",
+                "Events dropped as duplicates of an accepted event_id.",
+                &self.duplicates,
+            ),
+            (
+                "abacus_ingest_redelivered_total",
+                "Redelivered messages skipped because they were already stored.",
+                &self.redelivered,
+            ),
+            (
+                "abacus_ingest_insert_failures_total",
+                "Failed insert attempts (retried).",
+                &self.insert_failures,
+            ),
+            (
+                "abacus_ingest_commit_failures_total",
+                "Failed Kafka offset commits.",
+                &self.commit_failures,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                counter.get()
+            );
+        }
+        let name = "abacus_ingest_rejected_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Messages sent to quarantine, by reason.\n# TYPE {name} counter"
+        );
+        for (reason, counter) in &self.rejected {
+            let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {}", counter.get());
+        }
+        self.batch_rows.render(
+            &mut out,
+            "abacus_ingest_batch_rows",
+            "Rows per ClickHouse insert.",
+        );
+        self.insert_seconds.render(
+            &mut out,
+            "abacus_ingest_insert_seconds",
+            "Duration of ClickHouse inserts.",
+        );
+        let name = "abacus_ingest_consumer_lag";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Messages behind the high watermark, per partition.\n# TYPE {name} gauge"
+        );
+        if let Ok(map) = self.lag.lock() {
+            for ((topic, partition), lag) in map.iter() {
+                let _ = writeln!(
+                    out,
+                    "{name}{{topic=\"{}\",partition=\"{partition}\"}} {lag}",
+                    escape_label(topic)
+                );
+            }
+        }
+        out
+    }
+}
+
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Serves `GET /metrics` on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, metrics: std::sync::Arc<Metrics>) {
+    loop {
+        let Ok((mut socket, _)) = listener.accept().await else {
+            continue;
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            let n = socket.read(&mut buf).await.unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]);
+            let (status, body) = if request.starts_with("GET /metrics") {
+                ("200 OK", metrics.render())
+            } else {
+                ("404 Not Found", "try GET /metrics\n".to_owned())
+            };
+            let response = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+            let _ = socket.shutdown().await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::default();
+        m.consumed.add(10);
+        m.reject("invalid_json");
+        m.observe_insert(5_000, Duration::from_millis(30));
+        m.set_lag("events", 2, 17);
+        let text = m.render();
+        assert!(text.contains("abacus_ingest_consumed_total 10"), "{text}");
+        assert!(
+            text.contains("abacus_ingest_rejected_total{reason=\"invalid_json\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("abacus_ingest_batch_rows_bucket{le=\"5000\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("abacus_ingest_batch_rows_bucket{le=\"1000\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("abacus_ingest_insert_seconds_bucket{le=\"0.05\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("abacus_ingest_consumer_lag{topic=\"events\",partition=\"2\"} 17"),
+            "{text}"
+        );
+        assert_eq!(m.rejected_total(), 1);
+        assert_eq!(m.total_lag(), 17);
+    }
+}

@@ -1,0 +1,276 @@
+//! Wires ingest together: the consumer thread, the writer task, the metrics endpoint and
+//! shutdown. [`run`] is what `abacus ingest` calls.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use abacus_schema::ClickHouse;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::Message;
+
+use crate::config::{IngestConfig, KafkaConfig};
+use crate::consumer::{Ack, IngestContext};
+use crate::metrics::Metrics;
+use crate::sink::{Batch, Retry, Sink};
+use crate::IngestError;
+
+/// How long `--once` waits for a first partition assignment before failing.
+const ONCE_ASSIGN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Options of one run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Stop once every assigned partition is read to its end (as of assignment).
+    pub once: bool,
+}
+
+/// Totals of one run (also exposed as metrics while it runs).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Messages read.
+    pub consumed: u64,
+    /// Events inserted.
+    pub inserted: u64,
+    /// Duplicates dropped.
+    pub duplicates: u64,
+    /// Redeliveries of already stored messages skipped.
+    pub redelivered: u64,
+    /// Messages quarantined.
+    pub quarantined: u64,
+}
+
+impl Summary {
+    fn of(m: &Metrics) -> Self {
+        Self {
+            consumed: m.consumed.get(),
+            inserted: m.inserted.get(),
+            duplicates: m.duplicates.get(),
+            redelivered: m.redelivered.get(),
+            quarantined: m.rejected_total(),
+        }
+    }
+}
+
+/// The librdkafka configuration of the ingest consumer: the user's `[kafka.client]` settings,
+/// then the settings ingest's guarantees depend on (which the user cannot override).
+pub fn consumer_config(kafka: &KafkaConfig) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("group.id", &kafka.group)
+        .set("auto.offset.reset", "earliest")
+        .set("statistics.interval.ms", "5000")
+        .set("session.timeout.ms", "30000");
+    for (key, value) in &kafka.client {
+        config.set(key, value);
+    }
+    config
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true");
+    config
+}
+
+/// Runs ingest until `shutdown` resolves (or, with `once`, until caught up), then flushes,
+/// commits and returns the totals.
+pub async fn run(
+    kafka: &KafkaConfig,
+    config: &IngestConfig,
+    ch: ClickHouse,
+    options: RunOptions,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Summary, IngestError> {
+    let topics = kafka.topics();
+    if topics.is_empty() {
+        return Err(IngestError::Config(
+            "no topic configured (kafka.topic)".into(),
+        ));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (batch_tx, mut batch_rx) =
+        tokio::sync::mpsc::channel::<Batch>(config.max_inflight_batches.max(1));
+    let (ack_tx, ack_rx) = mpsc::channel::<Ack>();
+
+    let sink = Sink::new(
+        ch.clone(),
+        Retry {
+            initial: Duration::from_millis(config.retry_initial_ms.max(1)),
+            max: Duration::from_millis(config.retry_max_ms.max(1)),
+        },
+        metrics.clone(),
+        cancel.clone(),
+    );
+    let writer = tokio::spawn(async move {
+        while let Some(mut batch) = batch_rx.recv().await {
+            let result = sink.write(&mut batch).await;
+            if ack_tx
+                .send(Ack {
+                    offsets: batch.offsets,
+                    result,
+                })
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+
+    let context = IngestContext::new(
+        ch,
+        tokio::runtime::Handle::current(),
+        config.clone(),
+        metrics.clone(),
+        stop.clone(),
+        batch_tx,
+        ack_rx,
+    );
+    let consumer: BaseConsumer<IngestContext> = consumer_config(kafka)
+        .create_with_context(context)
+        .map_err(|e| {
+            IngestError::Kafka(format!("cannot create consumer for {}: {e}", kafka.brokers))
+        })?;
+    let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topic_refs).map_err(|e| {
+        IngestError::Kafka(format!("cannot subscribe to {}: {e}", topics.join(",")))
+    })?;
+    tracing::info!(topics = %topics.join(","), group = %kafka.group, brokers = %kafka.brokers, once = options.once, "ingest started");
+
+    let progress_every = Duration::from_secs(config.progress_interval_secs.max(1));
+    let shutdown_timeout = Duration::from_secs(config.shutdown_timeout_secs.max(1));
+    let thread_stop = stop.clone();
+    let thread_metrics = metrics.clone();
+    let once = options.once;
+    let consumer_thread = tokio::task::spawn_blocking(move || {
+        consume(
+            consumer,
+            thread_stop,
+            thread_metrics,
+            once,
+            progress_every,
+            shutdown_timeout,
+        )
+    });
+
+    tokio::pin!(shutdown);
+    tokio::pin!(consumer_thread);
+    let result = tokio::select! {
+        r = &mut consumer_thread => r,
+        () = &mut shutdown => {
+            tracing::info!("shutdown requested; flushing and committing");
+            stop.store(true, Ordering::Relaxed);
+            match tokio::time::timeout(shutdown_timeout + Duration::from_secs(5), &mut consumer_thread).await {
+                Ok(r) => r,
+                Err(_) => {
+                    cancel.store(true, Ordering::Relaxed);
+                    return Err(IngestError::ShutdownTimeout(shutdown_timeout.as_secs()));
+                }
+            }
+        }
+    };
+    cancel.store(true, Ordering::Relaxed);
+    writer.abort();
+    let outcome = result.map_err(|e| IngestError::Kafka(format!("consumer thread failed: {e}")))?;
+    outcome?;
+    let summary = Summary::of(&metrics);
+    tracing::info!(
+        consumed = summary.consumed,
+        inserted = summary.inserted,
+        duplicates = summary.duplicates,
+        redelivered = summary.redelivered,
+        quarantined = summary.quarantined,
+        "ingest stopped"
+    );
+    Ok(summary)
+}
+
+/// The consumer thread's loop.
+fn consume(
+    consumer: BaseConsumer<IngestContext>,
+    stop: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+    once: bool,
+    progress_every: Duration,
+    shutdown_timeout: Duration,
+) -> Result<(), IngestError> {
+    let started = Instant::now();
+    let mut last_progress = Instant::now();
+    let mut last_consumed = 0;
+    let ctx = consumer.context();
+    while !stop.load(Ordering::Relaxed) {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(msg)) => {
+                let mut shared = ctx.lock();
+                ctx.handle(
+                    &mut shared,
+                    msg.topic(),
+                    msg.partition(),
+                    msg.offset(),
+                    msg.payload(),
+                );
+            }
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                let mut shared = ctx.lock();
+                ctx.reached_eof(&mut shared, partition);
+            }
+            None => {}
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "kafka consumer error (librdkafka retries by itself)")
+            }
+        }
+        let mut shared = ctx.lock();
+        if ctx.batch_due(&shared) || (once && ctx.caught_up(&shared)) {
+            ctx.try_dispatch(&consumer, &mut shared);
+        }
+        ctx.drain_acks(&consumer, &mut shared, Duration::ZERO, CommitMode::Async);
+        if let Some(e) = shared.failed.take() {
+            return Err(e);
+        }
+        if once {
+            if ctx.caught_up(&shared) && shared.batch_is_empty() {
+                break;
+            }
+            if !shared.ever_assigned && started.elapsed() > ONCE_ASSIGN_TIMEOUT {
+                return Err(IngestError::Kafka(format!(
+                    "no partition was assigned within {}s; does the topic exist and is another consumer of the group holding all partitions?",
+                    ONCE_ASSIGN_TIMEOUT.as_secs()
+                )));
+            }
+        }
+        drop(shared);
+        if last_progress.elapsed() >= progress_every {
+            let consumed = metrics.consumed.get();
+            let rate = (consumed - last_consumed) as f64 / last_progress.elapsed().as_secs_f64();
+            tracing::info!(
+                consumed,
+                rate = rate.round() as u64,
+                inserted = metrics.inserted.get(),
+                duplicates = metrics.duplicates.get(),
+                rejected = metrics.rejected_total(),
+                lag = metrics.total_lag(),
+                "progress"
+            );
+            last_progress = Instant::now();
+            last_consumed = consumed;
+        }
+    }
+    // Flush what was read, wait for ClickHouse, commit synchronously.
+    let deadline = Instant::now() + shutdown_timeout;
+    let mut shared = ctx.lock();
+    let flushed = ctx.flush_all(&consumer, &mut shared, deadline);
+    let failed = shared.failed.take();
+    drop(shared);
+    if !flushed {
+        return Err(IngestError::ShutdownTimeout(shutdown_timeout.as_secs()));
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    consumer.unsubscribe();
+    Ok(())
+}

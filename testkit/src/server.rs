@@ -1,0 +1,136 @@
+//! A private ClickHouse server for tests that must stop and start ClickHouse (outages) without
+//! disturbing the shared server other tests use in parallel. It runs the same
+//! `clickhouse-server` binary the local stack installs, on free loopback ports, with its own
+//! data directory under the system temp folder.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A ClickHouse server owned by one test; stopped when dropped.
+#[derive(Debug)]
+pub struct PrivateClickHouse {
+    dir: PathBuf,
+    http_port: u16,
+    child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl PrivateClickHouse {
+    /// Starts a new server and waits until it answers `/ping`.
+    ///
+    /// # Panics
+    /// When `clickhouse-server` is not installed (run `deploy/local/stack up`) or does not start.
+    pub fn start(test: &str) -> Self {
+        let dir = std::env::temp_dir().join(crate::unique_name(test));
+        std::fs::create_dir_all(dir.join("data/tmp")).expect("create server dir");
+        let http_port = free_port();
+        let tcp_port = free_port();
+        let config = format!(
+            r#"<?xml version="1.0"?>
+<yandex>
+    <logger><level>warning</level><console>1</console></logger>
+    <http_port>{http_port}</http_port>
+    <tcp_port>{tcp_port}</tcp_port>
+    <listen_host>127.0.0.1</listen_host>
+    <path>{data}/</path>
+    <tmp_path>{data}/tmp/</tmp_path>
+    <user_files_path>{data}/user_files/</user_files_path>
+    <format_schema_path>{data}/format_schemas/</format_schema_path>
+    <users_config>/etc/clickhouse-server/users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <timezone>UTC</timezone>
+    <mark_cache_size>268435456</mark_cache_size>
+</yandex>
+"#,
+            data = dir.join("data").display()
+        );
+        std::fs::write(dir.join("config.xml"), config).expect("write server config");
+        let mut server = Self {
+            dir,
+            http_port,
+            child: None,
+        };
+        server.resume();
+        server
+    }
+
+    /// The server's HTTP URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// Stops the server (SIGKILL: an abrupt outage), keeping its data.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same ports and data, waiting until it answers.
+    ///
+    /// # Panics
+    /// When it does not answer within 60 s.
+    pub fn resume(&mut self) {
+        let log = std::fs::File::create(self.dir.join("server.log")).expect("server log");
+        let child = Command::new("clickhouse-server")
+            .arg(format!(
+                "--config-file={}",
+                self.dir.join("config.xml").display()
+            ))
+            .current_dir(&self.dir)
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start clickhouse-server ({e}); install it with `deploy/local/stack up`"
+                )
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.answers() {
+            assert!(
+                Instant::now() < deadline,
+                "private clickhouse did not answer within 60 s; see {}",
+                self.dir.join("server.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Whether `/ping` answers `Ok.`.
+    pub fn answers(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.http_port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        if stream
+            .write_all(b"GET /ping HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .is_err()
+        {
+            return false;
+        }
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response.contains("Ok.")
+    }
+}
+
+impl Drop for PrivateClickHouse {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
