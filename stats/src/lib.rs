@@ -65,4 +65,4 @@ pub use sequential::{
     SequentialMonitor, SequentialResult, DEFAULT_MIXING_VARIANCE,
 };
 pub use srm::{srm_test, SrmResult, DEFAULT_SRM_THRESHOLD};
-pub use summary::{Interval, MeanSummary, ProportionSummary, RatioSummary};
+pub use summary::{Interval, MeanSummary, ProportionSummary, RatioSummary, MAX_COUNT};

@@ -8,6 +8,9 @@ use serde::Serialize;
 
 use crate::error::{check_field_finite, check_field_non_negative, Arm, Result, StatsError};
 
+/// Largest user count accepted (2⁵³, the largest integer every `f64` represents exactly).
+pub const MAX_COUNT: u64 = 1 << 53;
+
 /// A binary (conversion) metric in one arm: users exposed and users who converted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct ProportionSummary {
@@ -27,10 +30,19 @@ impl ProportionSummary {
         (self.users > 0).then(|| self.conversions as f64 / self.users as f64)
     }
 
-    /// Checks the counts (users > 0, conversions ≤ users) and returns `(users, rate)`.
+    /// Checks the counts (0 < users ≤ 2⁵³, conversions ≤ users) and returns `(users, rate)`.
+    /// The upper bound keeps counts exact as `f64` and sums of two arms free of overflow.
     pub(crate) fn checked(&self, arm: Arm) -> Result<(f64, f64)> {
         if self.users == 0 {
             return Err(StatsError::ZeroUsers { arm });
+        }
+        if self.users > MAX_COUNT {
+            return Err(StatsError::InvalidField {
+                arm,
+                field: "users",
+                value: self.users as f64,
+                expected: "at most 2^53",
+            });
         }
         if self.conversions > self.users {
             return Err(StatsError::ConversionsExceedUsers {
@@ -244,6 +256,14 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.to_string(), "zero users in treatment");
         assert_eq!(ProportionSummary::new(0, 0).rate(), None);
+        let e = ProportionSummary::new(u64::MAX, 1)
+            .checked(Arm::Control)
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("control users must be at most 2^53"),
+            "{e}"
+        );
         assert_eq!(ProportionSummary::new(4, 1).rate(), Some(0.25));
     }
 

@@ -190,6 +190,7 @@ proptest! {
     #[test]
     fn never_nan_never_panics(
         nc in any::<u64>(), xc in any::<u64>(), nt in 0u64..10, xt in any::<u64>(),
+        big in (1u64 << 52)..u64::MAX,
         m in any::<f64>(), sd in any::<f64>(), alpha in any::<f64>(), power in any::<f64>(),
         ratio in any::<f64>(),
     ) {
@@ -197,6 +198,14 @@ proptest! {
         let (c, t) = (ProportionSummary::new(nc, xc), ProportionSummary::new(nt, xt % 20));
         if let Ok(r) = compare_proportions(&c, &t, alpha) {
             prop_assert!(finite(&[r.p_value, r.z, r.ci_abs.low, r.ci_abs.high, r.abs_lift]));
+        }
+        // Huge counts: errors or finite results, no overflow.
+        let (hc, ht) = (ProportionSummary::new(big, big / 2), ProportionSummary::new(big, big - 1));
+        if let Ok(r) = compare_proportions(&hc, &ht, 0.05) {
+            prop_assert!(finite(&[r.p_value, r.z, r.ci_abs.low, r.ci_abs.high]));
+        }
+        if let Ok(r) = sequential_proportions(&hc, &ProportionSummary::new(nt + 1, xt % (nt + 2)), &SequentialConfig::default()) {
+            prop_assert!(finite(&[r.p_value, r.ci.low, r.ci.high]));
         }
         let (a, b) = (MeanSummary::new(nc % 50, m, sd), MeanSummary::new(nt, -m, sd * 0.5));
         if let Ok(r) = compare_means(&a, &b, alpha) {
