@@ -9,6 +9,7 @@ use crate::summary::{Interval, ProportionSummary};
 /// Wilson score interval for the conversion rate of one arm at level `1 − alpha`:
 ///
 /// `(p̂ + z²/2n ± z·√(p̂(1−p̂)/n + z²/4n²)) / (1 + z²/n)`, `z = z_{1−α/2}`.
+/// Errors (no users, conversions above users) name the arm "control".
 pub fn wilson_interval(summary: &ProportionSummary, alpha: f64) -> Result<Interval> {
     wilson(summary, alpha, Arm::Control)
 }
