@@ -55,25 +55,52 @@ fn kafka_read_only(topic: &str, expected: u64) -> Duration {
             Some(Err(KafkaError::PartitionEOF(_))) | None => {}
             Some(Err(e)) => panic!("{e}"),
         }
-        assert!(started.elapsed() < Duration::from_secs(600), "read only {n} of {expected}");
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "read only {n} of {expected}"
+        );
     }
     started.elapsed()
 }
 
 #[tokio::main]
 async fn main() {
-    let events: u64 = std::env::var("ABACUS_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let events: u64 = std::env::var("ABACUS_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let db = TestDatabase::create("bench_ingest").await;
     let topic = unique_name("bench_ingest");
     let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/experiments.toml");
     eprintln!("producing {events} events to {topic} ...");
     let started = Instant::now();
     let out = abacus(db.name(), &topic, "unused")
-        .args(["produce", "--experiments", examples, "--users", "100000000", "--quiet", "--json"])
-        .args(["--events", &events.to_string(), "--duplicates", "0", "--malformed", "0", "--late", "0"])
+        .args([
+            "produce",
+            "--experiments",
+            examples,
+            "--users",
+            "100000000",
+            "--quiet",
+            "--json",
+        ])
+        .args([
+            "--events",
+            &events.to_string(),
+            "--duplicates",
+            "0",
+            "--malformed",
+            "0",
+            "--late",
+            "0",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let produce_secs = started.elapsed().as_secs_f64();
     let truth: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let messages = truth["messages"].as_u64().unwrap();
@@ -93,14 +120,21 @@ async fn main() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let ingest = started.elapsed();
-    assert_eq!(db.count("SELECT count() FROM events").await, messages, "ingest stored every event");
+    assert_eq!(
+        db.count("SELECT count() FROM events").await,
+        messages,
+        "ingest stored every event"
+    );
 
     // 2. ClickHouse's own bulk load of the same rows from a JSONEachRow file over HTTP.
     let file = std::env::temp_dir().join(format!("{}.jsonl", unique_name("bench")));
     let url = abacus_testkit::clickhouse_url();
     let status = Command::new("curl")
         .args(["-sSf", "-o", file.to_str().unwrap(), &url, "--data-binary"])
-        .arg(format!("SELECT * FROM `{}`.events FORMAT JSONEachRow", db.name()))
+        .arg(format!(
+            "SELECT * FROM `{}`.events FORMAT JSONEachRow",
+            db.name()
+        ))
         .status()
         .unwrap();
     assert!(status.success());
@@ -115,7 +149,10 @@ async fn main() {
     let status = Command::new("curl")
         .args(["-sSf", "-o", "/dev/null", "--data-binary"])
         .arg(format!("@{}", file.display()))
-        .arg(format!("{url}/?query=INSERT%20INTO%20%60{}%60.events_bulk%20FORMAT%20JSONEachRow", db.name()))
+        .arg(format!(
+            "{url}/?query=INSERT%20INTO%20%60{}%60.events_bulk%20FORMAT%20JSONEachRow",
+            db.name()
+        ))
         .status()
         .unwrap();
     let bulk = started.elapsed();
@@ -127,12 +164,32 @@ async fn main() {
     let read = kafka_read_only(&topic, messages);
 
     let rate = |d: Duration| messages as f64 / d.as_secs_f64();
-    println!("\n## ingest throughput ({messages} events, {} MiB as JSONEachRow)\n", bytes >> 20);
+    println!(
+        "\n## ingest throughput ({messages} events, {} MiB as JSONEachRow)\n",
+        bytes >> 20
+    );
     println!("| what | seconds | events/s | vs. ClickHouse bulk load |");
     println!("|---|---:|---:|---:|");
-    println!("| ClickHouse bulk load, JSONEachRow over HTTP (baseline) | {:.2} | {:.0} | 1.00 |", bulk.as_secs_f64(), rate(bulk));
-    println!("| Kafka read only (rdkafka consumer, no processing) | {:.2} | {:.0} | {:.2} |", read.as_secs_f64(), rate(read), rate(read) / rate(bulk));
-    println!("| **abacus ingest --once** end to end (dedupe on) | {:.2} | {:.0} | {:.2} |", ingest.as_secs_f64(), rate(ingest), rate(ingest) / rate(bulk));
-    println!("\npeak RSS of the ingest process: {:.1} MiB; producing took {produce_secs:.1} s", peak as f64 / 1024.0);
+    println!(
+        "| ClickHouse bulk load, JSONEachRow over HTTP (baseline) | {:.2} | {:.0} | 1.00 |",
+        bulk.as_secs_f64(),
+        rate(bulk)
+    );
+    println!(
+        "| Kafka read only (rdkafka consumer, no processing) | {:.2} | {:.0} | {:.2} |",
+        read.as_secs_f64(),
+        rate(read),
+        rate(read) / rate(bulk)
+    );
+    println!(
+        "| **abacus ingest --once** end to end (dedupe on) | {:.2} | {:.0} | {:.2} |",
+        ingest.as_secs_f64(),
+        rate(ingest),
+        rate(ingest) / rate(bulk)
+    );
+    println!(
+        "\npeak RSS of the ingest process: {:.1} MiB; producing took {produce_secs:.1} s",
+        peak as f64 / 1024.0
+    );
     db.drop().await;
 }

@@ -103,6 +103,10 @@ pub enum Command {
     /// Evaluate feature flags (from a file; no ClickHouse needed).
     #[command(subcommand)]
     Flags(commands::flags::FlagsCommand),
+    /// Statistics calculators: compare arms, plan sample sizes, check sample ratios, adjust
+    /// p-values, sequential tests. Needs no configuration.
+    #[command(subcommand)]
+    Stats(commands::stats::StatsCommand),
 }
 
 #[cfg(test)]

@@ -30,6 +30,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    // `abacus stats` is pure computation: it neither needs nor loads the configuration.
+    let cli = match cli.command {
+        Command::Stats(cmd) => return commands::stats::run(cmd),
+        command => Cli { command, ..cli },
+    };
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let mut flags = cli.global.flag_overrides();
     if let Command::Ingest(args) = &cli.command {
@@ -51,6 +56,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Produce(args) => {
             runtime()?.block_on(commands::produce::run(*args, &loaded.config))
         }
+        Command::Stats(cmd) => commands::stats::run(cmd),
     }
 }
 

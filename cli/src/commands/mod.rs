@@ -7,3 +7,4 @@ pub mod flags;
 pub mod ingest;
 pub mod produce;
 pub mod schema;
+pub mod stats;
