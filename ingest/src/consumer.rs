@@ -407,6 +407,19 @@ impl IngestContext {
 }
 
 impl ClientContext for IngestContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        // End of partition is expected (`--once` relies on it), not an error.
+        use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+        if matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        ) {
+            tracing::debug!(%reason, "end of partition");
+        } else {
+            tracing::error!(%error, %reason, "kafka client error");
+        }
+    }
+
     fn stats(&self, statistics: Statistics) {
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
