@@ -90,10 +90,12 @@ impl Ingest {
             .env("ABACUS_KAFKA_BROKERS", kafka_brokers())
             .env("ABACUS_KAFKA_TOPIC", topic)
             .env("ABACUS_KAFKA_GROUP", group)
-            .env("ABACUS_KAFKA_CLIENT_SESSION_TIMEOUT_MS", "10000")
-            .env("ABACUS_KAFKA_CLIENT_HEARTBEAT_INTERVAL_MS", "2000")
-            // Bounds how long a rebalance waits for a member that was killed.
-            .env("ABACUS_KAFKA_CLIENT_MAX_POLL_INTERVAL_MS", "20000")
+            // Generous: the local broker (tansu, sqlite storage) sometimes answers a heartbeat
+            // only after a slow offset commit; an expired session makes it rebalance, and its
+            // rebalances can stall for minutes.
+            .env("ABACUS_KAFKA_CLIENT_SESSION_TIMEOUT_MS", "45000")
+            .env("ABACUS_KAFKA_CLIENT_HEARTBEAT_INTERVAL_MS", "3000")
+            .env("ABACUS_KAFKA_CLIENT_MAX_POLL_INTERVAL_MS", "60000")
             .env("ABACUS_INGEST_BATCH_ROWS", "5000")
             .env("ABACUS_INGEST_BATCH_INTERVAL_MS", "200")
             .env("ABACUS_INGEST_RETRY_MAX_MS", "1000")
