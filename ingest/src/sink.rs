@@ -212,16 +212,10 @@ impl Sink {
                 Err(e) => {
                     self.backoff("events", attempt, &e).await?;
                     attempt += 1;
-                    let stored = state::stored_offsets(&self.ch, "events", offsets).await;
-                    if let Ok(stored) = stored {
-                        rows.retain(|r| {
-                            !stored.contains(&(
-                                r.kafka_topic.clone(),
-                                r.kafka_partition,
-                                r.kafka_offset,
-                            ))
-                        });
-                    }
+                    self.drop_stored("events", offsets, &mut rows, |r| {
+                        (&r.kafka_topic, r.kafka_partition, r.kafka_offset)
+                    })
+                    .await;
                 }
             }
         }
@@ -243,18 +237,30 @@ impl Sink {
                 Err(e) => {
                     self.backoff("quarantine", attempt, &e).await?;
                     attempt += 1;
-                    if let Ok(stored) = state::stored_offsets(&self.ch, "quarantine", offsets).await
-                    {
-                        rows.retain(|r| {
-                            !stored.contains(&(
-                                r.kafka_topic.clone(),
-                                r.kafka_partition,
-                                r.kafka_offset,
-                            ))
-                        });
-                    }
+                    self.drop_stored("quarantine", offsets, &mut rows, |r| {
+                        (&r.kafka_topic, r.kafka_partition, r.kafka_offset)
+                    })
+                    .await;
                 }
             }
+        }
+    }
+
+    /// After an insert failed in transit (it may still have been committed by the server),
+    /// removes the rows whose offsets `table` already holds, so the retry doubles nothing.
+    /// If ClickHouse cannot be asked, the rows stay and the next attempt asks again.
+    async fn drop_stored<T>(
+        &self,
+        table: &'static str,
+        offsets: &BTreeMap<(String, i32), (i64, i64)>,
+        rows: &mut Vec<T>,
+        lineage: impl Fn(&T) -> (&String, i32, i64),
+    ) {
+        if let Ok(stored) = state::stored_offsets(&self.ch, table, offsets).await {
+            rows.retain(|r| {
+                let (topic, partition, offset) = lineage(r);
+                !stored.contains(&(topic.clone(), partition, offset))
+            });
         }
     }
 
