@@ -43,6 +43,12 @@ statsmodels/scipy compute treatment - control):
                       MDE, cross-checked: ceil(NormalIndPower().solve_power(...)) gives the same
                       integer sizes
 - srm:                scipy.stats.chisquare(observed, f_exp=expected)
+- chi_square_independence: scipy.stats.chi2_contingency(table, correction=False) (statistic,
+                      pvalue, dof) on the table with its all-zero rows and columns removed
+                      (the crate's convention; scipy itself refuses zero margins, and gives
+                      statistic 0, p 1, dof 0 when one row or column is left); expected:
+                      scipy.stats.contingency.expected_freq on the full table (0 in the
+                      removed rows and columns)
 - adjust:             statsmodels.stats.multitest.multipletests(p, method="bonferroni" | "holm" |
                       "fdr_bh")[1]
 - noninferiority_proportions: statsmodels.stats.proportion.test_proportions_2indep(x_t, n_t,
@@ -65,6 +71,7 @@ import numpy as np
 import scipy
 import statsmodels
 from scipy import optimize, stats
+from scipy.stats import chi2_contingency
 from scipy.stats.contingency import expected_freq
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower
@@ -475,6 +482,38 @@ def srm_cases():
     return cases
 
 
+def independence_cases():
+    """Variants x segment values (users); the last table is a near-independent 5 x 6 draw."""
+    tables = [
+        [[10, 20], [30, 25]],
+        [[1, 2], [3, 0]],
+        [[1_000, 9_000], [1_100, 8_900]],
+        [[5_000, 3_000, 2_000], [5_100, 2_950, 1_980]],
+        [[1_000, 500, 300], [800, 700, 320]],
+        [[1_200, 800, 450, 300], [1_150, 830, 470, 280], [1_210, 790, 440, 320]],
+        [[120, 0, 80, 40], [110, 0, 95, 30]],
+        [[0, 0, 0], [50, 0, 70], [60, 0, 40], [0, 0, 0]],
+        [[4_000_000, 2_500_000, 1_000_000, 500_000], [4_010_000, 2_490_000, 1_003_000, 497_000],
+         [3_995_000, 2_505_000, 998_000, 502_500]],
+        [[40_000_000_000, 25_000_000_000], [40_000_100_000, 24_999_900_000]],
+        [[3, 5, 7]],
+        [[5, 0], [7, 0]],
+    ]
+    rng = np.random.default_rng(20260611)
+    weights = np.outer([0.5, 0.2, 0.1, 0.1, 0.1], [0.3, 0.25, 0.2, 0.1, 0.1, 0.05])
+    tables.append(rng.multinomial(200_000, weights.ravel()).reshape(weights.shape).tolist())
+    cases = []
+    for table in tables:
+        full = np.array(table, dtype=np.int64)
+        kept = full[full.sum(axis=1) > 0][:, full.sum(axis=0) > 0]
+        res = chi2_contingency(kept, correction=False)
+        expected = expected_freq(full)
+        cases.append({"table": [[int(x) for x in row] for row in table],
+                      "chi2": f(res.statistic), "df": int(res.dof), "p_value": f(res.pvalue),
+                      "expected": [[f(e) for e in row] for row in expected]})
+    return cases
+
+
 def adjust_cases():
     inputs = [
         [0.01, 0.04, 0.03],
@@ -630,6 +669,8 @@ def main():
         "noninferiority_means": ni_means_cases(),
         "sequential_proportions": sequential_proportions_cases(),
         "sequential_means": sequential_means_cases(),
+        # own RNG and last: adding it left every other section byte-for-byte unchanged
+        "chi_square_independence": independence_cases(),
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(doc, indent=1) + "\n")

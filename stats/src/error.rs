@@ -77,6 +77,24 @@ pub enum StatsError {
         right: &'static str,
         right_len: usize,
     },
+    /// A table whose rows have different lengths: `row` (counting from 0) is the first
+    /// that differs from row 0.
+    #[error("{name} row {row} has {len} values but row 0 has {expected}")]
+    RaggedTable {
+        name: &'static str,
+        row: usize,
+        len: usize,
+        expected: usize,
+    },
+    /// One count of a table input outside its domain (`row` and `column` count from 0).
+    #[error("{name}[{row}][{column}] must be {expected}, got {value}")]
+    InvalidCell {
+        name: &'static str,
+        row: usize,
+        column: usize,
+        value: u64,
+        expected: &'static str,
+    },
     /// A list input with too few values.
     #[error("{name} needs at least {min} values, got {len}")]
     TooFewValues {

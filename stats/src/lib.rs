@@ -1,6 +1,6 @@
 //! Statistics for A/B tests: significance tests, confidence intervals, sample size and
-//! power, sample-ratio-mismatch checks, sequential (always-valid) tests and
-//! multiple-comparison corrections.
+//! power, sample-ratio-mismatch and covariate-balance checks, sequential (always-valid)
+//! tests and multiple-comparison corrections.
 //!
 //! Pure functions over plain numbers: no I/O, no async, no logging. Inputs are per-arm
 //! sufficient statistics ([`ProportionSummary`], [`MeanSummary`], [`RatioSummary`]) as
@@ -24,12 +24,15 @@
 //! - [`ratio`]: ratio metrics by the delta method with covariance, [`compare_ratios`].
 //! - [`planning`]: sample size, minimum detectable effect, power, runtime.
 //! - [`srm`]: sample ratio mismatch (chi-square goodness of fit).
+//! - [`balance`]: covariate balance, [`chi_square_independence`] (chi-square test of
+//!   independence on a variants × segment-values table of users).
 //! - [`adjust`]: Bonferroni, Holm and Benjamini–Hochberg adjusted p-values.
 //! - [`sequential`]: mixture SPRT, always-valid p-values and confidence sequences.
 //! - [`noninferiority`]: one-sided non-inferiority tests for guardrail metrics.
 //! - `dist` (private): normal, t and chi-square tails and quantiles over `statrs`.
 
 pub mod adjust;
+pub mod balance;
 mod dist;
 pub mod error;
 pub mod fisher;
@@ -44,6 +47,7 @@ pub mod srm;
 pub mod summary;
 
 pub use adjust::{adjust_p_values, Correction};
+pub use balance::{chi_square_independence, IndependenceTest};
 pub use error::{Arm, Result, StatsError};
 pub use fisher::fisher_exact;
 pub use intervals::{newcombe_interval, wilson_interval};

@@ -1,7 +1,8 @@
 //! Invariants that must hold for any input (proptest): p-values in [0, 1], intervals
 //! contain their point estimate, swapping arms flips the sign of lifts and keeps p-values,
-//! more data never widens a Wald interval at a fixed rate, and no input makes a function
-//! panic or return NaN/infinity.
+//! more data never widens a Wald interval at a fixed rate, the test of independence does
+//! not care which way round the table is or in which order its rows come, and no input
+//! makes a function panic or return NaN/infinity.
 
 use abacus_stats::*;
 use proptest::prelude::*;
@@ -48,6 +49,31 @@ fn ratio_arm() -> impl Strategy<Value = RatioSummary> {
             (s.sum_den > 0.0).then_some(s)
         },
     )
+}
+
+/// A contingency table (1–6 rows × 1–6 columns) with, in turn, small counts (moderate
+/// p-values), large ones, and zero cells often enough to empty whole rows and columns.
+fn table() -> impl Strategy<Value = Vec<Vec<u64>>> {
+    (
+        1usize..=6,
+        1usize..=6,
+        prop_oneof![Just(8u64), Just(200), Just(10_000_000)],
+    )
+        .prop_flat_map(|(rows, columns, max)| {
+            let cell = prop_oneof![1 => Just(0u64), 3 => 0..=max];
+            prop::collection::vec(prop::collection::vec(cell, columns), rows)
+        })
+}
+
+fn transpose(table: &[Vec<u64>]) -> Vec<Vec<u64>> {
+    let columns = table.first().map_or(0, Vec::len);
+    (0..columns)
+        .map(|j| table.iter().map(|row| row[j]).collect())
+        .collect()
+}
+
+fn same_chi2(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
 }
 
 fn alpha() -> impl Strategy<Value = f64> {
@@ -185,6 +211,33 @@ proptest! {
         }
     }
 
+    #[test]
+    fn independence_invariants(
+        (table, shuffled) in table().prop_flat_map(|t| (Just(t.clone()), Just(t).prop_shuffle())),
+    ) {
+        let r = chi_square_independence(&table).unwrap();
+        prop_assert!(unit(r.p_value) && r.chi2 >= 0.0, "{r:?}");
+        prop_assert!(r.df > 0 || (r.chi2 == 0.0 && r.p_value == 1.0), "{r:?}");
+        prop_assert!(r.expected.iter().flatten().all(|e| e.is_finite() && *e >= 0.0));
+
+        // Variants as columns instead of rows: the same test.
+        let t = chi_square_independence(&transpose(&table)).unwrap();
+        prop_assert_eq!(t.df, r.df);
+        prop_assert!(same_chi2(t.chi2, r.chi2), "{} vs {}", t.chi2, r.chi2);
+        prop_assert!(same_p(t.p_value, r.p_value), "{} vs {}", t.p_value, r.p_value);
+        for (i, row) in r.expected.iter().enumerate() {
+            for (j, e) in row.iter().enumerate() {
+                prop_assert!(same_chi2(t.expected[j][i], *e));
+            }
+        }
+
+        // Variants in another order: the same test.
+        let s = chi_square_independence(&shuffled).unwrap();
+        prop_assert_eq!(s.df, r.df);
+        prop_assert!(same_chi2(s.chi2, r.chi2), "{} vs {}", s.chi2, r.chi2);
+        prop_assert!(same_p(s.p_value, r.p_value), "{} vs {}", s.p_value, r.p_value);
+    }
+
     /// Arbitrary, often invalid input: every function returns an error or finite numbers,
     /// and never panics.
     #[test]
@@ -226,6 +279,23 @@ proptest! {
         }
         if let Ok(r) = non_inferiority_means(&a, &b, ratio, Direction::HigherIsBetter, alpha) {
             prop_assert!(finite(&[r.p_value, r.statistic, r.bound]));
+        }
+    }
+
+    /// Any table, ragged or with counts near and above 2^53: an error or finite numbers.
+    #[test]
+    fn independence_never_nan_never_panics(
+        table in prop::collection::vec(
+            prop::collection::vec(
+                prop_oneof![any::<u64>(), (MAX_COUNT - 8)..=(MAX_COUNT + 8), 0u64..4],
+                0..4,
+            ),
+            0..4,
+        ),
+    ) {
+        if let Ok(r) = chi_square_independence(&table) {
+            prop_assert!(r.chi2.is_finite() && r.chi2 >= 0.0 && unit(r.p_value), "{r:?}");
+            prop_assert!(r.expected.iter().flatten().all(|e| e.is_finite()));
         }
     }
 }

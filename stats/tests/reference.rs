@@ -1,7 +1,8 @@
 //! Every test and interval against reference values from scipy/statsmodels
 //! (`fixtures/reference.json`, written by `scripts/stats-reference/generate.py`, which
 //! names the exact function behind each value). Agreement is required to 1e-6 relative
-//! (with a 1e-12 absolute floor for values at zero).
+//! (with a 1e-12 absolute floor for values at zero); the chi-square test of independence,
+//! to 1e-9 relative.
 
 use abacus_stats::*;
 use serde_json::Value;
@@ -445,5 +446,49 @@ fn sequential_matches_the_mixture_formulas() {
         close(r.p_value, &case["p_value"], &what);
         close_interval(r.ci, &case["ci"], &what);
         assert_eq!(Some(r.significant), case["significant"].as_bool(), "{what}");
+    }
+}
+
+/// Closer than the rest of the file: 1e-9 relative (exact at zero).
+#[track_caller]
+fn close_1e9(got: f64, want: &Value, what: &str) {
+    let want = num(want);
+    assert!(got.is_finite(), "{what}: got {got}");
+    assert!(
+        (got - want).abs() <= 1e-9 * want.abs(),
+        "{what}: got {got}, want {want} (rel err {:e})",
+        ((got - want) / want).abs()
+    );
+}
+
+#[test]
+fn independence_matches_scipy_chi2_contingency() {
+    let doc = fixture();
+    for case in cases(&doc, "chi_square_independence") {
+        let table: Vec<Vec<u64>> = case["table"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row.as_array().unwrap().iter().map(int).collect())
+            .collect();
+        let what = |s: &str| format!("independence {table:?} {s}");
+        let r = chi_square_independence(&table).unwrap();
+        close_1e9(r.chi2, &case["chi2"], &what("chi2"));
+        close_1e9(r.p_value, &case["p_value"], &what("p"));
+        assert_eq!(r.df, int(&case["df"]), "{}", what("df"));
+        let want = case["expected"].as_array().unwrap();
+        assert_eq!(r.expected.len(), want.len(), "{}", what("expected rows"));
+        for (got_row, want_row) in r.expected.iter().zip(want) {
+            let want_row = want_row.as_array().unwrap();
+            assert_eq!(
+                got_row.len(),
+                want_row.len(),
+                "{}",
+                what("expected columns")
+            );
+            for (got, want) in got_row.iter().zip(want_row) {
+                close_1e9(*got, want, &what("expected"));
+            }
+        }
     }
 }
