@@ -1,2 +1,264 @@
-//! Materializes per-experiment, per-variant results in ClickHouse (filled in by the
-//! aggregator issue).
+//! The aggregator: turns the event store into experiment results.
+//!
+//! A pass ([`pass`]) takes every experiment of the registry (or one), brings its user-level
+//! table `experiment_users` up to date — fully or incrementally, see [`materialize`] — reads
+//! per-variant sufficient statistics from it ([`collect`]), computes the comparisons
+//! ([`analyze`], using `abacus-stats`) and writes one run to the result tables
+//! (`experiment_runs`, `results`, `results_series`, `results_segments`, `results_balance`;
+//! `results_latest` shows the newest run per experiment). [`run`] repeats passes as a daemon.
+//! [`report`] reads the newest run back for `abacus report`.
+//!
+//! # Layout
+//! - [`config`]: the `[aggregate]` configuration section.
+//! - [`sql`]: the statement that computes the user-level rows (the attribution rules).
+//! - [`materialize`]: full or incremental pass, watermark state, progress.
+//! - [`collect`]: sufficient statistics per variant and day, per segment, caps.
+//! - [`compare`]: one metric comparison by the metric's kind; guardrails.
+//! - [`analyze`]: all result rows of one experiment (SRM, Holm, Simpson, balance, series).
+//! - [`model`]: the rows of the result tables.
+//! - [`store`]: writing a run.
+//! - [`report`]: reading a run back and rendering it as a table, JSON or HTML.
+//! - [`error`](mod@error): the error type, [`AggregateError`].
+
+pub mod analyze;
+mod breakdown;
+pub mod collect;
+pub mod compare;
+pub mod config;
+pub mod error;
+pub mod materialize;
+pub mod model;
+pub mod report;
+pub mod sql;
+pub mod store;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use abacus_registry::StoredExperiment;
+use abacus_schema::ClickHouse;
+use chrono::{DateTime, Utc};
+
+pub use config::AggregateConfig;
+pub use error::AggregateError;
+
+use crate::analyze::{Context, Inputs};
+use crate::collect::Source;
+use crate::materialize::{Mode, State};
+
+/// What one pass covers.
+#[derive(Clone, Debug, Default)]
+pub struct PassOptions {
+    /// Analysis time (events before it count); `None` = now.
+    pub as_of: Option<DateTime<Utc>>,
+    /// Only this experiment.
+    pub experiment: Option<String>,
+    /// Recompute every user instead of only the touched ones.
+    pub full: bool,
+}
+
+/// What a pass did for one experiment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExperimentPass {
+    /// Experiment.
+    pub experiment_id: String,
+    /// The run id written.
+    pub run_id: u64,
+    /// `full` or `incremental`.
+    pub mode: &'static str,
+    /// Why a full pass was made.
+    pub reason: Option<&'static str>,
+    /// User rows written.
+    pub recomputed_users: u64,
+    /// Users analysed.
+    pub users: u64,
+    /// Whether the sample ratio check failed.
+    pub srm_mismatch: bool,
+    /// Seconds taken.
+    pub elapsed: Duration,
+}
+
+/// One pass over the selected experiments.
+pub async fn pass(
+    ch: &ClickHouse,
+    config: &AggregateConfig,
+    options: &PassOptions,
+) -> Result<Vec<ExperimentPass>, AggregateError> {
+    config.validate()?;
+    let as_of = options.as_of.unwrap_or_else(Utc::now);
+    let mut experiments = abacus_registry::current(ch).await?;
+    if experiments.is_empty() {
+        return Err(AggregateError::NoExperiment(
+            "the registry holds no experiment: apply definitions with `abacus experiments apply FILE` first".into(),
+        ));
+    }
+    if let Some(id) = &options.experiment {
+        let known: Vec<String> = experiments
+            .iter()
+            .map(|s| s.experiment.id.clone())
+            .collect();
+        experiments.retain(|s| &s.experiment.id == id);
+        if experiments.is_empty() {
+            return Err(AggregateError::NoExperiment(format!(
+                "experiment `{id}` is not in the registry (known: {})",
+                known.join(", ")
+            )));
+        }
+    }
+    let mut out = Vec::new();
+    for stored in &experiments {
+        if stored.experiment.start > as_of {
+            tracing::info!(
+                experiment = %stored.experiment.id,
+                start = %stored.experiment.start,
+                "skipped: the experiment starts after the analysis time"
+            );
+            continue;
+        }
+        out.push(pass_one(ch, config, stored, as_of, options.full).await?);
+    }
+    Ok(out)
+}
+
+async fn pass_one(
+    ch: &ClickHouse,
+    config: &AggregateConfig,
+    stored: &StoredExperiment,
+    as_of: DateTime<Utc>,
+    force_full: bool,
+) -> Result<ExperimentPass, AggregateError> {
+    let started = Instant::now();
+    let e = &stored.experiment;
+    let as_of_ms = as_of.timestamp_millis();
+    let previous = materialize::state(ch, &e.id).await?;
+    let mode = materialize::choose_mode(previous.as_ref(), &stored.checksum, as_of_ms, force_full);
+    let watermark = materialize::server_now(ch).await?;
+    let scope = materialize::scope(mode, previous.as_ref(), as_of_ms, config.overlap_secs);
+    let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+    let run_id = now_ms.max(previous.as_ref().map_or(0, |s| s.run_id + 1));
+    let base_run_id = match (mode, &previous) {
+        (Mode::Incremental, Some(s)) => s.base_run_id,
+        _ => run_id,
+    };
+    tracing::info!(
+        experiment = %e.id,
+        run_id,
+        mode = mode.as_str(),
+        reason = match mode { Mode::Full(r) => r, Mode::Incremental => "" },
+        as_of = %as_of.to_rfc3339(),
+        "aggregation pass started"
+    );
+    let recomputed =
+        materialize::write_users(ch, e, scope, as_of_ms, run_id, config.progress_secs).await?;
+    let src = Source {
+        experiment: e,
+        base_run_id,
+        as_of_ms,
+    };
+    let caps = collect::caps(ch, &src).await?;
+    let inputs = Inputs {
+        days: collect::days(ch, &src, &caps).await?,
+        segments: collect::segments(ch, &src, &caps).await?,
+        multiple_exposure_users: collect::multiple_exposure_users(ch, &src).await?,
+        caps,
+    };
+    let ctx = Context {
+        experiment: e,
+        definition_version: stored.version,
+        run_id,
+        computed_at: u32::try_from(Utc::now().timestamp()).unwrap_or(0),
+        as_of_ms,
+        mode: mode.as_str(),
+        recomputed_users: recomputed,
+        srm_threshold: config.srm_threshold,
+        mixing_variance: config.mixing_variance,
+    };
+    let mut analysis = analyze::analyze(&ctx, &inputs);
+    let elapsed = started.elapsed();
+    let mut users = 0;
+    let mut srm_mismatch = false;
+    if let Some(run) = analysis.run.as_mut() {
+        run.elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        users = run.users;
+        srm_mismatch = run.srm_mismatch == 1;
+        for warning in &run.warnings {
+            tracing::warn!(experiment = %e.id, "{warning}");
+        }
+    }
+    store::write(ch, &analysis).await?;
+    materialize::save_state(
+        ch,
+        &State {
+            experiment_id: e.id.clone(),
+            definition_version: stored.version,
+            definition_checksum: stored.checksum.clone(),
+            base_run_id,
+            run_id,
+            watermark,
+            as_of_ms,
+        },
+    )
+    .await?;
+    tracing::info!(
+        experiment = %e.id,
+        run_id,
+        mode = mode.as_str(),
+        recomputed_users = recomputed,
+        users,
+        srm_mismatch,
+        elapsed_s = format!("{:.1}", elapsed.as_secs_f64()),
+        "aggregation pass finished"
+    );
+    Ok(ExperimentPass {
+        experiment_id: e.id.clone(),
+        run_id,
+        mode: mode.as_str(),
+        reason: match mode {
+            Mode::Full(r) => Some(r),
+            Mode::Incremental => None,
+        },
+        recomputed_users: recomputed,
+        users,
+        srm_mismatch,
+        elapsed,
+    })
+}
+
+/// Runs a pass every `every` until `shutdown` completes. A failed pass is logged and retried
+/// at the next tick; the daemon never exits on a pass error. The analysis time of each pass
+/// is "now" (a fixed `as_of` makes no sense for a daemon).
+pub async fn run(
+    ch: &ClickHouse,
+    config: &AggregateConfig,
+    options: PassOptions,
+    every: Duration,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AggregateError> {
+    config.validate()?;
+    tokio::pin!(shutdown);
+    let mut first = options.full;
+    loop {
+        let opts = PassOptions {
+            as_of: None,
+            experiment: options.experiment.clone(),
+            full: first,
+        };
+        tokio::select! {
+            result = pass(ch, config, &opts) => match result {
+                Ok(_) => first = false,
+                Err(err) => tracing::error!(error = %err, "aggregation pass failed; retrying at the next tick"),
+            },
+            () = &mut shutdown => {
+                tracing::info!("shutdown requested during a pass; stopping (the next pass redoes it)");
+                return Ok(());
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = &mut shutdown => {
+                tracing::info!("shutdown requested; stopping");
+                return Ok(());
+            }
+        }
+    }
+}

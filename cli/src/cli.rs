@@ -96,6 +96,8 @@ pub enum Command {
     Ingest(Box<commands::ingest::IngestArgs>),
     /// Publish synthetic experiment events to Kafka with known ground truth (load generator).
     Produce(Box<commands::produce::ProduceArgs>),
+    /// Compute experiment results from the event store (one pass, or a pass every --every).
+    Aggregate(Box<commands::aggregate::AggregateArgs>),
     /// Validate experiment definitions and store, list and show them in the registry.
     #[command(subcommand)]
     Experiments(commands::experiments::ExperimentsCommand),

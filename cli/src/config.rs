@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use toml::Value;
 
+use abacus_aggregator::AggregateConfig;
 use abacus_ingest::{IngestConfig, KafkaConfig};
 use abacus_schema::ClickHouseConfig;
 
@@ -35,6 +36,9 @@ pub struct Config {
     /// Ingest batching, limits, dedupe and retries.
     #[serde(default)]
     pub ingest: IngestConfig,
+    /// Aggregation passes: watermark overlap, SRM threshold, sequential test.
+    #[serde(default)]
+    pub aggregate: AggregateConfig,
 }
 
 /// Where the configuration came from, for `config show` and logs.

@@ -37,8 +37,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let mut flags = cli.global.flag_overrides();
-    if let Command::Ingest(args) = &cli.command {
-        flags.extend(args.overrides());
+    match &cli.command {
+        Command::Ingest(args) => flags.extend(args.overrides()),
+        Command::Aggregate(args) => flags.extend(args.overrides()),
+        _ => {}
     }
     let loaded = config::load(cli.global.config.as_deref(), &env, &flags)?;
     for name in &loaded.env_unknown {
@@ -55,6 +57,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(args) => runtime()?.block_on(commands::ingest::run(*args, &loaded.config)),
         Command::Produce(args) => {
             runtime()?.block_on(commands::produce::run(*args, &loaded.config))
+        }
+        Command::Aggregate(args) => {
+            runtime()?.block_on(commands::aggregate::run(*args, &loaded.config))
         }
         Command::Stats(cmd) => commands::stats::run(cmd),
     }

@@ -58,7 +58,10 @@ pub struct EventRow {
     pub metadata_values: Vec<String>,
     /// Event time in epoch milliseconds.
     pub timestamp_ms: i64,
-    /// Ingest time in epoch seconds.
+    /// Ingest time in epoch seconds, as this process saw it (dedupe generations, quarantine).
+    /// Not sent to ClickHouse: the column defaults to the server's `now()` at write time, which
+    /// the aggregator's watermark relies on (migration 0004).
+    #[serde(skip)]
     pub ingested_at: u32,
     /// Lineage: topic.
     pub kafka_topic: String,

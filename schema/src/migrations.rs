@@ -23,6 +23,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "0003_experiments.sql",
         include_str!("../migrations/0003_experiments.sql"),
     ),
+    (
+        "0004_ingested_at_default.sql",
+        include_str!("../migrations/0004_ingested_at_default.sql"),
+    ),
+    (
+        "0005_results.sql",
+        include_str!("../migrations/0005_results.sql"),
+    ),
 ];
 
 /// One migration file.

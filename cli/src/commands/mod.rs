@@ -1,5 +1,6 @@
 //! One module per subcommand group; each exposes its clap enum and a `run` function.
 
+pub mod aggregate;
 pub mod assign;
 pub mod config;
 pub mod experiments;

@@ -1,0 +1,313 @@
+//! Turns sufficient statistics into the result rows of one experiment: sample ratio check,
+//! one comparison per metric and treatment variant (with sequential and Holm-adjusted
+//! p-values and guardrail verdicts), the cumulative series by exposure day, the segment
+//! breakdown with its Simpson check, and covariate balance. Pure: no I/O.
+//!
+//! Conventions (also in the README):
+//! - Holm's correction runs over the experiment's non-guardrail metrics × treatment variants;
+//!   it adjusts the sequential p-values when the experiment is sequential, else the
+//!   fixed-horizon ones. `significant` is `p_value_adjusted < alpha`. Guardrails are judged by
+//!   their non-inferiority test and keep their own p-value.
+//! - Users exposed to a variant the definition does not name are left out and reported in
+//!   the run's warnings.
+//! - Simpson check: a metric is flagged for a segment key when the pooled lift is non-zero and
+//!   every segment of that key (at least two, each with a valid comparison) has a lift of the
+//!   opposite sign.
+
+use std::collections::BTreeMap;
+
+use abacus_assign::{Direction, Experiment, MetricKind};
+use abacus_stats::{adjust_p_values, srm_test, Correction, SequentialConfig};
+
+use crate::breakdown;
+use crate::compare::{compare, guardrail, sequential_p, Comparison};
+use crate::model::{Analysis, DayCell, ResultRow, RunRow, SegmentCell, Sums};
+
+/// Everything an analysis needs besides the statistics.
+#[derive(Clone, Debug)]
+pub struct Context<'a> {
+    /// The definition.
+    pub experiment: &'a Experiment,
+    /// Its registry version.
+    pub definition_version: u32,
+    /// The pass.
+    pub run_id: u64,
+    /// When the pass ran, Unix seconds.
+    pub computed_at: u32,
+    /// Analysis time, epoch ms.
+    pub as_of_ms: i64,
+    /// `full` or `incremental`.
+    pub mode: &'static str,
+    /// User rows written by the pass.
+    pub recomputed_users: u64,
+    /// SRM p-value threshold.
+    pub srm_threshold: f64,
+    /// Sequential test mixing variance.
+    pub mixing_variance: f64,
+}
+
+/// Statistics read from ClickHouse.
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    /// Per (variant, day).
+    pub days: Vec<DayCell>,
+    /// Per (variant, segment value).
+    pub segments: Vec<SegmentCell>,
+    /// Users excluded for several variants.
+    pub multiple_exposure_users: u64,
+    /// Winsorization cap per metric.
+    pub caps: Vec<Option<f64>>,
+}
+
+pub(crate) fn empty(metrics: usize) -> Vec<Sums> {
+    vec![Sums::default(); metrics]
+}
+
+pub(crate) fn add_all(into: &mut [Sums], from: &[Sums]) {
+    for (a, b) in into.iter_mut().zip(from) {
+        a.add(b);
+    }
+}
+
+fn kind_name(kind: MetricKind) -> &'static str {
+    MetricKind::ALL
+        .iter()
+        .find(|(_, k)| *k == kind)
+        .map_or("conversion", |(n, _)| n)
+}
+
+/// Runs the analysis.
+pub fn analyze(ctx: &Context<'_>, inputs: &Inputs) -> Analysis {
+    let e = ctx.experiment;
+    let metrics = e.metrics.len();
+    let defined: Vec<&str> = e.variants.iter().map(|v| v.name.as_str()).collect();
+    let mut warnings = Vec::new();
+
+    // Totals per defined variant.
+    let mut users: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut totals: BTreeMap<&str, Vec<Sums>> = BTreeMap::new();
+    let mut unknown: BTreeMap<&str, u64> = BTreeMap::new();
+    for cell in &inputs.days {
+        if defined.contains(&cell.variant.as_str()) {
+            *users.entry(&cell.variant).or_default() += cell.users;
+            add_all(
+                totals
+                    .entry(&cell.variant)
+                    .or_insert_with(|| empty(metrics)),
+                &cell.metrics,
+            );
+        } else {
+            *unknown.entry(&cell.variant).or_default() += cell.users;
+        }
+    }
+    for (variant, n) in &unknown {
+        warnings.push(format!(
+            "{n} users were exposed to variant \"{variant}\", which the definition does not name; they are left out"
+        ));
+    }
+    let variant_users: Vec<u64> = defined
+        .iter()
+        .map(|v| users.get(v).copied().unwrap_or(0))
+        .collect();
+    let weights: Vec<f64> = e.variants.iter().map(|v| f64::from(v.weight)).collect();
+    let analysed: u64 = variant_users.iter().sum();
+    let (srm_chi2, srm_p, srm_mismatch) =
+        match srm_test(&variant_users, &weights, ctx.srm_threshold) {
+            Ok(r) => (r.chi2, r.p_value, r.mismatch),
+            Err(err) => {
+                warnings.push(format!("no sample ratio check: {err}"));
+                (0.0, 1.0, false)
+            }
+        };
+    if srm_mismatch {
+        warnings.push(format!(
+            "sample ratio mismatch: users per variant {variant_users:?} do not match the weights {weights:?} (p = {srm_p:.3e})"
+        ));
+    }
+
+    let seq = SequentialConfig {
+        alpha: e.alpha,
+        mixing_variance: ctx.mixing_variance,
+    };
+    let zero = empty(metrics);
+    let sums_of = |v: &str| totals.get(v).unwrap_or(&zero).clone();
+    let control = sums_of(&e.control);
+    let treatments: Vec<&str> = defined
+        .iter()
+        .copied()
+        .filter(|v| *v != e.control)
+        .collect();
+
+    let mut results = Vec::new();
+    for (i, m) in e.metrics.iter().enumerate() {
+        for t in &treatments {
+            let treatment = sums_of(t);
+            let (c, tr) = (&control[i], &treatment[i]);
+            let mut row = ResultRow {
+                run_id: ctx.run_id,
+                experiment_id: e.id.clone(),
+                computed_at: ctx.computed_at,
+                as_of_ms: ctx.as_of_ms,
+                metric: m.name.clone(),
+                kind: kind_name(m.kind).to_owned(),
+                is_primary: u8::from(m.primary),
+                is_guardrail: u8::from(m.guardrail),
+                direction: match m.direction {
+                    Direction::Increase => "increase",
+                    Direction::Decrease => "decrease",
+                }
+                .to_owned(),
+                control: e.control.clone(),
+                variant: (*t).to_owned(),
+                control_users: c.n,
+                treatment_users: tr.n,
+                control_value: crate::compare::value(m.kind, c),
+                treatment_value: crate::compare::value(m.kind, tr),
+                control_conversions: if matches!(
+                    m.kind,
+                    MetricKind::Conversion | MetricKind::Retention
+                ) {
+                    c.converted
+                } else {
+                    0
+                },
+                treatment_conversions: if matches!(
+                    m.kind,
+                    MetricKind::Conversion | MetricKind::Retention
+                ) {
+                    tr.converted
+                } else {
+                    0
+                },
+                abs_lift: 0.0,
+                rel_lift: None,
+                ci_abs_low: 0.0,
+                ci_abs_high: 0.0,
+                ci_rel_low: None,
+                ci_rel_high: None,
+                method: String::new(),
+                p_value: 1.0,
+                p_value_sequential: None,
+                p_value_adjusted: 1.0,
+                significant: 0,
+                alpha: e.alpha,
+                winsorize_cap: inputs.caps.get(i).copied().flatten(),
+                guardrail_verdict: String::new(),
+                guardrail_p_value: None,
+                guardrail_bound: None,
+                simpson: 0,
+                simpson_key: String::new(),
+                srm_p_value: srm_p,
+                srm_mismatch: u8::from(srm_mismatch),
+                error: String::new(),
+            };
+            match compare(m.kind, c, tr, e.alpha) {
+                Ok(cmp) => {
+                    fill(&mut row, &cmp);
+                    if e.sequential {
+                        match sequential_p(m.kind, c, tr, &seq) {
+                            Ok(p) => row.p_value_sequential = Some(p),
+                            Err(err) => row.error = format!("no sequential test: {err}"),
+                        }
+                    }
+                    if m.guardrail {
+                        let g = guardrail(
+                            m.kind,
+                            m.direction,
+                            m.margin.unwrap_or(0.0),
+                            c,
+                            tr,
+                            &cmp,
+                            e.alpha,
+                        );
+                        row.guardrail_verdict = g.verdict.to_owned();
+                        row.guardrail_p_value = g.p_value;
+                        row.guardrail_bound = g.bound;
+                    }
+                }
+                Err(err) => {
+                    row.error = err.to_string();
+                    if m.guardrail {
+                        row.guardrail_verdict = "inconclusive".to_owned();
+                    }
+                }
+            }
+            results.push(row);
+        }
+    }
+    adjust(&mut results, e.sequential);
+
+    let segments = breakdown::segment_rows(ctx, inputs, &treatments);
+    breakdown::simpson(&mut results, &segments);
+    let balance = breakdown::balance_rows(ctx, inputs, &defined, &mut warnings);
+    let series = breakdown::series_rows(ctx, inputs, &treatments);
+
+    let run = RunRow {
+        run_id: ctx.run_id,
+        experiment_id: e.id.clone(),
+        definition_version: ctx.definition_version,
+        computed_at: ctx.computed_at,
+        as_of_ms: ctx.as_of_ms,
+        mode: ctx.mode.to_owned(),
+        recomputed_users: ctx.recomputed_users,
+        users: analysed,
+        multiple_exposure_users: inputs.multiple_exposure_users,
+        variants: defined.iter().map(|v| (*v).to_owned()).collect(),
+        variant_users,
+        variant_weights: weights,
+        srm_chi2,
+        srm_p_value: srm_p,
+        srm_mismatch: u8::from(srm_mismatch),
+        elapsed_ms: 0,
+        warnings,
+    };
+    Analysis {
+        run: Some(run),
+        results,
+        series,
+        segments,
+        balance,
+    }
+}
+
+fn fill(row: &mut ResultRow, cmp: &Comparison) {
+    row.control_value = cmp.control_value;
+    row.treatment_value = cmp.treatment_value;
+    row.abs_lift = cmp.abs_lift;
+    row.rel_lift = cmp.rel_lift;
+    row.ci_abs_low = cmp.ci_abs.low;
+    row.ci_abs_high = cmp.ci_abs.high;
+    row.ci_rel_low = cmp.ci_rel.map(|i| i.low);
+    row.ci_rel_high = cmp.ci_rel.map(|i| i.high);
+    row.method = cmp.method.to_owned();
+    row.p_value = cmp.p_value;
+}
+
+/// Holm over non-guardrail rows with a test; sets `p_value_adjusted` and `significant`.
+fn adjust(results: &mut [ResultRow], sequential: bool) {
+    let decision = |r: &ResultRow| {
+        if sequential {
+            r.p_value_sequential.unwrap_or(r.p_value)
+        } else {
+            r.p_value
+        }
+    };
+    let family: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.is_guardrail == 0 && !r.method.is_empty())
+        .map(|(i, _)| i)
+        .collect();
+    let p: Vec<f64> = family.iter().map(|&i| decision(&results[i])).collect();
+    if let Ok(adjusted) = adjust_p_values(&p, Correction::Holm) {
+        for (&i, q) in family.iter().zip(adjusted) {
+            results[i].p_value_adjusted = q;
+        }
+    }
+    for r in results.iter_mut() {
+        if r.is_guardrail == 1 && !r.method.is_empty() {
+            r.p_value_adjusted = decision(r);
+        }
+        r.significant = u8::from(!r.method.is_empty() && r.p_value_adjusted < r.alpha);
+    }
+}

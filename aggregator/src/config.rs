@@ -1,0 +1,70 @@
+//! The `[aggregate]` section of `abacus.toml`.
+
+use serde::{Deserialize, Serialize};
+
+/// Settings of `abacus aggregate`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregateConfig {
+    /// An incremental pass rereads events written up to this many seconds before the previous
+    /// watermark, so that inserts still in flight when the previous pass started (or delayed by
+    /// a Distributed table) are not missed. Rereading is harmless: users are recomputed.
+    #[serde(default = "default_overlap_secs")]
+    pub overlap_secs: u64,
+    /// p-value below which the sample ratio mismatch check flags an experiment.
+    #[serde(default = "default_srm_threshold")]
+    pub srm_threshold: f64,
+    /// Variance of the mixing distribution of the sequential test (τ²/σ²), for experiments
+    /// with `sequential = true`.
+    #[serde(default = "default_mixing_variance")]
+    pub mixing_variance: f64,
+    /// Progress lines during long passes, every this many seconds (0 = off).
+    #[serde(default = "default_progress_secs")]
+    pub progress_secs: u64,
+}
+
+fn default_overlap_secs() -> u64 {
+    300
+}
+
+fn default_srm_threshold() -> f64 {
+    0.001
+}
+
+fn default_mixing_variance() -> f64 {
+    abacus_stats::DEFAULT_MIXING_VARIANCE
+}
+
+fn default_progress_secs() -> u64 {
+    5
+}
+
+impl Default for AggregateConfig {
+    fn default() -> Self {
+        Self {
+            overlap_secs: default_overlap_secs(),
+            srm_threshold: default_srm_threshold(),
+            mixing_variance: default_mixing_variance(),
+            progress_secs: default_progress_secs(),
+        }
+    }
+}
+
+impl AggregateConfig {
+    /// Checks the values.
+    pub fn validate(&self) -> Result<(), crate::AggregateError> {
+        if !(self.srm_threshold > 0.0 && self.srm_threshold < 1.0) {
+            return Err(crate::AggregateError::Invalid {
+                what: "aggregate.srm_threshold",
+                reason: format!("must be in (0, 1) (got {})", self.srm_threshold),
+            });
+        }
+        if !(self.mixing_variance.is_finite() && self.mixing_variance > 0.0) {
+            return Err(crate::AggregateError::Invalid {
+                what: "aggregate.mixing_variance",
+                reason: format!("must be positive (got {})", self.mixing_variance),
+            });
+        }
+        Ok(())
+    }
+}

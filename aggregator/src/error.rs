@@ -1,0 +1,47 @@
+//! Errors of the aggregator and the reports.
+
+use abacus_registry::RegistryError;
+use abacus_schema::SchemaError;
+
+/// What can go wrong in an aggregation pass or while building a report.
+#[derive(Debug, thiserror::Error)]
+pub enum AggregateError {
+    /// A ClickHouse statement failed.
+    #[error("clickhouse query failed ({context}): {message}")]
+    Query {
+        /// What was being done.
+        context: String,
+        /// The client's error.
+        message: String,
+    },
+    /// Reading experiment definitions failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// Connecting or schema trouble.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    /// The registry holds no experiment (or not the one asked for).
+    #[error("{0}")]
+    NoExperiment(String),
+    /// No aggregation run exists for a report.
+    #[error("no results for experiment `{0}` yet: run `abacus aggregate --once` first")]
+    NoResults(String),
+    /// An option is invalid.
+    #[error("invalid {what}: {reason}")]
+    Invalid {
+        /// The option.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl AggregateError {
+    /// A failed query, described like the schema crate describes client errors.
+    pub fn query(context: impl Into<String>, err: &clickhouse::error::Error) -> Self {
+        Self::Query {
+            context: context.into(),
+            message: abacus_schema::error::describe(err),
+        }
+    }
+}

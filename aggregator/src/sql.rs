@@ -1,0 +1,302 @@
+//! The SQL that materializes the user-level table `experiment_users` for one experiment.
+//!
+//! One `INSERT … SELECT` per experiment reads the experiment's exposures and the conversions
+//! its metrics use, groups them by user and computes, per user: the variant and time `t0` of
+//! the first exposure, the number of distinct variants seen, the segment values of the first
+//! exposure and one value per metric, following the attribution rules in the README:
+//!
+//! - exposures of E count when their time lies in E's `[start, end)` and before the analysis
+//!   time (`as_of`);
+//! - a conversion counts for E when it is untagged or tagged with E (the filter
+//!   `experiment_id IN ('', E)`), its event name is the metric's, its time is `≥ t0`, before
+//!   `as_of` and inside the metric's window; the variant written on a conversion is never read;
+//! - conversions are collected with `groupUniqArray` over `(event_id, event_name, time,
+//!   value)`, so an event stored twice counts once.
+//!
+//! An incremental pass adds `user_id IN (touched users)`: users with an event of E written
+//! since the watermark, or with an event whose time moved inside the analysis horizon since
+//! the previous pass. Every value is bound with `?`; the structure of the statement depends
+//! only on the experiment's metrics.
+
+use abacus_assign::{Experiment, Metric, MetricKind};
+use serde::Serialize;
+
+/// Milliseconds in a day.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// A value bound to a `?` of a statement.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// A string.
+    Str(String),
+    /// A signed integer.
+    Int(i64),
+    /// An unsigned integer.
+    UInt(u64),
+}
+
+/// A statement with its bound values, in `?` order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Statement {
+    /// SQL with `?` placeholders.
+    pub sql: String,
+    /// Values for the placeholders.
+    pub values: Vec<Value>,
+}
+
+impl Statement {
+    /// The `clickhouse` query with every value bound.
+    pub fn query(&self, client: &clickhouse::Client) -> clickhouse::query::Query {
+        self.values
+            .iter()
+            .fold(client.query(&self.sql), |q, v| q.bind(v))
+    }
+}
+
+/// Which users a pass recomputes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every user of the experiment.
+    Full,
+    /// Users with an event written at or after `written_since` (Unix seconds), or with an
+    /// event time in `[time_from_ms, time_to_ms)`.
+    Touched {
+        /// Lower bound of `ingested_at`, Unix seconds.
+        written_since: u32,
+        /// Lower bound of event times that were beyond the previous analysis time.
+        time_from_ms: i64,
+        /// The new analysis time.
+        time_to_ms: i64,
+    },
+}
+
+/// The event names the metrics of `e` read (numerators and denominators), sorted, unique.
+pub fn metric_events(e: &Experiment) -> Vec<String> {
+    let mut names: Vec<String> = e
+        .metrics
+        .iter()
+        .flat_map(|m| std::iter::once(m.event.clone()).chain(m.denominator.clone()))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The time after `t0` until which a metric's value can still change, in ms: the end of the
+/// retention period (`(to_day + 1)` days); 0 for the other kinds. A user counts for a
+/// retention metric only when `t0 + horizon ≤ as_of`.
+pub fn horizon_ms(m: &Metric) -> i64 {
+    match m.kind {
+        MetricKind::Retention => (i64::from(m.to_day.unwrap_or(0)) + 1) * DAY_MS,
+        _ => 0,
+    }
+}
+
+/// Builder for the `WHERE` filter of E's relevant events.
+fn relevant_filter(e: &Experiment, as_of_ms: i64, values: &mut Vec<Value>) -> String {
+    let start = e.start.timestamp_millis();
+    let end = e.end.map_or(i64::MAX, |t| t.timestamp_millis());
+    let events = metric_events(e);
+    let names = vec!["?"; events.len().max(1)].join(", ");
+    values.extend([
+        Value::Str(e.id.clone()),
+        Value::Int(start),
+        Value::Int(end),
+        Value::Str(e.id.clone()),
+    ]);
+    if events.is_empty() {
+        values.push(Value::Str(String::new()));
+    }
+    values.extend(events.into_iter().map(Value::Str));
+    values.push(Value::Int(as_of_ms));
+    format!(
+        "((event_type = 'exposure' AND experiment_id = ? AND timestamp_ms >= ? AND timestamp_ms < ?) \
+          OR (event_type = 'conversion' AND experiment_id IN ('', ?) AND event_name IN ({names}))) \
+         AND timestamp_ms < ?"
+    )
+}
+
+/// A list of strings as SQL: `?` placeholders in an array, or an empty `Array(String)`.
+fn string_array(items: &[String], values: &mut Vec<Value>) -> String {
+    if items.is_empty() {
+        return "emptyArrayString()".to_owned();
+    }
+    values.extend(items.iter().cloned().map(Value::Str));
+    format!("[{}]", vec!["?"; items.len()].join(", "))
+}
+
+/// The per-user expression of one metric: `(numerator, denominator)`.
+fn metric_expr(m: &Metric, values: &mut Vec<Value>) -> (String, String) {
+    // c.1 = event_id, c.2 = event_name, c.3 = time (ms), c.4 = value
+    let cond = |event: &str, values: &mut Vec<Value>| -> String {
+        values.push(Value::Str(event.to_owned()));
+        match (m.kind, m.window) {
+            (MetricKind::Retention, _) => {
+                values.push(Value::Int(i64::from(m.from_day.unwrap_or(0)) * DAY_MS));
+                values.push(Value::Int(horizon_ms(m)));
+                "c.2 = ? AND c.3 >= t0 + ? AND c.3 < t0 + ?".to_owned()
+            }
+            (_, Some(w)) => {
+                values.push(Value::Int(
+                    i64::try_from(w.seconds().saturating_mul(1000)).unwrap_or(i64::MAX / 2),
+                ));
+                "c.2 = ? AND c.3 >= t0 AND c.3 < t0 + ?".to_owned()
+            }
+            (_, None) => "c.2 = ? AND c.3 >= t0".to_owned(),
+        }
+    };
+    match m.kind {
+        MetricKind::Conversion | MetricKind::Retention => {
+            let c = cond(&m.event, values);
+            (
+                format!("toFloat64(arrayExists(c -> {c}, convs))"),
+                "0.".into(),
+            )
+        }
+        MetricKind::Revenue => {
+            let c = cond(&m.event, values);
+            (
+                format!("arraySum(c -> if({c}, c.4, 0.), convs)"),
+                "0.".into(),
+            )
+        }
+        MetricKind::Count => {
+            let c = cond(&m.event, values);
+            (
+                format!("toFloat64(arrayCount(c -> {c}, convs))"),
+                "0.".into(),
+            )
+        }
+        MetricKind::Ratio => {
+            let num = cond(&m.event, values);
+            let den = cond(m.denominator.as_deref().unwrap_or_default(), values);
+            (
+                format!("toFloat64(arrayCount(c -> {num}, convs))"),
+                format!("toFloat64(arrayCount(c -> {den}, convs))"),
+            )
+        }
+    }
+}
+
+/// The `INSERT … SELECT` that writes the user rows of `e` for `scope`, stamped `run_id`.
+pub fn materialize(e: &Experiment, scope: Scope, as_of_ms: i64, run_id: u64) -> Statement {
+    let mut values = vec![Value::Str(e.id.clone())];
+    let segment_keys = string_array(&e.segments, &mut values);
+    let names: Vec<String> = e.metrics.iter().map(|m| m.name.clone()).collect();
+    let metric_names = string_array(&names, &mut values);
+    let mut numerators = Vec::new();
+    let mut denominators = Vec::new();
+    for m in &e.metrics {
+        let (n, d) = metric_expr(m, &mut values);
+        numerators.push(n);
+        denominators.push(d);
+    }
+    values.push(Value::UInt(run_id));
+    values.push(Value::Str(e.id.clone()));
+    let segments = if e.segments.is_empty() {
+        "emptyArrayString()".to_owned()
+    } else {
+        // No lambda: ClickHouse 18.16 cannot capture columns in one.
+        let items: Vec<&str> = e
+            .segments
+            .iter()
+            .map(|k| {
+                values.push(Value::Str(k.clone()));
+                "metadata_values[indexOf(metadata_keys, ?)]"
+            })
+            .collect();
+        format!("[{}]", items.join(", "))
+    };
+    let filter = relevant_filter(e, as_of_ms, &mut values);
+    let touched = match scope {
+        Scope::Full => String::new(),
+        Scope::Touched {
+            written_since,
+            time_from_ms,
+            time_to_ms,
+        } => {
+            let inner = relevant_filter(e, as_of_ms, &mut values);
+            values.extend([
+                Value::UInt(u64::from(written_since)),
+                Value::Int(time_from_ms),
+                Value::Int(time_to_ms),
+            ]);
+            format!(
+                " AND user_id IN (SELECT user_id FROM events WHERE {inner} \
+                 AND (ingested_at >= toDateTime(?) OR (timestamp_ms >= ? AND timestamp_ms < ?)))"
+            )
+        }
+    };
+    let sql = format!(
+        "INSERT INTO experiment_users (experiment_id, user_id, variant, variants, t0_ms, \
+           segment_keys, segment_values, metric_names, metric_values, metric_denominators, run_id) \
+         SELECT ?, user_id, first_variant, toUInt16(n_variants), t0, {segment_keys}, seg_values, {metric_names}, \
+           [{numerators}], [{denominators}], ? \
+         FROM ( \
+           SELECT user_id, \
+             minIf(timestamp_ms, is_exposure) AS t0, \
+             argMinIf(variant, timestamp_ms, is_exposure) AS first_variant, \
+             uniqExactIf(variant, is_exposure) AS n_variants, \
+             argMinIf(seg, timestamp_ms, is_exposure) AS seg_values, \
+             groupUniqArrayIf((event_id, event_name, timestamp_ms, value), NOT is_exposure) AS convs \
+           FROM ( \
+             SELECT user_id, event_id, event_name, timestamp_ms, variant, \
+               ifNull(event_value, 0.) AS value, \
+               event_type = 'exposure' AND experiment_id = ? AS is_exposure, \
+               {segments} AS seg \
+             FROM events \
+             WHERE {filter}{touched} \
+           ) \
+           GROUP BY user_id \
+           HAVING countIf(is_exposure) > 0 \
+         )",
+        numerators = numerators.join(", "),
+        denominators = denominators.join(", "),
+    );
+    Statement { sql, values }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> Experiment {
+        abacus_assign::parse(include_str!("../../examples/experiments.toml"))
+            .unwrap()
+            .experiments
+            .into_iter()
+            .find(|e| e.id == "checkout-redesign")
+            .unwrap()
+    }
+
+    #[test]
+    fn every_placeholder_has_a_value() {
+        let e = example();
+        for scope in [
+            Scope::Full,
+            Scope::Touched {
+                written_since: 1,
+                time_from_ms: 2,
+                time_to_ms: 3,
+            },
+        ] {
+            let s = materialize(&e, scope, 10, 7);
+            assert_eq!(s.sql.matches('?').count(), s.values.len(), "{}", s.sql);
+        }
+    }
+
+    #[test]
+    fn metric_events_are_unique_and_include_denominators() {
+        let e = example();
+        assert_eq!(metric_events(&e), ["purchase", "refund", "session_start"]);
+    }
+
+    #[test]
+    fn retention_horizon_ends_a_day_after_to_day() {
+        let e = example();
+        let d7 = e.metrics.iter().find(|m| m.name == "d7_retention").unwrap();
+        assert_eq!(horizon_ms(d7), 8 * DAY_MS);
+        assert_eq!(horizon_ms(&e.metrics[0]), 0);
+    }
+}
