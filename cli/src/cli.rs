@@ -98,6 +98,8 @@ pub enum Command {
     Produce(Box<commands::produce::ProduceArgs>),
     /// Compute experiment results from the event store (one pass, or a pass every --every).
     Aggregate(Box<commands::aggregate::AggregateArgs>),
+    /// Show the newest results per experiment as a table, JSON or a self-contained HTML page.
+    Report(commands::report::ReportArgs),
     /// Validate experiment definitions and store, list and show them in the registry.
     #[command(subcommand)]
     Experiments(commands::experiments::ExperimentsCommand),

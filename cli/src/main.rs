@@ -61,6 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Aggregate(args) => {
             runtime()?.block_on(commands::aggregate::run(*args, &loaded.config))
         }
+        Command::Report(args) => runtime()?.block_on(commands::report::run(args, &loaded.config)),
         Command::Stats(cmd) => commands::stats::run(cmd),
     }
 }

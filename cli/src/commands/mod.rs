@@ -7,5 +7,6 @@ pub mod experiments;
 pub mod flags;
 pub mod ingest;
 pub mod produce;
+pub mod report;
 pub mod schema;
 pub mod stats;

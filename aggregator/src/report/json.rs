@@ -1,0 +1,103 @@
+//! The JSON contract of `abacus report --format json` (one object per experiment):
+//!
+//! `{"experiment_id", "as_of", "variants": [{"variant", "users"}], "srm": {"chi2", "p_value",
+//! "mismatch"}, "diagnostics": {"multiple_exposure_users"}, "metrics": [{"metric", "kind",
+//! "variant", "control_users", "treatment_users", "control_value", "treatment_value",
+//! "control_conversions", "treatment_conversions", "abs_lift", "rel_lift", "ci_abs_low",
+//! "ci_abs_high", "p_value", "p_value_adjusted", "significant"}]}`
+//!
+//! Conversion counts (converted users) appear for conversion and retention metrics only.
+//! More keys are added (name, run, guardrails, sequential p-values, warnings); none of the
+//! keys above is ever removed or renamed.
+
+use serde_json::{json, Map, Value};
+
+use super::{verdict, Report};
+
+/// The report as the JSON contract.
+pub fn to_json(r: &Report) -> Value {
+    let variants: Vec<Value> = r
+        .run
+        .variants
+        .iter()
+        .zip(&r.run.variant_users)
+        .zip(&r.run.variant_weights)
+        .map(|((v, u), w)| json!({"variant": v, "users": u, "weight": w}))
+        .collect();
+    let metrics: Vec<Value> = r
+        .results
+        .iter()
+        .map(|m| {
+            let mut o = Map::new();
+            o.insert("metric".into(), json!(m.metric));
+            o.insert("kind".into(), json!(m.kind));
+            o.insert("variant".into(), json!(m.variant));
+            o.insert("control".into(), json!(m.control));
+            o.insert("primary".into(), json!(m.is_primary == 1));
+            o.insert("guardrail".into(), json!(m.is_guardrail == 1));
+            o.insert("control_users".into(), json!(m.control_users));
+            o.insert("treatment_users".into(), json!(m.treatment_users));
+            o.insert("control_value".into(), json!(m.control_value));
+            o.insert("treatment_value".into(), json!(m.treatment_value));
+            if matches!(m.kind.as_str(), "conversion" | "retention") {
+                o.insert("control_conversions".into(), json!(m.control_conversions));
+                o.insert(
+                    "treatment_conversions".into(),
+                    json!(m.treatment_conversions),
+                );
+            }
+            o.insert("abs_lift".into(), json!(m.abs_lift));
+            o.insert("rel_lift".into(), json!(m.rel_lift));
+            o.insert("ci_abs_low".into(), json!(m.ci_abs_low));
+            o.insert("ci_abs_high".into(), json!(m.ci_abs_high));
+            o.insert("ci_rel_low".into(), json!(m.ci_rel_low));
+            o.insert("ci_rel_high".into(), json!(m.ci_rel_high));
+            o.insert("method".into(), json!(m.method));
+            o.insert("p_value".into(), json!(m.p_value));
+            o.insert("p_value_sequential".into(), json!(m.p_value_sequential));
+            o.insert("p_value_adjusted".into(), json!(m.p_value_adjusted));
+            o.insert("significant".into(), json!(m.significant == 1));
+            o.insert("alpha".into(), json!(m.alpha));
+            o.insert("verdict".into(), json!(verdict(m)));
+            if m.is_guardrail == 1 {
+                o.insert("guardrail_verdict".into(), json!(m.guardrail_verdict));
+                o.insert("guardrail_p_value".into(), json!(m.guardrail_p_value));
+                o.insert("guardrail_bound".into(), json!(m.guardrail_bound));
+            }
+            o.insert("winsorize_cap".into(), json!(m.winsorize_cap));
+            o.insert(
+                "simpson".into(),
+                if m.simpson == 1 {
+                    json!({"segment_key": m.simpson_key})
+                } else {
+                    Value::Null
+                },
+            );
+            if !m.error.is_empty() {
+                o.insert("error".into(), json!(m.error));
+            }
+            Value::Object(o)
+        })
+        .collect();
+    json!({
+        "experiment_id": r.run.experiment_id,
+        "name": r.name,
+        "as_of": r.as_of().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "computed_at": r.computed_at().to_rfc3339(),
+        "run_id": r.run.run_id,
+        "definition_version": r.run.definition_version,
+        "sequential": r.sequential,
+        "variants": variants,
+        "srm": {
+            "chi2": r.run.srm_chi2,
+            "p_value": r.run.srm_p_value,
+            "mismatch": r.run.srm_mismatch == 1,
+        },
+        "diagnostics": {
+            "multiple_exposure_users": r.run.multiple_exposure_users,
+            "users": r.run.users,
+            "warnings": r.run.warnings,
+        },
+        "metrics": metrics,
+    })
+}
