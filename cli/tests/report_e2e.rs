@@ -1,0 +1,213 @@
+//! The whole job through the binary: `abacus produce` (with an assignment bug on the A/A
+//! experiment) → `abacus ingest --once` → `abacus aggregate --once` → `abacus report` in all
+//! three formats, against the real broker and ClickHouse. The HTML report is opened in
+//! headless Chromium and the screenshot must show the charts.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+use std::process::Command;
+
+use abacus_testkit::{kafka_brokers, unique_name, TestDatabase};
+
+fn abacus(db: &str, topic: &str, group: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_abacus"));
+    cmd.env("ABACUS_CLICKHOUSE_URL", abacus_testkit::clickhouse_url())
+        .env("ABACUS_CLICKHOUSE_DATABASE", db)
+        .env("ABACUS_KAFKA_BROKERS", kafka_brokers())
+        .env("ABACUS_KAFKA_TOPIC", topic)
+        .env("ABACUS_KAFKA_GROUP", group)
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+fn ok(out: std::process::Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn chromium() -> String {
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        if Command::new("sh")
+            .args(["-c", &format!("command -v {name}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return name.to_owned();
+        }
+    }
+    panic!(
+        "headless Chromium is needed to check the HTML report: install Debian's `chromium` \
+         package (apt-get install chromium), which scripts/test does on a fresh machine"
+    );
+}
+
+/// Pixels of the screenshot close to `rgb`.
+fn count_color(png_path: &std::path::Path, rgb: [u8; 3]) -> usize {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(png_path).unwrap(),
+    ));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    buf[..info.buffer_size()]
+        .chunks(channels)
+        .filter(|px| px.len() >= 3 && px[..3].iter().zip(rgb).all(|(a, b)| a.abs_diff(b) <= 8))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_ingest_aggregate_report_in_every_format() {
+    let db = TestDatabase::create("report_e2e").await;
+    let topic = unique_name("report_e2e");
+    let group = unique_name("report_e2e");
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/experiments.toml");
+    let run = |args: &[&str], what: &str| {
+        ok(
+            abacus(db.name(), &topic, &group)
+                .args(args)
+                .output()
+                .unwrap(),
+            what,
+        )
+    };
+
+    run(&["experiments", "apply", examples], "experiments apply");
+    run(
+        &[
+            "produce",
+            "--experiments",
+            examples,
+            "--users",
+            "12000",
+            "--seed",
+            "11",
+            "--quiet",
+            "--effect",
+            "checkout-redesign:treatment:purchase=+8%",
+            "--assignment-bug",
+            "aa-baseline=45,55",
+        ],
+        "produce",
+    );
+    run(&["ingest", "--once"], "ingest");
+    let summary = run(
+        &["aggregate", "--once", "--as-of", "2026-12-01"],
+        "aggregate",
+    );
+    assert!(
+        summary.contains("aa-baseline") && summary.contains("FAIL"),
+        "{summary}"
+    );
+
+    // Table: every experiment, the SRM banner on the bugged one only.
+    let table = run(&["report"], "report");
+    for id in ["checkout-redesign", "checkout-button-color", "aa-baseline"] {
+        assert!(table.contains(id), "{table}");
+    }
+    assert_eq!(table.matches("SAMPLE RATIO MISMATCH").count(), 1, "{table}");
+    assert!(table.contains("guardrail"), "{table}");
+
+    // JSON contract.
+    let json: serde_json::Value = serde_json::from_str(&run(
+        &["report", "--format", "json", "--experiment", "aa-baseline"],
+        "report json",
+    ))
+    .unwrap();
+    for key in [
+        "experiment_id",
+        "as_of",
+        "variants",
+        "srm",
+        "diagnostics",
+        "metrics",
+    ] {
+        assert!(json.get(key).is_some(), "missing {key}: {json}");
+    }
+    assert_eq!(json["srm"]["mismatch"], true);
+    assert!(json["srm"]["chi2"].as_f64().unwrap() > 10.0);
+    assert!(json["diagnostics"]["multiple_exposure_users"].is_u64());
+    assert_eq!(json["variants"][0]["variant"], "a1");
+    let metric = json["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "purchase_rate")
+        .unwrap();
+    for key in [
+        "metric",
+        "kind",
+        "variant",
+        "control_users",
+        "treatment_users",
+        "control_value",
+        "treatment_value",
+        "control_conversions",
+        "treatment_conversions",
+        "abs_lift",
+        "rel_lift",
+        "ci_abs_low",
+        "ci_abs_high",
+        "p_value",
+        "p_value_adjusted",
+        "significant",
+    ] {
+        assert!(metric.get(key).is_some(), "metric lacks {key}: {metric}");
+    }
+    let ratio = json["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "ratio")
+        .unwrap();
+    assert!(ratio.get("control_conversions").is_none(), "{ratio}");
+
+    // HTML: self-contained, renders its charts in headless Chromium.
+    let dir = std::env::temp_dir().join(unique_name("report_html"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let html_path = dir.join("report.html");
+    let out = abacus(db.name(), &topic, &group)
+        .args(["report", "--format", "html", "--out"])
+        .arg(&html_path)
+        .output()
+        .unwrap();
+    ok(out, "report html");
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(
+        html.contains("<svg") && html.contains("forest plot") && html.contains("cumulative lift")
+    );
+    assert!(
+        !html.contains("http://") || !html.contains("src=\"http"),
+        "must not load anything"
+    );
+    let shot = dir.join("report.png");
+    let status = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1280,4000",
+        ])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html_path.display()))
+        .output()
+        .unwrap();
+    assert!(
+        shot.exists(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    // interval bars (#2563eb) and series bands (#93c5fd) are drawn
+    let bars = count_color(&shot, [0x25, 0x63, 0xeb]);
+    let bands = count_color(&shot, [0x93, 0xc5, 0xfd]);
+    assert!(bars > 2_000, "interval bars not rendered ({bars} pixels)");
+    assert!(bands > 20_000, "series bands not rendered ({bands} pixels)");
+    std::fs::remove_dir_all(&dir).unwrap();
+    db.drop().await;
+}
