@@ -24,7 +24,7 @@ pub struct AggregateConfig {
 }
 
 fn default_overlap_secs() -> u64 {
-    300
+    60
 }
 
 fn default_srm_threshold() -> f64 {

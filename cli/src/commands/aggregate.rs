@@ -36,7 +36,7 @@ pub struct AggregateArgs {
     /// Recompute every user instead of only those touched since the last pass.
     #[arg(long)]
     pub full: bool,
-    /// Reread events written this long before the last watermark [default: 300] [config: aggregate.overlap_secs]
+    /// Reread events written this long before the last watermark [default: 60] [config: aggregate.overlap_secs]
     #[arg(long, value_name = "SECS")]
     pub overlap_secs: Option<String>,
     /// p-value below which the sample ratio check fails [default: 0.001] [config: aggregate.srm_threshold]

@@ -28,6 +28,10 @@ pub struct ProduceArgs {
     /// Users to simulate.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub users: u64,
+    /// Number of the first simulated user (`user-<N>`): a later run with a higher number adds
+    /// new users instead of repeating the first ones.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub first_user: u64,
     /// Stop after this many unique valid events (before duplicates and malformed ones).
     #[arg(long, value_name = "N")]
     pub events: Option<u64>,
@@ -138,6 +142,7 @@ fn plan(args: &ProduceArgs) -> Result<Plan> {
     Ok(Plan {
         seed: args.seed,
         users: args.users,
+        first_user: args.first_user,
         max_events: args.events,
         base_rates,
         effects,

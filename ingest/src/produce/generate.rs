@@ -23,6 +23,8 @@ pub struct Plan {
     pub seed: u64,
     /// Users to simulate.
     pub users: u64,
+    /// Index of the first user (`user-<index>`), so that a second run can add new users.
+    pub first_user: u64,
     /// Stop after this many unique valid events (if set).
     pub max_events: Option<u64>,
     /// Share of users with at least one event of a name, by event name (default 0.1).
@@ -44,6 +46,7 @@ impl Default for Plan {
         Self {
             seed: 1,
             users: 100_000,
+            first_user: 0,
             max_events: None,
             base_rates: BTreeMap::new(),
             effects: BTreeMap::new(),
@@ -198,7 +201,7 @@ impl<'a> Generator<'a> {
         {
             return None;
         }
-        let index = self.user;
+        let index = self.plan.first_user + self.user;
         self.user += 1;
         self.truth.users += 1;
         let user_id = format!("user-{:08}", index);
