@@ -55,9 +55,7 @@ fn assert_accepted(args: &[String], origin: &str) {
     if args.first().map(String::as_str) == Some("aggregate")
         && stderr.contains("unrecognized subcommand 'aggregate'")
     {
-        eprintln!(
-            "note: {origin}: `abacus aggregate` is not in this build yet, its flags were not checked"
-        );
+        eprintln!("note: {origin}: `abacus aggregate` is not in this build yet; flags not checked");
         return;
     }
     panic!(
