@@ -22,7 +22,13 @@ use abacus_ingest::produce::generate::Plan;
 use abacus_schema::ClickHouse;
 use abacus_testkit::TestDatabase;
 
-const EVENTS: [&str; 5] = ["add_to_cart", "checkout", "page_view", "purchase", "session_start"];
+const EVENTS: [&str; 5] = [
+    "add_to_cart",
+    "checkout",
+    "page_view",
+    "purchase",
+    "session_start",
+];
 
 /// The naive per-variant query of one experiment.
 fn naive_sql(e: &Experiment) -> String {
@@ -89,7 +95,11 @@ async fn bench() {
         first_user,
         base_rates: EVENTS.iter().map(|e| ((*e).to_owned(), 0.8)).collect(),
         effects: [(
-            ("bench-checkout".to_owned(), "treatment".to_owned(), "purchase".to_owned()),
+            (
+                "bench-checkout".to_owned(),
+                "treatment".to_owned(),
+                "purchase".to_owned(),
+            ),
             0.05,
         )]
         .into_iter()
@@ -109,12 +119,14 @@ async fn bench() {
         "loaded {events} events of {distinct} users in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    // Merge the inserted parts, as a long-running store would have.
+    // Merge the inserted parts (and the duplicates inserted on purpose), as a long-running
+    // store would have.
     ch.client()
         .query("OPTIMIZE TABLE events FINAL")
         .execute()
         .await
         .unwrap();
+    let events = count(ch, "SELECT count() FROM events").await;
 
     let started = Instant::now();
     for e in &defs.experiments {
@@ -139,7 +151,9 @@ async fn bench() {
 
     // 1% new events: new users arriving, written after the full pass.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    support::load(ch, &defs, generated(users, users / 100, 2)).await;
+    let mut more = generated(users, users, 2);
+    more.max_events = Some(events / 100);
+    support::load(ch, &defs, more).await;
     let new_events = count(ch, "SELECT count() FROM events").await - events;
     let started = Instant::now();
     let incremental_passes = pass(
@@ -174,6 +188,18 @@ async fn bench() {
         "events {events}, users {distinct}, full pass {:.0} events/s",
         events as f64 / full
     );
+    for (name, runs) in [("full", &passes), ("incremental", &incremental_passes)] {
+        for p in runs.iter() {
+            println!(
+                "  {name:<12} {:<18} materialize {:>6.2} s  statistics {:>6.2} s  total {:>6.2} s  users written {}",
+                p.experiment_id,
+                p.materialize.as_secs_f64(),
+                p.statistics.as_secs_f64(),
+                p.elapsed.as_secs_f64(),
+                p.recomputed_users
+            );
+        }
+    }
     if std::env::var("ABACUS_BENCH_KEEP").is_ok() {
         println!("kept database {}", db.name());
     } else {

@@ -1,20 +1,21 @@
-//! Reads sufficient statistics from the user-level table: winsorization caps, users and
-//! per-metric sums per (variant, day of first exposure) and per (variant, segment value),
-//! and the number of users excluded for seeing several variants.
+//! Reads sufficient statistics from the user-level table in two scans: the winsorization caps
+//! (one query for all winsorized metrics), then users and per-metric sums grouped by
+//! (variant, day of first exposure, segment values, several-variants flag). The per-day cells,
+//! the per-segment cells and the count of users excluded for seeing several variants are
+//! summed from those groups here, in a fixed order.
 //!
 //! The queries read `experiment_users FINAL` restricted to the experiment and to rows of the
 //! current base (`run_id ≥ base_run_id`; that filter commutes with `FINAL` because newer rows
 //! have higher run ids), then filter `variants = 1` *after* `FINAL`. They run with
 //! `max_threads = 1` so that floating-point sums are added in the same (key) order in full and
 //! incremental passes: the same users give the same numbers to the last bit.
-//!
-//! ClickHouse 18.16 drops subquery columns that are referenced only inside a lambda, so every
-//! query also names `t0_ms` outside one (`t0_ms < as_of`, which always holds).
 
 use abacus_assign::Experiment;
 use abacus_schema::ClickHouse;
 use clickhouse::Row;
 use serde::Deserialize;
+
+use std::collections::BTreeMap;
 
 use crate::model::{DayCell, SegmentCell, Sums};
 use crate::sql::{horizon_ms, DAY_MS};
@@ -23,17 +24,6 @@ use crate::AggregateError;
 /// The current rows of one experiment (`?` = experiment id, base run id).
 const CURRENT: &str =
     "(SELECT * FROM experiment_users FINAL WHERE experiment_id = ? AND run_id >= ?)";
-
-/// Per-metric sums over the users of a group; `WITH` names: `as_of`, `horizons`, `caps`,
-/// `has_cap`.
-const SUMS: &str = "\
-    sumForEach(arrayMap(h -> toUInt64(t0_ms + h <= as_of), horizons)) AS n, \
-    sumForEach(arrayMap((x, h) -> toUInt64(t0_ms + h <= as_of AND x > 0), metric_values, horizons)) AS converted, \
-    sumForEach(arrayMap((x, h, c, hc) -> if(t0_ms + h <= as_of, if(hc, least(x, c), x), 0.), metric_values, horizons, caps, has_cap)) AS sx, \
-    sumForEach(arrayMap((x, h, c, hc) -> if(t0_ms + h <= as_of, pow(if(hc, least(x, c), x), 2), 0.), metric_values, horizons, caps, has_cap)) AS sxx, \
-    sumForEach(arrayMap((y, h) -> if(t0_ms + h <= as_of, y, 0.), metric_denominators, horizons)) AS sy, \
-    sumForEach(arrayMap((y, h) -> if(t0_ms + h <= as_of, y * y, 0.), metric_denominators, horizons)) AS syy, \
-    sumForEach(arrayMap((x, y, h, c, hc) -> if(t0_ms + h <= as_of, if(hc, least(x, c), x) * y, 0.), metric_values, metric_denominators, horizons, caps, has_cap)) AS sxy";
 
 /// What the statistics are computed over.
 #[derive(Clone, Debug)]
@@ -55,27 +45,51 @@ impl Source<'_> {
             .with_setting("max_threads", "1")
     }
 
-    fn with(&self, caps: &[Option<f64>]) -> String {
-        let horizons: Vec<String> = self
-            .experiment
-            .metrics
-            .iter()
-            .map(|m| format!("toInt64({})", horizon_ms(m)))
-            .collect();
-        let cap_values: Vec<String> = caps
-            .iter()
-            .map(|c| format!("toFloat64({:?})", c.unwrap_or(0.0)))
-            .collect();
-        let has_cap: Vec<&str> = caps
-            .iter()
-            .map(|c| if c.is_some() { "1" } else { "0" })
-            .collect();
+    /// Per-metric sums over the users of a group, as arrays in metric order. Plain scalar
+    /// aggregates per metric (no lambdas: they are several times slower on old servers);
+    /// horizons and caps are numbers computed here, written as literals.
+    fn sums(&self, caps: &[Option<f64>]) -> String {
+        let as_of = self.as_of_ms;
+        let mut n = Vec::new();
+        let mut converted = Vec::new();
+        let mut sx = Vec::new();
+        let mut sxx = Vec::new();
+        let mut sy = Vec::new();
+        let mut syy = Vec::new();
+        let mut sxy = Vec::new();
+        for (i, m) in self.experiment.metrics.iter().enumerate() {
+            let k = i + 1;
+            let eligible = format!("t0_ms + {} <= {as_of}", horizon_ms(m));
+            let x = match caps.get(i).copied().flatten() {
+                Some(cap) => format!("least(metric_values[{k}], toFloat64({cap:?}))"),
+                None => format!("metric_values[{k}]"),
+            };
+            let y = format!("metric_denominators[{k}]");
+            n.push(format!("countIf({eligible})"));
+            converted.push(format!("countIf({eligible} AND metric_values[{k}] > 0)"));
+            sx.push(format!("sumIf({x}, {eligible})"));
+            sxx.push(format!("sumIf({x} * {x}, {eligible})"));
+            sy.push(format!("sumIf({y}, {eligible})"));
+            syy.push(format!("sumIf({y} * {y}, {eligible})"));
+            sxy.push(format!("sumIf({x} * {y}, {eligible})"));
+        }
+        let list = |items: &[String], empty: &str| {
+            if items.is_empty() {
+                empty.to_owned()
+            } else {
+                format!("[{}]", items.join(", "))
+            }
+        };
+        let (u, f) = ("emptyArrayUInt64()", "emptyArrayFloat64()");
         format!(
-            "WITH toInt64({}) AS as_of, [{}] AS horizons, [{}] AS caps, [{}] AS has_cap",
-            self.as_of_ms,
-            horizons.join(", "),
-            cap_values.join(", "),
-            has_cap.join(", ")
+            "{} AS n, {} AS converted, {} AS sx, {} AS sxx, {} AS sy, {} AS syy, {} AS sxy",
+            list(&n, u),
+            list(&converted, u),
+            list(&sx, f),
+            list(&sxx, f),
+            list(&sy, f),
+            list(&syy, f),
+            list(&sxy, f)
         )
     }
 }
@@ -83,30 +97,44 @@ impl Source<'_> {
 /// The winsorization cap of each metric: the pooled `winsorize` quantile (exact) of the
 /// per-user values over analysed users; `None` for metrics without winsorization.
 pub async fn caps(ch: &ClickHouse, src: &Source<'_>) -> Result<Vec<Option<f64>>, AggregateError> {
-    let mut out = Vec::new();
-    for (i, m) in src.experiment.metrics.iter().enumerate() {
-        let Some(level) = m.winsorize else {
-            out.push(None);
-            continue;
-        };
-        let sql = format!(
-            "SELECT toFloat64(quantileExact({level:?})(metric_values[{}])) FROM {CURRENT} WHERE variants = 1",
-            i + 1
-        );
-        let cap = src
-            .query(ch, &sql)
-            .fetch_one::<f64>()
-            .await
-            .map_err(|e| AggregateError::query(format!("compute the cap of {}", m.name), &e))?;
-        out.push(Some(cap));
+    let metrics = &src.experiment.metrics;
+    let wanted: Vec<String> = metrics
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            m.winsorize.map(|level| {
+                format!(
+                    "toFloat64(quantileExact({level:?})(metric_values[{}]))",
+                    i + 1
+                )
+            })
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(vec![None; metrics.len()]);
     }
-    Ok(out)
+    let sql = format!(
+        "SELECT [{}] FROM {CURRENT} WHERE variants = 1",
+        wanted.join(", ")
+    );
+    let found = src
+        .query(ch, &sql)
+        .fetch_one::<Vec<f64>>()
+        .await
+        .map_err(|e| AggregateError::query("compute the winsorization caps", &e))?;
+    let mut found = found.into_iter();
+    Ok(metrics
+        .iter()
+        .map(|m| m.winsorize.and_then(|_| found.next()))
+        .collect())
 }
 
 #[derive(Row, Deserialize)]
-struct DayRow {
+struct GroupRow {
     variant: String,
     day: i64,
+    segments: Vec<String>,
+    multi: u8,
     users: u64,
     n: Vec<u64>,
     converted: Vec<u64>,
@@ -117,19 +145,103 @@ struct DayRow {
     sxy: Vec<f64>,
 }
 
-#[derive(Row, Deserialize)]
-struct SegmentRow {
-    variant: String,
-    key: String,
-    value: String,
-    users: u64,
-    n: Vec<u64>,
-    converted: Vec<u64>,
-    sx: Vec<f64>,
-    sxx: Vec<f64>,
-    sy: Vec<f64>,
-    syy: Vec<f64>,
-    sxy: Vec<f64>,
+/// Users and per-metric sums per (variant, day), per (variant, segment value), and the users
+/// excluded for several variants.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Cells {
+    /// Per (variant, day), analysed users only, ordered by variant and day.
+    pub days: Vec<DayCell>,
+    /// Per (variant, segment key, value), analysed users only, ordered by key, value, variant.
+    pub segments: Vec<SegmentCell>,
+    /// Users exposed to two or more variants.
+    pub multiple_exposure_users: u64,
+}
+
+fn add(into: &mut (u64, Vec<Sums>), users: u64, metrics: &[Sums]) {
+    into.0 += users;
+    if into.1.len() < metrics.len() {
+        into.1.resize(metrics.len(), Sums::default());
+    }
+    for (a, b) in into.1.iter_mut().zip(metrics) {
+        a.add(b);
+    }
+}
+
+/// Reads the grouped statistics in one scan.
+pub async fn cells(
+    ch: &ClickHouse,
+    src: &Source<'_>,
+    caps: &[Option<f64>],
+) -> Result<Cells, AggregateError> {
+    let sql = format!(
+        "SELECT variant, intDiv(t0_ms, {DAY_MS}) AS day, segment_values AS segments, \
+           toUInt8(variants > 1) AS multi, count() AS users, {sums} \
+         FROM {CURRENT} WHERE t0_ms < {as_of} \
+         GROUP BY variant, day, segments, multi ORDER BY variant, day, segments, multi",
+        sums = src.sums(caps),
+        as_of = src.as_of_ms,
+    );
+    let rows = src
+        .query(ch, &sql)
+        .fetch_all::<GroupRow>()
+        .await
+        .map_err(|e| AggregateError::query("sum the metrics per variant, day and segment", &e))?;
+    let metrics = src.experiment.metrics.len();
+    let keys = &src.experiment.segments;
+    let mut out = Cells::default();
+    let mut days: BTreeMap<(String, i64), (u64, Vec<Sums>)> = BTreeMap::new();
+    let mut segments: BTreeMap<(String, String, String), (u64, Vec<Sums>)> = BTreeMap::new();
+    for r in rows {
+        if r.multi == 1 {
+            out.multiple_exposure_users += r.users;
+            continue;
+        }
+        let sums = zip_sums(
+            &r.n,
+            &r.converted,
+            &r.sx,
+            &r.sxx,
+            &r.sy,
+            &r.syy,
+            &r.sxy,
+            metrics,
+        );
+        add(
+            days.entry((r.variant.clone(), r.day)).or_default(),
+            r.users,
+            &sums,
+        );
+        for (k, key) in keys.iter().enumerate() {
+            let value = r.segments.get(k).cloned().unwrap_or_default();
+            add(
+                segments
+                    .entry((key.clone(), value, r.variant.clone()))
+                    .or_default(),
+                r.users,
+                &sums,
+            );
+        }
+    }
+    out.days = days
+        .into_iter()
+        .map(|((variant, day), (users, metrics))| DayCell {
+            variant,
+            day,
+            users,
+            metrics,
+        })
+        .collect();
+    out.segments = segments
+        .into_iter()
+        .map(|((key, value, variant), (users, metrics))| SegmentCell {
+            variant,
+            key,
+            value,
+            users,
+            metrics,
+        })
+        .collect();
+    Ok(out)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -154,97 +266,4 @@ fn zip_sums(
             sxy: sxy.get(i).copied().unwrap_or(0.0),
         })
         .collect()
-}
-
-/// Users and sums per (variant, day of first exposure).
-pub async fn days(
-    ch: &ClickHouse,
-    src: &Source<'_>,
-    caps: &[Option<f64>],
-) -> Result<Vec<DayCell>, AggregateError> {
-    let sql = format!(
-        "{with} SELECT variant, intDiv(t0_ms, {DAY_MS}) AS day, count() AS users, {SUMS} \
-         FROM {CURRENT} WHERE variants = 1 AND t0_ms < as_of GROUP BY variant, day ORDER BY variant, day",
-        with = src.with(caps)
-    );
-    let rows = src
-        .query(ch, &sql)
-        .fetch_all::<DayRow>()
-        .await
-        .map_err(|e| AggregateError::query("sum the metrics per variant and day", &e))?;
-    let metrics = src.experiment.metrics.len();
-    Ok(rows
-        .into_iter()
-        .map(|r| DayCell {
-            metrics: zip_sums(
-                &r.n,
-                &r.converted,
-                &r.sx,
-                &r.sxx,
-                &r.sy,
-                &r.syy,
-                &r.sxy,
-                metrics,
-            ),
-            variant: r.variant,
-            day: r.day,
-            users: r.users,
-        })
-        .collect())
-}
-
-/// Users and sums per (variant, segment key, segment value).
-pub async fn segments(
-    ch: &ClickHouse,
-    src: &Source<'_>,
-    caps: &[Option<f64>],
-) -> Result<Vec<SegmentCell>, AggregateError> {
-    if src.experiment.segments.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!(
-        "{with} SELECT variant, key, value, count() AS users, {SUMS} \
-         FROM {CURRENT} ARRAY JOIN segment_keys AS key, segment_values AS value \
-         WHERE variants = 1 AND t0_ms < as_of GROUP BY variant, key, value ORDER BY key, value, variant",
-        with = src.with(caps)
-    );
-    let rows = src
-        .query(ch, &sql)
-        .fetch_all::<SegmentRow>()
-        .await
-        .map_err(|e| AggregateError::query("sum the metrics per segment", &e))?;
-    let metrics = src.experiment.metrics.len();
-    Ok(rows
-        .into_iter()
-        .map(|r| SegmentCell {
-            metrics: zip_sums(
-                &r.n,
-                &r.converted,
-                &r.sx,
-                &r.sxx,
-                &r.sy,
-                &r.syy,
-                &r.sxy,
-                metrics,
-            ),
-            variant: r.variant,
-            key: r.key,
-            value: r.value,
-            users: r.users,
-        })
-        .collect())
-}
-
-/// Users excluded because they were exposed to two or more variants.
-pub async fn multiple_exposure_users(
-    ch: &ClickHouse,
-    src: &Source<'_>,
-) -> Result<u64, AggregateError> {
-    src.query(
-        ch,
-        &format!("SELECT count() FROM {CURRENT} WHERE variants > 1"),
-    )
-    .fetch_one::<u64>()
-    .await
-    .map_err(|e| AggregateError::query("count users with several variants", &e))
 }

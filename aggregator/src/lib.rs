@@ -74,8 +74,12 @@ pub struct ExperimentPass {
     pub users: u64,
     /// Whether the sample ratio check failed.
     pub srm_mismatch: bool,
-    /// Seconds taken.
+    /// Time taken in all.
     pub elapsed: Duration,
+    /// Of which: writing the user rows.
+    pub materialize: Duration,
+    /// Of which: reading the sufficient statistics back.
+    pub statistics: Duration,
 }
 
 /// One pass over the selected experiments.
@@ -150,18 +154,21 @@ async fn pass_one(
     );
     let recomputed =
         materialize::write_users(ch, e, scope, as_of_ms, run_id, config.progress_secs).await?;
+    let materialized = started.elapsed();
     let src = Source {
         experiment: e,
         base_run_id,
         as_of_ms,
     };
     let caps = collect::caps(ch, &src).await?;
+    let cells = collect::cells(ch, &src, &caps).await?;
     let inputs = Inputs {
-        days: collect::days(ch, &src, &caps).await?,
-        segments: collect::segments(ch, &src, &caps).await?,
-        multiple_exposure_users: collect::multiple_exposure_users(ch, &src).await?,
+        days: cells.days,
+        segments: cells.segments,
+        multiple_exposure_users: cells.multiple_exposure_users,
         caps,
     };
+    let statistics = started.elapsed() - materialized;
     let ctx = Context {
         experiment: e,
         definition_version: stored.version,
@@ -207,6 +214,8 @@ async fn pass_one(
         users,
         srm_mismatch,
         elapsed_s = format!("{:.1}", elapsed.as_secs_f64()),
+        materialize_s = format!("{:.1}", materialized.as_secs_f64()),
+        statistics_s = format!("{:.1}", statistics.as_secs_f64()),
         "aggregation pass finished"
     );
     Ok(ExperimentPass {
@@ -221,6 +230,8 @@ async fn pass_one(
         users,
         srm_mismatch,
         elapsed,
+        materialize: materialized,
+        statistics,
     })
 }
 

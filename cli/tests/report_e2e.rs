@@ -91,7 +91,7 @@ async fn produce_ingest_aggregate_report_in_every_format() {
             "--effect",
             "checkout-redesign:treatment:purchase=+8%",
             "--assignment-bug",
-            "aa-baseline=45,55",
+            "pricing-annual-discount=45,55",
         ],
         "produce",
     );
@@ -101,13 +101,21 @@ async fn produce_ingest_aggregate_report_in_every_format() {
         "aggregate",
     );
     assert!(
-        summary.contains("aa-baseline") && summary.contains("FAIL"),
+        summary
+            .lines()
+            .any(|l| l.starts_with("pricing-annual-discount") && l.contains("FAIL")),
         "{summary}"
     );
+    assert_eq!(summary.matches("FAIL").count(), 1, "{summary}");
 
     // Table: every experiment, the SRM banner on the bugged one only.
     let table = run(&["report"], "report");
-    for id in ["checkout-redesign", "checkout-button-color", "aa-baseline"] {
+    for id in [
+        "checkout-redesign",
+        "checkout-button-color",
+        "aa-baseline",
+        "pricing-annual-discount",
+    ] {
         assert!(table.contains(id), "{table}");
     }
     assert_eq!(table.matches("SAMPLE RATIO MISMATCH").count(), 1, "{table}");
@@ -115,7 +123,13 @@ async fn produce_ingest_aggregate_report_in_every_format() {
 
     // JSON contract.
     let json: serde_json::Value = serde_json::from_str(&run(
-        &["report", "--format", "json", "--experiment", "aa-baseline"],
+        &[
+            "report",
+            "--format",
+            "json",
+            "--experiment",
+            "pricing-annual-discount",
+        ],
         "report json",
     ))
     .unwrap();
@@ -132,12 +146,12 @@ async fn produce_ingest_aggregate_report_in_every_format() {
     assert_eq!(json["srm"]["mismatch"], true);
     assert!(json["srm"]["chi2"].as_f64().unwrap() > 10.0);
     assert!(json["diagnostics"]["multiple_exposure_users"].is_u64());
-    assert_eq!(json["variants"][0]["variant"], "a1");
+    assert_eq!(json["variants"][0]["variant"], "monthly-first");
     let metric = json["metrics"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|m| m["metric"] == "purchase_rate")
+        .find(|m| m["metric"] == "upgrade_rate")
         .unwrap();
     for key in [
         "metric",
@@ -159,7 +173,13 @@ async fn produce_ingest_aggregate_report_in_every_format() {
     ] {
         assert!(metric.get(key).is_some(), "metric lacks {key}: {metric}");
     }
-    let ratio = json["metrics"]
+    let aa: serde_json::Value = serde_json::from_str(&run(
+        &["report", "--format", "json", "--experiment", "aa-baseline"],
+        "report json",
+    ))
+    .unwrap();
+    assert_eq!(aa["srm"]["mismatch"], false);
+    let ratio = aa["metrics"]
         .as_array()
         .unwrap()
         .iter()
