@@ -20,7 +20,9 @@ use serde_json::json;
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let user_id = std::env::args().nth(1).unwrap_or_else(|| "user-42".to_owned());
+    let user_id = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "user-42".to_owned());
     let brokers =
         std::env::var("ABACUS_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned());
     let topic = std::env::var("ABACUS_KAFKA_TOPIC").unwrap_or_else(|_| "abacus-events".to_owned());
@@ -44,7 +46,10 @@ async fn main() -> Result<()> {
 
     let now_ms = chrono::Utc::now().timestamp_millis();
     let Some(variant) = experiment.assign(&user_id) else {
-        println!("{user_id} is not in {} (outside its traffic share)", experiment.id);
+        println!(
+            "{user_id} is not in {} (outside its traffic share)",
+            experiment.id
+        );
         return Ok(());
     };
     // Render the variant, then log the exposure. The event_id must be stable for this exposure

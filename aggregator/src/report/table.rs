@@ -54,7 +54,7 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "{:<22} {:<10} {:>9} {:>9} {:>11} {:>11} {:>9} {:<22} {:>9} {:>9}  verdict",
+        "{:<26} {:<14} {:>9} {:>9} {:>11} {:>11} {:>9} {:<22} {:>9} {:>9}  verdict",
         "metric",
         "variant",
         "users C",
@@ -79,7 +79,7 @@ pub fn render(r: &Report) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<22} {:<10} {:>9} {:>9} {:>11} {:>11} {:>9} {:<22} {:>9} {:>9}  {}{}",
+            "{:<26} {:<14} {:>9} {:>9} {:>11} {:>11} {:>9} {:<22} {:>9} {:>9}  {}{}",
             name,
             m.variant,
             m.control_users,
@@ -98,7 +98,7 @@ pub fn render(r: &Report) -> String {
             }
         );
         if !m.error.is_empty() {
-            let _ = writeln!(out, "{:<22} note: {}", "", m.error);
+            let _ = writeln!(out, "{:<26} note: {}", "", m.error);
         }
     }
     let _ = writeln!(
