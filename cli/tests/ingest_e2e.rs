@@ -1,5 +1,7 @@
 //! End-to-end tests of `abacus ingest` as a process against the real broker and ClickHouse:
-//! crashes (`kill -9`), a ClickHouse outage and two instances in one consumer group. Each test
+//! a ClickHouse outage and two instances in one consumer group. (The `kill -9` test is in
+//! `ingest_crash.rs`: it uses librdkafka's mock cluster, because the local tansu broker stalls
+//! group rebalances after a member is killed.) Each test
 //! uses its own topic, consumer group and database; the end state must be exactly the unique
 //! valid events in `events` and exactly the malformed messages in `quarantine`.
 
@@ -120,11 +122,6 @@ impl Ingest {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn kill9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
     fn terminate(&mut self) -> std::process::ExitStatus {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -158,13 +155,6 @@ impl Drop for Ingest {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn ingest_alive(ingest: &Ingest) -> bool {
-    std::fs::metadata(format!("/proc/{}", ingest.child.id())).is_ok()
-        && !std::fs::read_to_string(format!("/proc/{}/status", ingest.child.id()))
-            .unwrap_or_default()
-            .contains("State:\tZ")
 }
 
 fn tail(log: &str) -> String {
@@ -217,77 +207,6 @@ async fn assert_exact(db: &TestDatabase, corpus: &Corpus) {
             .await,
         corpus.malformed
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the local broker (tansu 0.6) often stalls consumer-group rebalances after a member is \
-            killed with -9, so this test cannot pass reliably against it yet; it passed when the \
-            broker cooperated: cargo test -p abacus --test ingest_e2e -- --ignored"]
-async fn kill_9_three_times_while_consuming_loses_and_doubles_nothing() {
-    let db = TestDatabase::create("e2e_crash").await;
-    let topic = create_topic("e2e_crash", 4).await;
-    let group = unique_name("crash");
-    let corpus = corpus(500_000, 7);
-    produce(&topic, &corpus.messages);
-
-    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
-    let url = abacus_testkit::clickhouse_url();
-    for round in 0..3 {
-        // Start a process and wait until it has written something, then kill it at a random
-        // moment. The local broker (tansu) sometimes stalls a rebalance after a member was
-        // killed; a process that writes nothing within 90 s is killed too (one more crash)
-        // and replaced, up to three times per round.
-        let mut attempt = 0;
-        let mut ingest = loop {
-            // A restarted process takes the place of the one that was killed (static group
-            // membership), as a restarted pod with a stable name does.
-            let member = [("ABACUS_KAFKA_CLIENT_GROUP_INSTANCE_ID", "crash-test-ingest")];
-            let ingest = Ingest::spawn_with(&url, db.name(), &topic, &group, false, &member);
-            let before = db.count("SELECT count() FROM events").await;
-            let deadline = Instant::now() + Duration::from_secs(90);
-            let mut wrote = false;
-            while Instant::now() < deadline {
-                assert!(
-                    ingest_alive(&ingest),
-                    "round {round}: exited; log:\n{}",
-                    tail(&ingest.log())
-                );
-                if db.count("SELECT count() FROM events").await > before {
-                    wrote = true;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            if wrote {
-                break ingest;
-            }
-            attempt += 1;
-            eprintln!("round {round}: attempt {attempt} wrote nothing in 90 s (broker rebalance stalled); restarting");
-            assert!(
-                attempt < 3,
-                "round {round}: nothing written in 3 attempts; log:\n{}",
-                tail(&ingest.log())
-            );
-        };
-        tokio::time::sleep(Duration::from_millis(rng.random_range(0..1500))).await;
-        ingest.kill9();
-        let stored = db.count("SELECT count() FROM events").await;
-        eprintln!("round {round}: killed with {stored} events stored");
-        assert!(
-            stored < corpus.unique,
-            "round {round} finished everything before the kill; use more events"
-        );
-    }
-    let member = [("ABACUS_KAFKA_CLIENT_GROUP_INSTANCE_ID", "crash-test-ingest")];
-    let mut last = Ingest::spawn_with(&url, db.name(), &topic, &group, true, &member);
-    let status = last.wait(Duration::from_secs(300));
-    assert!(
-        status.success(),
-        "final --once run failed; log:\n{}",
-        tail(&last.log())
-    );
-    assert_exact(&db, &corpus).await;
-    db.drop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
