@@ -23,9 +23,9 @@ pub enum AggregateError {
     /// The registry holds no experiment (or not the one asked for).
     #[error("{0}")]
     NoExperiment(String),
-    /// No aggregation run exists for a report.
-    #[error("no results for experiment `{0}` yet: run `abacus aggregate --once` first")]
-    NoResults(String),
+    /// No aggregation run exists for a report (of this experiment, or of any).
+    #[error("no results {} yet: run `abacus aggregate --once` first", .0.as_deref().map_or_else(|| "in this database".to_owned(), |id| format!("for experiment `{id}`")))]
+    NoResults(Option<String>),
     /// An option is invalid.
     #[error("invalid {what}: {reason}")]
     Invalid {

@@ -93,12 +93,16 @@ pub enum Command {
     #[command(subcommand)]
     Schema(commands::schema::SchemaCommand),
     /// Consume events from Kafka into ClickHouse (validate, dedupe, quarantine).
+    #[command(long_about = commands::ingest::LONG_ABOUT)]
     Ingest(Box<commands::ingest::IngestArgs>),
     /// Publish synthetic experiment events to Kafka with known ground truth (load generator).
+    #[command(long_about = commands::produce::LONG_ABOUT)]
     Produce(Box<commands::produce::ProduceArgs>),
     /// Compute experiment results from the event store (one pass, or a pass every --every).
+    #[command(long_about = commands::aggregate::LONG_ABOUT)]
     Aggregate(Box<commands::aggregate::AggregateArgs>),
     /// Show the newest results per experiment as a table, JSON or a self-contained HTML page.
+    #[command(long_about = commands::report::LONG_ABOUT)]
     Report(commands::report::ReportArgs),
     /// Validate experiment definitions and store, list and show them in the registry.
     #[command(subcommand)]

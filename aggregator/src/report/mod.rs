@@ -85,11 +85,11 @@ pub async fn load(
     if let Some(id) = experiment {
         runs.retain(|r| r.experiment_id == id);
         if runs.is_empty() {
-            return Err(AggregateError::NoResults(id.to_owned()));
+            return Err(AggregateError::NoResults(Some(id.to_owned())));
         }
     }
     if runs.is_empty() {
-        return Err(AggregateError::NoResults("any experiment".to_owned()));
+        return Err(AggregateError::NoResults(None));
     }
     let registry = abacus_registry::current(ch).await?;
     let mut out = Vec::new();

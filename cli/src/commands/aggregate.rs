@@ -11,15 +11,16 @@ use abacus_aggregator::PassOptions;
 use crate::commands::schema::connect;
 use crate::config::Config;
 
-/// Flags of `abacus aggregate`.
-#[derive(Debug, Args)]
-#[command(
-    long_about = "Materialize experiment results: bring each experiment's user-level table up to \
+/// The long description of `abacus aggregate --help`.
+pub const LONG_ABOUT: &str =
+    "Materialize experiment results: bring each experiment's user-level table up to \
 date (only users touched since the last pass, unless --full or the definition changed), compute \
 per-variant statistics, lifts, confidence intervals, p-values (sequential and Holm-adjusted), SRM, \
 guardrails, segments, balance and the daily series, and write one run to the result tables \
-(`results_latest` shows the newest). Runs one pass and exits unless --every is given."
-)]
+(`results_latest` shows the newest). Runs one pass and exits unless --every is given.";
+
+/// Flags of `abacus aggregate`.
+#[derive(Debug, Args)]
 pub struct AggregateArgs {
     /// Run one pass and exit (the default; for cron and systemd timers).
     #[arg(long, conflicts_with = "every")]

@@ -11,16 +11,17 @@ use abacus_ingest::{Metrics, RunOptions};
 use crate::commands::schema::connect;
 use crate::config::Config;
 
-/// Flags of `abacus ingest`. Each `--x` overrides `ingest.x` of the config file and
-/// `ABACUS_INGEST_X` of the environment.
-#[derive(Debug, Args)]
-#[command(
-    long_about = "Consume experiment events from Kafka, validate them, drop duplicate event_ids and \
+/// The long description of `abacus ingest --help`.
+pub const LONG_ABOUT: &str =
+    "Consume experiment events from Kafka, validate them, drop duplicate event_ids and \
 bulk-insert them into ClickHouse. Offsets are committed only after ClickHouse acknowledged the \
 rows; rejected messages go to the quarantine table with the reason. Run several instances with \
 the same --group to scale out (one partition is owned by one instance at a time). \
-SIGINT/SIGTERM flush, commit and exit 0."
-)]
+SIGINT/SIGTERM flush, commit and exit 0.";
+
+/// Flags of `abacus ingest`. Each `--x` overrides `ingest.x` of the config file and
+/// `ABACUS_INGEST_X` of the environment.
+#[derive(Debug, Args)]
 pub struct IngestArgs {
     /// Read every assigned partition up to its end, flush, commit and exit (backfills, cron,
     /// tests, the demo).

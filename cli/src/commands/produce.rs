@@ -12,15 +12,16 @@ use abacus_ingest::produce::{publish, Generator, Plan, PublishOptions, Truth};
 
 use crate::config::Config;
 
-/// Flags of `abacus produce`.
-#[derive(Debug, Args)]
-#[command(
-    long_about = "Publish synthetic exposure and conversion events for the experiments of an \
+/// The long description of `abacus produce --help`.
+pub const LONG_ABOUT: &str =
+    "Publish synthetic exposure and conversion events for the experiments of an \
 experiments.toml to Kafka. Users are assigned with the assignment library, like a real producer; \
 conversions follow known true effects; a share of events is resent (duplicates), malformed or \
 sent late. Prints the ground truth (unique events, duplicates, malformed, late, exposed users per \
-variant) so that `abacus ingest` can be reconciled exactly. The same --seed gives the same events."
-)]
+variant) so that `abacus ingest` can be reconciled exactly. The same --seed gives the same events.";
+
+/// Flags of `abacus produce`.
+#[derive(Debug, Args)]
 pub struct ProduceArgs {
     /// The experiments file whose experiments get traffic.
     #[arg(long, value_name = "FILE")]

@@ -22,15 +22,16 @@ pub enum Format {
     Html,
 }
 
-/// Flags of `abacus report`.
-#[derive(Debug, Args)]
-#[command(
-    long_about = "Show the newest results of `abacus aggregate` (the results_latest run of each \
+/// The long description of `abacus report --help`.
+pub const LONG_ABOUT: &str =
+    "Show the newest results of `abacus aggregate` (the results_latest run of each \
 experiment): per metric and variant the users, values, lift with confidence interval, p-value \
 (Holm-adjusted) and verdict, an SRM warning when the sample ratio check fails, and guardrail \
 verdicts. --format json follows a stable contract (see the README); --format html writes one \
-self-contained page with charts."
-)]
+self-contained page with charts.";
+
+/// Flags of `abacus report`.
+#[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Only this experiment [default: every experiment with results].
     #[arg(long, value_name = "ID")]
