@@ -98,7 +98,26 @@ impl Source<'_> {
 /// per-user values over analysed users; `None` for metrics without winsorization.
 pub async fn caps(ch: &ClickHouse, src: &Source<'_>) -> Result<Vec<Option<f64>>, AggregateError> {
     let metrics = &src.experiment.metrics;
-    let wanted: Vec<String> = metrics
+    let Some(sql) = caps_sql(src) else {
+        return Ok(vec![None; metrics.len()]);
+    };
+    let found = src
+        .query(ch, &sql)
+        .fetch_one::<Vec<f64>>()
+        .await
+        .map_err(|e| AggregateError::query("compute the winsorization caps", &e))?;
+    let mut found = found.into_iter();
+    Ok(metrics
+        .iter()
+        .map(|m| m.winsorize.and_then(|_| found.next()))
+        .collect())
+}
+
+/// The caps query (`?` = experiment id, base run id), or `None` without winsorized metrics.
+pub fn caps_sql(src: &Source<'_>) -> Option<String> {
+    let wanted: Vec<String> = src
+        .experiment
+        .metrics
         .iter()
         .enumerate()
         .filter_map(|(i, m)| {
@@ -110,23 +129,12 @@ pub async fn caps(ch: &ClickHouse, src: &Source<'_>) -> Result<Vec<Option<f64>>,
             })
         })
         .collect();
-    if wanted.is_empty() {
-        return Ok(vec![None; metrics.len()]);
-    }
-    let sql = format!(
-        "SELECT [{}] FROM {CURRENT} WHERE variants = 1",
-        wanted.join(", ")
-    );
-    let found = src
-        .query(ch, &sql)
-        .fetch_one::<Vec<f64>>()
-        .await
-        .map_err(|e| AggregateError::query("compute the winsorization caps", &e))?;
-    let mut found = found.into_iter();
-    Ok(metrics
-        .iter()
-        .map(|m| m.winsorize.and_then(|_| found.next()))
-        .collect())
+    (!wanted.is_empty()).then(|| {
+        format!(
+            "SELECT [{}] FROM {CURRENT} WHERE variants = 1",
+            wanted.join(", ")
+        )
+    })
 }
 
 #[derive(Row, Deserialize)]
@@ -173,14 +181,7 @@ pub async fn cells(
     src: &Source<'_>,
     caps: &[Option<f64>],
 ) -> Result<Cells, AggregateError> {
-    let sql = format!(
-        "SELECT variant, intDiv(t0_ms, {DAY_MS}) AS day, segment_values AS segments, \
-           toUInt8(variants > 1) AS multi, count() AS users, {sums} \
-         FROM {CURRENT} WHERE t0_ms < {as_of} \
-         GROUP BY variant, day, segments, multi ORDER BY variant, day, segments, multi",
-        sums = src.sums(caps),
-        as_of = src.as_of_ms,
-    );
+    let sql = cells_sql(src, caps);
     let rows = src
         .query(ch, &sql)
         .fetch_all::<GroupRow>()
@@ -242,6 +243,18 @@ pub async fn cells(
         })
         .collect();
     Ok(out)
+}
+
+/// The grouped statistics query (`?` = experiment id, base run id).
+pub fn cells_sql(src: &Source<'_>, caps: &[Option<f64>]) -> String {
+    format!(
+        "SELECT variant, intDiv(t0_ms, {DAY_MS}) AS day, segment_values AS segments, \
+           toUInt8(variants > 1) AS multi, count() AS users, {sums} \
+         FROM {CURRENT} WHERE t0_ms < {as_of} \
+         GROUP BY variant, day, segments, multi ORDER BY variant, day, segments, multi",
+        sums = src.sums(caps),
+        as_of = src.as_of_ms,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -17,6 +17,7 @@
 //! - [`analyze`]: all result rows of one experiment (SRM, Holm, Simpson, balance, series).
 //! - [`model`]: the rows of the result tables.
 //! - [`store`]: writing a run.
+//! - [`statements`]: every statement rendered with sample values, for the SQL check.
 //! - [`report`]: reading a run back and rendering it as a table, JSON or HTML.
 //! - [`error`](mod@error): the error type, [`AggregateError`].
 
@@ -30,6 +31,7 @@ pub mod materialize;
 pub mod model;
 pub mod report;
 pub mod sql;
+pub mod statements;
 pub mod store;
 
 use std::future::Future;

@@ -46,6 +46,29 @@ pub struct Statement {
 }
 
 impl Statement {
+    /// The statement with every value written as a SQL literal (for printing and for
+    /// checking the SQL on other ClickHouse versions; execution binds with `?`).
+    pub fn render(&self) -> String {
+        let mut values = self.values.iter();
+        let mut out = String::with_capacity(self.sql.len() + 64);
+        for (i, part) in self.sql.split('?').enumerate() {
+            if i > 0 {
+                match values.next() {
+                    Some(Value::Str(s)) => {
+                        out.push('\'');
+                        out.push_str(&s.replace('\\', "\\\\").replace('\'', "\\'"));
+                        out.push('\'');
+                    }
+                    Some(Value::Int(n)) => out.push_str(&n.to_string()),
+                    Some(Value::UInt(n)) => out.push_str(&n.to_string()),
+                    None => out.push('?'),
+                }
+            }
+            out.push_str(part);
+        }
+        out
+    }
+
     /// The `clickhouse` query with every value bound.
     pub fn query(&self, client: &clickhouse::Client) -> clickhouse::query::Query {
         self.values

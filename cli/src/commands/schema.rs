@@ -25,13 +25,38 @@ pub enum SchemaCommand {
         /// engines, Distributed tables).
         #[arg(long, value_name = "NAME")]
         cluster: Option<String>,
+        /// Print instead the statements the aggregator and reports run at runtime, rendered
+        /// with sample values for the experiments of FILE (used by scripts/sqlcheck to check
+        /// them on current ClickHouse).
+        #[arg(long, value_name = "FILE")]
+        runtime: Option<std::path::PathBuf>,
     },
 }
 
 pub async fn run(cmd: SchemaCommand, config: &Config) -> Result<()> {
     let migrations = abacus_schema::embedded().context("embedded migrations are invalid")?;
     match cmd {
-        SchemaCommand::Print { cluster } => {
+        SchemaCommand::Print {
+            runtime: Some(file),
+            ..
+        } => {
+            check_ident("database", &config.clickhouse.database)?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let defs = abacus_assign::parse(&text)
+                .with_context(|| format!("invalid experiments file {}", file.display()))?;
+            println!("-- runtime statements for {}", file.display());
+            println!("USE `{}`;\n", config.clickhouse.database);
+            let mut all = abacus_aggregator::statements::common();
+            for e in &defs.experiments {
+                all.extend(abacus_aggregator::statements::for_experiment(e));
+            }
+            for (what, statement) in all {
+                println!("-- {what}\n{statement};\n");
+            }
+            Ok(())
+        }
+        SchemaCommand::Print { cluster, .. } => {
             let target = Target {
                 database: config.clickhouse.database.clone(),
                 cluster: cluster.or_else(|| config.clickhouse.cluster().map(str::to_owned)),

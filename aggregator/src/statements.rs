@@ -1,0 +1,129 @@
+//! Every statement the aggregator and the reports run, rendered with sample values for the
+//! experiments of a definitions file, so that `scripts/sqlcheck/run` can replay them on a
+//! current ClickHouse (the local stack runs 18.16). Printed by
+//! `abacus schema print --runtime FILE`.
+
+use abacus_assign::Experiment;
+use clickhouse::Row;
+
+use crate::collect::{caps_sql, cells_sql, Source};
+use crate::materialize::SELECT_STATE;
+use crate::model::{BalanceRow, ResultRow, RunRow, SegmentRow, SeriesRow};
+use crate::report::LATEST_RUNS;
+use crate::sql::{materialize, Scope, Statement, Value};
+
+fn fields<R: Row>() -> String {
+    R::COLUMN_NAMES.join(", ")
+}
+
+fn bound(sql: &str, values: Vec<Value>) -> String {
+    Statement {
+        sql: sql.to_owned(),
+        values,
+    }
+    .render()
+}
+
+/// `(what, statement)` for every statement run for `e`, values inlined.
+pub fn for_experiment(e: &Experiment) -> Vec<(String, String)> {
+    let id = || Value::Str(e.id.clone());
+    let as_of = e.start.timestamp_millis() + 30 * crate::sql::DAY_MS;
+    let mut out = vec![
+        (
+            format!("{}: materialize users (full)", e.id),
+            materialize(e, Scope::Full, as_of, 2).render(),
+        ),
+        (
+            format!("{}: materialize users (incremental)", e.id),
+            materialize(
+                e,
+                Scope::Touched {
+                    written_since: 1_700_000_000,
+                    time_from_ms: as_of - crate::sql::DAY_MS,
+                    time_to_ms: as_of,
+                },
+                as_of,
+                3,
+            )
+            .render(),
+        ),
+        (
+            format!("{}: read the aggregation state", e.id),
+            bound(SELECT_STATE, vec![id()]),
+        ),
+    ];
+    let src = Source {
+        experiment: e,
+        base_run_id: 2,
+        as_of_ms: as_of,
+    };
+    let caps: Vec<Option<f64>> = e
+        .metrics
+        .iter()
+        .map(|m| m.winsorize.map(|_| 123.5))
+        .collect();
+    if let Some(sql) = caps_sql(&src) {
+        out.push((
+            format!("{}: winsorization caps", e.id),
+            bound(&sql, vec![id(), Value::UInt(2)]),
+        ));
+    }
+    out.push((
+        format!("{}: statistics per variant, day and segment", e.id),
+        bound(&cells_sql(&src, &caps), vec![id(), Value::UInt(2)]),
+    ));
+    for (table, columns, order) in [
+        ("results", fields::<ResultRow>(), "metric, variant"),
+        (
+            "results_series",
+            fields::<SeriesRow>(),
+            "metric, variant, day",
+        ),
+        (
+            "results_segments",
+            fields::<SegmentRow>(),
+            "metric, segment_key, segment_value, variant",
+        ),
+        (
+            "results_balance",
+            fields::<BalanceRow>(),
+            "segment_key, segment_value, variant",
+        ),
+    ] {
+        out.push((
+            format!("{}: report rows of {table}", e.id),
+            bound(
+                &format!(
+                    "SELECT {columns} FROM {table} WHERE experiment_id = ? AND run_id = ? ORDER BY {order}"
+                ),
+                vec![id(), Value::UInt(2)],
+            ),
+        ));
+    }
+    out
+}
+
+/// Statements that do not depend on an experiment.
+pub fn common() -> Vec<(String, String)> {
+    vec![
+        (
+            "newest run of every experiment".to_owned(),
+            LATEST_RUNS.replace("?fields", &fields::<RunRow>()),
+        ),
+        (
+            "results_latest".to_owned(),
+            format!(
+                "SELECT {} FROM results_latest ORDER BY experiment_id, metric, variant",
+                fields::<ResultRow>()
+            ),
+        ),
+        (
+            "registry".to_owned(),
+            abacus_registry::store::SELECT_ALL.to_owned(),
+        ),
+        (
+            "server clock".to_owned(),
+            "SELECT toUInt32(now())".to_owned(),
+        ),
+    ]
+}
