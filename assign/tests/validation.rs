@@ -33,7 +33,12 @@ fn the_example_is_valid_and_resolves_slices_and_ranges() {
     let ids: Vec<&str> = defs.experiments.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(
         ids,
-        ["checkout-redesign", "checkout-button-color", "aa-baseline"]
+        [
+            "checkout-redesign",
+            "checkout-button-color",
+            "aa-baseline",
+            "pricing-annual-discount"
+        ]
     );
     let checkout = defs.experiment("checkout-redesign").unwrap();
     assert_eq!(checkout.buckets, range(0, 5000));

@@ -26,7 +26,8 @@ async fn applying_twice_stores_one_version_and_a_change_stores_the_next() {
         [
             ("checkout-redesign".to_owned(), 1),
             ("checkout-button-color".to_owned(), 1),
-            ("aa-baseline".to_owned(), 1)
+            ("aa-baseline".to_owned(), 1),
+            ("pricing-annual-discount".to_owned(), 1)
         ]
     );
     let again = plan(ch, &example()).await.unwrap();
@@ -36,7 +37,7 @@ async fn applying_twice_stores_one_version_and_a_change_stores_the_next() {
         .iter()
         .all(|c| c.action == Action::Unchanged { version: 1 }));
     assert!(apply(ch, &again).await.unwrap().is_empty());
-    assert_eq!(db.count("SELECT count() FROM experiments").await, 3);
+    assert_eq!(db.count("SELECT count() FROM experiments").await, 4);
 
     // Change the A/A test's traffic and the checkout test's weights.
     let edited = EXAMPLE
@@ -76,7 +77,7 @@ async fn applying_twice_stores_one_version_and_a_change_stores_the_next() {
     );
     let stored = apply(ch, &changed).await.unwrap();
     assert_eq!(stored.len(), 2);
-    assert_eq!(db.count("SELECT count() FROM experiments").await, 5);
+    assert_eq!(db.count("SELECT count() FROM experiments").await, 6);
 
     // `current` returns the new versions; older versions stay readable.
     let now = current(ch).await.unwrap();
@@ -89,7 +90,8 @@ async fn applying_twice_stores_one_version_and_a_change_stores_the_next() {
         [
             ("aa-baseline", 2),
             ("checkout-button-color", 1),
-            ("checkout-redesign", 2)
+            ("checkout-redesign", 2),
+            ("pricing-annual-discount", 1)
         ]
     );
     assert_eq!(now[0].experiment.traffic, 0.8);
