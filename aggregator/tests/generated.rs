@@ -161,7 +161,7 @@ async fn known_effects_are_covered_aa_is_quiet_and_srm_fires_on_the_bugged_split
         }
         // A/A experiments (without the SRM bug): the primary metric is not significant, and
         // false positives over all their metrics stay at the nominal rate (for this seed one
-        // of 8: e00's heavy-tailed revenue, p = 0.008).
+        // of 6: e00's heavy-tailed revenue, p = 0.008).
         if truth == 0.0 && i != BUGGED {
             aa_total += 1;
             aa_significant += usize::from(r.significant == 1);
