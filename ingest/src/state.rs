@@ -13,6 +13,29 @@ use crate::dedupe::{DedupeSet, IdHash};
 use crate::sink::StoredOffsets;
 use crate::IngestError;
 
+/// Ids written from one partition within the dedupe window, and rows at or after its committed
+/// offset (`?` = topic, partition, window in seconds, committed offset).
+pub const SELECT_RECENT_IDS: &str =
+    "SELECT event_id, toUInt32(ingested_at) AS ingested_at, kafka_offset FROM events \
+     WHERE kafka_topic = ? AND kafka_partition = ? \
+       AND (ingested_at >= now() - ? OR kafka_offset >= ?) \
+     ORDER BY ingested_at";
+
+/// Quarantined offsets of one partition at or after its committed offset (`?` = topic,
+/// partition, committed offset).
+pub const SELECT_QUARANTINED: &str =
+    "SELECT kafka_topic, kafka_partition, kafka_offset FROM quarantine \
+     WHERE kafka_topic = ? AND kafka_partition = ? AND kafka_offset >= ?";
+
+/// Offsets of `table` (events or quarantine) within a range of one partition (`?` = topic,
+/// partition, first, last).
+pub fn select_stored(table: &str) -> String {
+    format!(
+        "SELECT kafka_topic, kafka_partition, kafka_offset FROM {table} \
+         WHERE kafka_topic = ? AND kafka_partition = ? AND kafka_offset >= ? AND kafka_offset <= ?"
+    )
+}
+
 /// Ingest state of one assigned partition.
 #[derive(Debug)]
 pub struct PartitionState {
@@ -51,12 +74,7 @@ pub async fn rebuild(
     let mut stored = HashSet::new();
     let mut cursor = ch
         .client()
-        .query(
-            "SELECT event_id, toUInt32(ingested_at) AS ingested_at, kafka_offset FROM events \
-             WHERE kafka_topic = ? AND kafka_partition = ? \
-               AND (ingested_at >= now() - ? OR kafka_offset >= ?) \
-             ORDER BY ingested_at",
-        )
+        .query(SELECT_RECENT_IDS)
         .bind(topic)
         .bind(partition)
         .bind(window_secs)
@@ -75,10 +93,7 @@ pub async fn rebuild(
     }
     let quarantined = ch
         .client()
-        .query(
-            "SELECT kafka_topic, kafka_partition, kafka_offset FROM quarantine \
-             WHERE kafka_topic = ? AND kafka_partition = ? AND kafka_offset >= ?",
-        )
+        .query(SELECT_QUARANTINED)
         .bind(topic)
         .bind(partition)
         .bind(committed)
@@ -96,10 +111,7 @@ pub async fn stored_offsets(
     ranges: &BTreeMap<(String, i32), (i64, i64)>,
 ) -> Result<StoredOffsets, IngestError> {
     let mut found = StoredOffsets::new();
-    let sql = format!(
-        "SELECT kafka_topic, kafka_partition, kafka_offset FROM {table} \
-         WHERE kafka_topic = ? AND kafka_partition = ? AND kafka_offset >= ? AND kafka_offset <= ?"
-    );
+    let sql = select_stored(table);
     for ((topic, partition), (first, last)) in ranges {
         let rows = ch
             .client()

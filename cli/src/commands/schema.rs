@@ -25,7 +25,7 @@ pub enum SchemaCommand {
         /// engines, Distributed tables).
         #[arg(long, value_name = "NAME")]
         cluster: Option<String>,
-        /// Print instead the statements the aggregator and reports run at runtime, rendered
+        /// Print instead the queries ingest, the aggregator and reports run, rendered
         /// with sample values for the experiments of FILE (used by scripts/sqlcheck to check
         /// them on current ClickHouse).
         #[arg(long, value_name = "FILE")]
@@ -48,6 +48,7 @@ pub async fn run(cmd: SchemaCommand, config: &Config) -> Result<()> {
             println!("-- runtime statements for {}", file.display());
             println!("USE `{}`;\n", config.clickhouse.database);
             let mut all = abacus_aggregator::statements::common();
+            all.extend(ingest_statements());
             for e in &defs.experiments {
                 all.extend(abacus_aggregator::statements::for_experiment(e));
             }
@@ -130,4 +131,43 @@ pub async fn connect(config: &Config) -> Result<ClickHouse> {
                 config.clickhouse.url
             )
         })
+}
+
+/// Ingest's queries with sample values (its inserts are RowBinary and carry no SQL to check).
+fn ingest_statements() -> Vec<(String, String)> {
+    use abacus_aggregator::sql::{Statement, Value};
+    use abacus_ingest::state::{select_stored, SELECT_QUARANTINED, SELECT_RECENT_IDS};
+    let render = |sql: String, values: Vec<Value>| Statement { sql, values }.render();
+    let topic = || Value::Str("abacus-events".to_owned());
+    let mut out = vec![
+        (
+            "ingest: dedupe state of a partition".to_owned(),
+            render(
+                SELECT_RECENT_IDS.to_owned(),
+                vec![
+                    topic(),
+                    Value::Int(0),
+                    Value::UInt(21_600),
+                    Value::Int(1_000),
+                ],
+            ),
+        ),
+        (
+            "ingest: quarantined offsets of a partition".to_owned(),
+            render(
+                SELECT_QUARANTINED.to_owned(),
+                vec![topic(), Value::Int(0), Value::Int(1_000)],
+            ),
+        ),
+    ];
+    for table in ["events", "quarantine"] {
+        out.push((
+            format!("ingest: stored offsets in {table}"),
+            render(
+                select_stored(table),
+                vec![topic(), Value::Int(0), Value::Int(1_000), Value::Int(2_000)],
+            ),
+        ));
+    }
+    out
 }
