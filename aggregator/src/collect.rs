@@ -153,6 +153,24 @@ struct GroupRow {
     sxy: Vec<f64>,
 }
 
+impl GroupRow {
+    /// The per-metric sums of this group (the arrays are in metric order).
+    fn sums(&self, metrics: usize) -> Vec<Sums> {
+        let at = |v: &[f64], i: usize| v.get(i).copied().unwrap_or(0.0);
+        (0..metrics)
+            .map(|i| Sums {
+                n: self.n.get(i).copied().unwrap_or(0),
+                converted: self.converted.get(i).copied().unwrap_or(0),
+                sx: at(&self.sx, i),
+                sxx: at(&self.sxx, i),
+                sy: at(&self.sy, i),
+                syy: at(&self.syy, i),
+                sxy: at(&self.sxy, i),
+            })
+            .collect()
+    }
+}
+
 /// Users and per-metric sums per (variant, day), per (variant, segment value), and the users
 /// excluded for several variants.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -197,16 +215,7 @@ pub async fn cells(
             out.multiple_exposure_users += r.users;
             continue;
         }
-        let sums = zip_sums(
-            &r.n,
-            &r.converted,
-            &r.sx,
-            &r.sxx,
-            &r.sy,
-            &r.syy,
-            &r.sxy,
-            metrics,
-        );
+        let sums = r.sums(metrics);
         add(
             days.entry((r.variant.clone(), r.day)).or_default(),
             r.users,
@@ -255,28 +264,4 @@ pub fn cells_sql(src: &Source<'_>, caps: &[Option<f64>]) -> String {
         sums = src.sums(caps),
         as_of = src.as_of_ms,
     )
-}
-
-#[allow(clippy::too_many_arguments)]
-fn zip_sums(
-    n: &[u64],
-    converted: &[u64],
-    sx: &[f64],
-    sxx: &[f64],
-    sy: &[f64],
-    syy: &[f64],
-    sxy: &[f64],
-    metrics: usize,
-) -> Vec<Sums> {
-    (0..metrics)
-        .map(|i| Sums {
-            n: n.get(i).copied().unwrap_or(0),
-            converted: converted.get(i).copied().unwrap_or(0),
-            sx: sx.get(i).copied().unwrap_or(0.0),
-            sxx: sxx.get(i).copied().unwrap_or(0.0),
-            sy: sy.get(i).copied().unwrap_or(0.0),
-            syy: syy.get(i).copied().unwrap_or(0.0),
-            sxy: sxy.get(i).copied().unwrap_or(0.0),
-        })
-        .collect()
 }

@@ -42,4 +42,4 @@ pub use experiment::{
 };
 pub use flags::{Evaluation, Flag, Reason};
 pub use hash::BUCKETS;
-pub use validate::{parse, validate, Definitions, EXCLUDED};
+pub use validate::{parse, parse_date_time, validate, Definitions, EXCLUDED};

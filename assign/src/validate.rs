@@ -224,11 +224,16 @@ pub(crate) fn weight_ranges(
 }
 
 fn parse_time(text: &DateText) -> Result<DateTime<Utc>, String> {
-    let s = text.to_string();
-    if let Ok(t) = DateTime::parse_from_rfc3339(&s) {
+    parse_date_time(&text.to_string())
+}
+
+/// Parses a time as experiment files write it: RFC 3339 with an offset, or a date (UTC
+/// midnight). The error says what is accepted.
+pub fn parse_date_time(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    if let Some(t) = NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+    if let Some(t) = NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
     {

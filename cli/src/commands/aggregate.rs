@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use chrono::{DateTime, NaiveDate, Utc};
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
 use clap::Args;
 
 use abacus_aggregator::PassOptions;
@@ -58,23 +58,18 @@ impl AggregateArgs {
     }
 }
 
-/// Parses `--as-of`: RFC 3339, a date (midnight UTC) or epoch milliseconds.
+/// Parses `--as-of`: what experiment files accept (RFC 3339 or a date), or epoch milliseconds.
 pub fn parse_time(text: &str) -> Result<DateTime<Utc>> {
     let text = text.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
+    if let Some(t) = text
+        .parse::<i64>()
+        .ok()
+        .and_then(DateTime::from_timestamp_millis)
+    {
+        return Ok(t);
     }
-    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        if let Some(t) = d.and_hms_opt(0, 0, 0) {
-            return Ok(t.and_utc());
-        }
-    }
-    if let Ok(ms) = text.parse::<i64>() {
-        if let Some(t) = DateTime::from_timestamp_millis(ms) {
-            return Ok(t);
-        }
-    }
-    bail!("`{text}` is not a time: use RFC 3339 (2026-11-15T00:00:00Z), a date (2026-11-15) or epoch milliseconds")
+    abacus_assign::parse_date_time(text)
+        .map_err(|e| anyhow::anyhow!("--as-of {e}, or epoch milliseconds"))
 }
 
 /// Parses `--every`.
