@@ -2,7 +2,8 @@
 //! experiments, 3 metrics each, `benches/experiments.toml`), beside, in the same run, the naive
 //! query (per experiment: exposures joined to conversions, `uniqExact`/`sumIf`/`countIf` per
 //! variant straight on the event store); then an incremental pass after 1% new events (new
-//! users arriving). Needs the local stack; run with `scripts/bench-aggregate`.
+//! users arriving), with the analysis time an hour later, and one after another 1% of late
+//! events of existing users. Needs the local stack; run with `scripts/bench-aggregate`.
 //!
 //! Environment: `ABACUS_BENCH_USERS` (default 1000000), `ABACUS_BENCH_KEEP=1` keeps the
 //! database. The incremental pass runs with `overlap_secs = 0`: the whole dataset was written
@@ -156,11 +157,14 @@ async fn bench() {
     support::load(ch, &defs, more).await;
     let new_events = count(ch, "SELECT count() FROM events").await - events;
     let started = Instant::now();
+    // The analysis time moves on by an hour, as a daemon's would (events whose time fell
+    // into that hour are looked for too).
     let incremental_passes = pass(
         ch,
         &config,
         &PassOptions {
             full: false,
+            as_of: options.as_of.map(|t| t + chrono::Duration::hours(1)),
             ..options.clone()
         },
     )
@@ -169,6 +173,30 @@ async fn bench() {
     let incremental = started.elapsed().as_secs_f64();
     let recomputed: u64 = incremental_passes.iter().map(|p| p.recomputed_users).sum();
     assert!(incremental_passes.iter().all(|p| p.mode == "incremental"));
+
+    // Another 1%, this time late events of existing users (returning users: each of them
+    // is recomputed from all of their events).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let before = count(ch, "SELECT count() FROM events").await;
+    let mut returning = generated(0, users, 3);
+    returning.max_events = Some(events / 100);
+    support::load(ch, &defs, returning).await;
+    let returning_events = count(ch, "SELECT count() FROM events").await - before;
+    let started = Instant::now();
+    let returning_passes = pass(
+        ch,
+        &config,
+        &PassOptions {
+            full: false,
+            as_of: options.as_of.map(|t| t + chrono::Duration::hours(2)),
+            ..options.clone()
+        },
+    )
+    .await
+    .unwrap();
+    let returning_secs = started.elapsed().as_secs_f64();
+    let returning_recomputed: u64 = returning_passes.iter().map(|p| p.recomputed_users).sum();
+    assert!(returning_passes.iter().all(|p| p.mode == "incremental"));
 
     println!();
     println!("| measurement | seconds | ratio |");
@@ -183,12 +211,21 @@ async fn bench() {
         new_events as f64 / events as f64 * 100.0,
         incremental / full
     );
+    println!(
+        "| incremental pass after {returning_events} more events ({:.2}%) of existing users, {returning_recomputed} users recomputed | {returning_secs:.2} | {:.3}× full |",
+        returning_events as f64 / events as f64 * 100.0,
+        returning_secs / full
+    );
     println!();
     println!(
         "events {events}, users {distinct}, full pass {:.0} events/s",
         events as f64 / full
     );
-    for (name, runs) in [("full", &passes), ("incremental", &incremental_passes)] {
+    for (name, runs) in [
+        ("full", &passes),
+        ("incremental", &incremental_passes),
+        ("returning", &returning_passes),
+    ] {
         for p in runs.iter() {
             println!(
                 "  {name:<12} {:<18} materialize {:>6.2} s  statistics {:>6.2} s  total {:>6.2} s  users written {}",

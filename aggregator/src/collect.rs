@@ -1,22 +1,28 @@
-//! Reads sufficient statistics from the user-level table in two scans: the winsorization caps
-//! (one query for all winsorized metrics), then users and per-metric sums grouped by
-//! (variant, day of first exposure, segment values, several-variants flag). The per-day cells,
-//! the per-segment cells and the count of users excluded for seeing several variants are
-//! summed from those groups here, in a fixed order.
+//! Reads sufficient statistics from the user-level table in one scan: users and per-metric
+//! aggregates grouped by (variant, day of first exposure, segment values, several-variants
+//! flag). The per-day cells, the per-segment cells and the count of users excluded for seeing
+//! several variants are summed from those groups here, in a fixed order.
 //!
-//! The queries read `experiment_users FINAL` restricted to the experiment and to rows of the
+//! The query reads `experiment_users FINAL` restricted to the experiment and to rows of the
 //! current base (`run_id ≥ base_run_id`; that filter commutes with `FINAL` because newer rows
-//! have higher run ids), then filter `variants = 1` *after* `FINAL`. They run with
-//! `max_threads = 1` so that floating-point sums are added in the same (key) order in full and
-//! incremental passes: the same users give the same numbers to the last bit.
+//! have higher run ids), and separates users with `variants > 1` *after* `FINAL`.
+//!
+//! Full and incremental passes must give the same numbers to the last bit, so no sum may
+//! depend on the order in which the server meets rows. Integer-valued metrics (conversion,
+//! retention, count, ratio) are summed by ClickHouse: sums of integers below 2^53 are exact in
+//! any order. Revenue metrics and winsorized metrics are not: their per-user values come back
+//! as one array per group, the winsorization cap is the exact quantile of all of them
+//! ([`exact::quantile_exact`], the server's `quantileExact`), and the capped sums are exact
+//! sums ([`exact::ExactSum`]) rounded once.
 
-use abacus_assign::Experiment;
+use abacus_assign::{Experiment, Metric, MetricKind};
 use abacus_schema::ClickHouse;
 use clickhouse::Row;
 use serde::Deserialize;
 
 use std::collections::BTreeMap;
 
+use crate::exact::{quantile_exact, ExactSum};
 use crate::model::{DayCell, SegmentCell, Sums};
 use crate::sql::{horizon_ms, DAY_MS};
 use crate::AggregateError;
@@ -24,6 +30,12 @@ use crate::AggregateError;
 /// The current rows of one experiment (`?` = experiment id, base run id).
 const CURRENT: &str =
     "(SELECT * FROM experiment_users FINAL WHERE experiment_id = ? AND run_id >= ?)";
+
+/// Whether the per-user values of `m` are summed here rather than by ClickHouse: revenue
+/// values are not integers, and winsorization needs the cap over all values first.
+pub fn summed_here(m: &Metric) -> bool {
+    m.kind == MetricKind::Revenue || m.winsorize.is_some()
+}
 
 /// What the statistics are computed over.
 #[derive(Clone, Debug)]
@@ -37,18 +49,11 @@ pub struct Source<'a> {
 }
 
 impl Source<'_> {
-    fn query(&self, ch: &ClickHouse, sql: &str) -> clickhouse::query::Query {
-        ch.client()
-            .query(sql)
-            .bind(&self.experiment.id)
-            .bind(self.base_run_id)
-            .with_setting("max_threads", "1")
-    }
-
-    /// Per-metric sums over the users of a group, as arrays in metric order. Plain scalar
-    /// aggregates per metric (no lambdas: they are several times slower on old servers);
-    /// horizons and caps are numbers computed here, written as literals.
-    fn sums(&self, caps: &[Option<f64>]) -> String {
+    /// Per-metric aggregates over the users of a group, as arrays in metric order. Plain
+    /// scalar aggregates per metric (no lambdas: they are several times slower on old
+    /// servers); horizons are numbers computed here, written as literals. Metrics summed here
+    /// get `0.` sums from the server and their values in `vals` / `dens` instead.
+    fn aggregates(&self) -> String {
         let as_of = self.as_of_ms;
         let mut n = Vec::new();
         let mut converted = Vec::new();
@@ -57,21 +62,66 @@ impl Source<'_> {
         let mut sy = Vec::new();
         let mut syy = Vec::new();
         let mut sxy = Vec::new();
+        let mut vals = Vec::new();
+        let mut dens = Vec::new();
         for (i, m) in self.experiment.metrics.iter().enumerate() {
             let k = i + 1;
-            let eligible = format!("t0_ms + {} <= {as_of}", horizon_ms(m));
-            let x = match caps.get(i).copied().flatten() {
-                Some(cap) => format!("least(metric_values[{k}], toFloat64({cap:?}))"),
-                None => format!("metric_values[{k}]"),
+            // Rows are restricted to `t0_ms < as_of`, so a zero horizon is always eligible.
+            let horizon = horizon_ms(m);
+            let eligible = format!("t0_ms + {horizon} <= {as_of}");
+            let (count, count_if, sum_if) = if horizon == 0 {
+                (
+                    "count()".to_owned(),
+                    "countIf(".to_owned(),
+                    "sum(".to_owned(),
+                )
+            } else {
+                (
+                    format!("countIf({eligible})"),
+                    format!("countIf({eligible} AND "),
+                    "sumIf(".to_owned(),
+                )
             };
+            let when = if horizon == 0 {
+                String::new()
+            } else {
+                format!(", {eligible}")
+            };
+            let x = format!("metric_values[{k}]");
             let y = format!("metric_denominators[{k}]");
-            n.push(format!("countIf({eligible})"));
-            converted.push(format!("countIf({eligible} AND metric_values[{k}] > 0)"));
-            sx.push(format!("sumIf({x}, {eligible})"));
-            sxx.push(format!("sumIf({x} * {x}, {eligible})"));
-            sy.push(format!("sumIf({y}, {eligible})"));
-            syy.push(format!("sumIf({y} * {y}, {eligible})"));
-            sxy.push(format!("sumIf({x} * {y}, {eligible})"));
+            n.push(count);
+            converted.push(format!("{count_if}{x} > 0)"));
+            let zero = || "0.".to_owned();
+            if summed_here(m) {
+                let filter = if horizon == 0 {
+                    "groupArray(".to_owned()
+                } else {
+                    "groupArrayIf(".to_owned()
+                };
+                vals.push(format!("{filter}{x}{when})"));
+                dens.push(if m.kind == MetricKind::Ratio {
+                    format!("{filter}{y}{when})")
+                } else {
+                    "emptyArrayFloat64()".to_owned()
+                });
+                sx.push(zero());
+                sxx.push(zero());
+                sy.push(zero());
+                syy.push(zero());
+                sxy.push(zero());
+                continue;
+            }
+            sx.push(format!("{sum_if}{x}{when})"));
+            sxx.push(format!("{sum_if}{x} * {x}{when})"));
+            if m.kind == MetricKind::Ratio {
+                sy.push(format!("{sum_if}{y}{when})"));
+                syy.push(format!("{sum_if}{y} * {y}{when})"));
+                sxy.push(format!("{sum_if}{x} * {y}{when})"));
+            } else {
+                sy.push(zero());
+                syy.push(zero());
+                sxy.push(zero());
+            }
         }
         let list = |items: &[String], empty: &str| {
             if items.is_empty() {
@@ -80,61 +130,25 @@ impl Source<'_> {
                 format!("[{}]", items.join(", "))
             }
         };
-        let (u, f) = ("emptyArrayUInt64()", "emptyArrayFloat64()");
+        let (u, f, ff) = (
+            "emptyArrayUInt64()",
+            "emptyArrayFloat64()",
+            "arrayResize([emptyArrayFloat64()], 0)",
+        );
         format!(
-            "{} AS n, {} AS converted, {} AS sx, {} AS sxx, {} AS sy, {} AS syy, {} AS sxy",
+            "{} AS n, {} AS converted, {} AS sx, {} AS sxx, {} AS sy, {} AS syy, {} AS sxy, \
+             {} AS vals, {} AS dens",
             list(&n, u),
             list(&converted, u),
             list(&sx, f),
             list(&sxx, f),
             list(&sy, f),
             list(&syy, f),
-            list(&sxy, f)
+            list(&sxy, f),
+            list(&vals, ff),
+            list(&dens, ff)
         )
     }
-}
-
-/// The winsorization cap of each metric: the pooled `winsorize` quantile (exact) of the
-/// per-user values over analysed users; `None` for metrics without winsorization.
-pub async fn caps(ch: &ClickHouse, src: &Source<'_>) -> Result<Vec<Option<f64>>, AggregateError> {
-    let metrics = &src.experiment.metrics;
-    let Some(sql) = caps_sql(src) else {
-        return Ok(vec![None; metrics.len()]);
-    };
-    let found = src
-        .query(ch, &sql)
-        .fetch_one::<Vec<f64>>()
-        .await
-        .map_err(|e| AggregateError::query("compute the winsorization caps", &e))?;
-    let mut found = found.into_iter();
-    Ok(metrics
-        .iter()
-        .map(|m| m.winsorize.and_then(|_| found.next()))
-        .collect())
-}
-
-/// The caps query (`?` = experiment id, base run id), or `None` without winsorized metrics.
-pub fn caps_sql(src: &Source<'_>) -> Option<String> {
-    let wanted: Vec<String> = src
-        .experiment
-        .metrics
-        .iter()
-        .enumerate()
-        .filter_map(|(i, m)| {
-            m.winsorize.map(|level| {
-                format!(
-                    "toFloat64(quantileExact({level:?})(metric_values[{}]))",
-                    i + 1
-                )
-            })
-        })
-        .collect();
-    (!wanted.is_empty()).then(|| {
-        format!(
-            "SELECT [{}] FROM {CURRENT} WHERE variants = 1",
-            wanted.join(", ")
-        )
-    })
 }
 
 #[derive(Row, Deserialize)]
@@ -151,28 +165,68 @@ struct GroupRow {
     sy: Vec<f64>,
     syy: Vec<f64>,
     sxy: Vec<f64>,
+    /// Per metric summed here (in metric order): the users' values.
+    vals: Vec<Vec<f64>>,
+    /// Per metric summed here: the users' denominators (ratio metrics), else empty.
+    dens: Vec<Vec<f64>>,
 }
 
 impl GroupRow {
-    /// The per-metric sums of this group (the arrays are in metric order).
-    fn sums(&self, metrics: usize) -> Vec<Sums> {
+    /// The per-metric sums of this group (the arrays are in metric order); metrics summed
+    /// here use their `cap`.
+    fn sums(&self, metrics: &[Metric], caps: &[Option<f64>]) -> Vec<Sums> {
         let at = |v: &[f64], i: usize| v.get(i).copied().unwrap_or(0.0);
-        (0..metrics)
-            .map(|i| Sums {
-                n: self.n.get(i).copied().unwrap_or(0),
-                converted: self.converted.get(i).copied().unwrap_or(0),
-                sx: at(&self.sx, i),
-                sxx: at(&self.sxx, i),
-                sy: at(&self.sy, i),
-                syy: at(&self.syy, i),
-                sxy: at(&self.sxy, i),
+        let mut here = 0;
+        metrics
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let mut sums = Sums {
+                    n: self.n.get(i).copied().unwrap_or(0),
+                    converted: self.converted.get(i).copied().unwrap_or(0),
+                    sx: at(&self.sx, i),
+                    sxx: at(&self.sxx, i),
+                    sy: at(&self.sy, i),
+                    syy: at(&self.syy, i),
+                    sxy: at(&self.sxy, i),
+                };
+                if summed_here(m) {
+                    let empty = Vec::new();
+                    let xs = self.vals.get(here).unwrap_or(&empty);
+                    let ys = self.dens.get(here).unwrap_or(&empty);
+                    here += 1;
+                    exact_sums(&mut sums, xs, ys, caps.get(i).copied().flatten());
+                }
+                sums
             })
             .collect()
     }
 }
 
-/// Users and per-metric sums per (variant, day), per (variant, segment value), and the users
-/// excluded for several variants.
+/// Fills the float sums of `sums` from per-user values `xs` (capped at `cap`) and
+/// denominators `ys` (empty when the metric has none), exactly.
+fn exact_sums(sums: &mut Sums, xs: &[f64], ys: &[f64], cap: Option<f64>) {
+    let capped = |v: f64| cap.map_or(v, |c| v.min(c));
+    let [mut sx, mut sxx, mut sy, mut syy, mut sxy] = [(); 5].map(|()| ExactSum::new());
+    for (i, &v) in xs.iter().enumerate() {
+        let x = capped(v);
+        sx.add(x);
+        sxx.add(x * x);
+        if let Some(&y) = ys.get(i) {
+            sy.add(y);
+            syy.add(y * y);
+            sxy.add(x * y);
+        }
+    }
+    sums.sx = sx.value();
+    sums.sxx = sxx.value();
+    sums.sy = sy.value();
+    sums.syy = syy.value();
+    sums.sxy = sxy.value();
+}
+
+/// Users and per-metric sums per (variant, day), per (variant, segment value), the users
+/// excluded for several variants, and the winsorization caps.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Cells {
     /// Per (variant, day), analysed users only, ordered by variant and day.
@@ -181,6 +235,9 @@ pub struct Cells {
     pub segments: Vec<SegmentCell>,
     /// Users exposed to two or more variants.
     pub multiple_exposure_users: u64,
+    /// Per metric: the winsorization cap, the pooled `winsorize` quantile (exact) of the
+    /// per-user values of analysed users; `None` for metrics without winsorization.
+    pub caps: Vec<Option<f64>>,
 }
 
 fn add(into: &mut (u64, Vec<Sums>), users: u64, metrics: &[Sums]) {
@@ -193,21 +250,47 @@ fn add(into: &mut (u64, Vec<Sums>), users: u64, metrics: &[Sums]) {
     }
 }
 
+/// The caps of `metrics` from the values of single-variant groups.
+fn caps(metrics: &[Metric], rows: &[GroupRow]) -> Vec<Option<f64>> {
+    let mut here = 0;
+    metrics
+        .iter()
+        .map(|m| {
+            if !summed_here(m) {
+                return None;
+            }
+            let j = here;
+            here += 1;
+            let level = m.winsorize?;
+            let mut all: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.multi == 0)
+                .filter_map(|r| r.vals.get(j))
+                .flatten()
+                .copied()
+                .collect();
+            quantile_exact(&mut all, level)
+        })
+        .collect()
+}
+
 /// Reads the grouped statistics in one scan.
-pub async fn cells(
-    ch: &ClickHouse,
-    src: &Source<'_>,
-    caps: &[Option<f64>],
-) -> Result<Cells, AggregateError> {
-    let sql = cells_sql(src, caps);
-    let rows = src
-        .query(ch, &sql)
+pub async fn cells(ch: &ClickHouse, src: &Source<'_>) -> Result<Cells, AggregateError> {
+    let sql = cells_sql(src);
+    let rows = ch
+        .client()
+        .query(&sql)
+        .bind(&src.experiment.id)
+        .bind(src.base_run_id)
         .fetch_all::<GroupRow>()
         .await
         .map_err(|e| AggregateError::query("sum the metrics per variant, day and segment", &e))?;
-    let metrics = src.experiment.metrics.len();
+    let metrics = &src.experiment.metrics;
     let keys = &src.experiment.segments;
-    let mut out = Cells::default();
+    let mut out = Cells {
+        caps: caps(metrics, &rows),
+        ..Cells::default()
+    };
     let mut days: BTreeMap<(String, i64), (u64, Vec<Sums>)> = BTreeMap::new();
     let mut segments: BTreeMap<(String, String, String), (u64, Vec<Sums>)> = BTreeMap::new();
     for r in rows {
@@ -215,7 +298,7 @@ pub async fn cells(
             out.multiple_exposure_users += r.users;
             continue;
         }
-        let sums = r.sums(metrics);
+        let sums = r.sums(metrics, &out.caps);
         add(
             days.entry((r.variant.clone(), r.day)).or_default(),
             r.users,
@@ -255,13 +338,57 @@ pub async fn cells(
 }
 
 /// The grouped statistics query (`?` = experiment id, base run id).
-pub fn cells_sql(src: &Source<'_>, caps: &[Option<f64>]) -> String {
+pub fn cells_sql(src: &Source<'_>) -> String {
     format!(
         "SELECT variant, intDiv(t0_ms, {DAY_MS}) AS day, segment_values AS segments, \
-           toUInt8(variants > 1) AS multi, count() AS users, {sums} \
+           toUInt8(variants > 1) AS multi, count() AS users, {aggregates} \
          FROM {CURRENT} WHERE t0_ms < {as_of} \
          GROUP BY variant, day, segments, multi ORDER BY variant, day, segments, multi",
-        sums = src.sums(caps),
+        aggregates = src.aggregates(),
         as_of = src.as_of_ms,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> Experiment {
+        abacus_assign::parse(include_str!("../../examples/experiments.toml"))
+            .unwrap()
+            .experiments
+            .into_iter()
+            .find(|e| e.id == "checkout-redesign")
+            .unwrap()
+    }
+
+    #[test]
+    fn capped_sums_are_exact_and_ratio_sums_use_denominators() {
+        let mut s = Sums::default();
+        exact_sums(&mut s, &[1e16, 1.0, 1e-16, 50.0], &[], Some(20.0));
+        // capped: 20 + 1 + 1e-16 + 20
+        assert_eq!(s.sx, 41.0);
+        assert_eq!(s.sxx, 400.0 + 1.0 + 1e-32 + 400.0);
+        assert_eq!((s.sy, s.syy, s.sxy), (0.0, 0.0, 0.0));
+        exact_sums(&mut s, &[2.0, 3.0], &[4.0, 5.0], None);
+        assert_eq!(
+            (s.sx, s.sxx, s.sy, s.syy, s.sxy),
+            (5.0, 13.0, 9.0, 41.0, 23.0)
+        );
+    }
+
+    #[test]
+    fn float_metrics_come_back_as_values_and_integer_metrics_as_sums() {
+        let e = example();
+        let src = Source {
+            experiment: &e,
+            base_run_id: 1,
+            as_of_ms: 10,
+        };
+        let sql = cells_sql(&src);
+        let revenue = e.metrics.iter().filter(|m| summed_here(m)).count();
+        assert!(revenue > 0, "the example has revenue metrics");
+        assert_eq!(sql.matches("groupArray").count(), revenue, "{sql}");
+        assert_eq!(sql.matches('?').count(), 2);
+    }
 }

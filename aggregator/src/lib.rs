@@ -13,6 +13,7 @@
 //! - [`sql`]: the statement that computes the user-level rows (the attribution rules).
 //! - [`materialize`]: full or incremental pass, watermark state, progress.
 //! - [`collect`]: sufficient statistics per variant and day, per segment, caps.
+//! - [`exact`]: order-independent float sums and the exact quantile (winsorization).
 //! - [`compare`]: one metric comparison by the metric's kind; guardrails.
 //! - [`analyze`]: all result rows of one experiment (SRM, Holm, Simpson, balance, series).
 //! - [`model`]: the rows of the result tables.
@@ -27,6 +28,7 @@ pub mod collect;
 pub mod compare;
 pub mod config;
 pub mod error;
+pub mod exact;
 pub mod materialize;
 pub mod model;
 pub mod report;
@@ -124,8 +126,8 @@ pub async fn pass(
         }
         due.push(stored);
     }
-    // Two experiments at a time: their statistics queries run single-threaded (for bit-exact
-    // sums), so a second one uses the server's other cores.
+    // Two experiments at a time: much of a pass is single-threaded on the server (`FINAL`
+    // reads, small incremental statements), so a second one uses the other cores.
     for pair in due.chunks(2) {
         match pair {
             [a, b] => {
@@ -179,13 +181,12 @@ async fn pass_one(
         base_run_id,
         as_of_ms,
     };
-    let caps = collect::caps(ch, &src).await?;
-    let cells = collect::cells(ch, &src, &caps).await?;
+    let cells = collect::cells(ch, &src).await?;
     let inputs = Inputs {
         days: cells.days,
         segments: cells.segments,
         multiple_exposure_users: cells.multiple_exposure_users,
-        caps,
+        caps: cells.caps,
     };
     let statistics = started.elapsed() - materialized;
     let ctx = Context {

@@ -149,8 +149,14 @@ fn string_array(items: &[String], values: &mut Vec<Value>) -> String {
     format!("[{}]", vec!["?"; items.len()].join(", "))
 }
 
-/// The per-user expression of one metric: `(numerator, denominator)`.
-fn metric_expr(m: &Metric, values: &mut Vec<Value>) -> (String, String) {
+/// The per-user expression of one metric: `(numerator, denominator)`. The numerator's values
+/// go to `values`, the denominator's to `den_values` (the statement lists all numerators
+/// before all denominators).
+fn metric_expr(
+    m: &Metric,
+    values: &mut Vec<Value>,
+    den_values: &mut Vec<Value>,
+) -> (String, String) {
     // c.1 = event_id, c.2 = event_name, c.3 = time (ms), c.4 = value
     let cond = |event: &str, values: &mut Vec<Value>| -> String {
         values.push(Value::Str(event.to_owned()));
@@ -193,7 +199,7 @@ fn metric_expr(m: &Metric, values: &mut Vec<Value>) -> (String, String) {
         }
         MetricKind::Ratio => {
             let num = cond(&m.event, values);
-            let den = cond(m.denominator.as_deref().unwrap_or_default(), values);
+            let den = cond(m.denominator.as_deref().unwrap_or_default(), den_values);
             (
                 format!("toFloat64(arrayCount(c -> {num}, convs))"),
                 format!("toFloat64(arrayCount(c -> {den}, convs))"),
@@ -210,11 +216,13 @@ pub fn materialize(e: &Experiment, scope: Scope, as_of_ms: i64, run_id: u64) -> 
     let metric_names = string_array(&names, &mut values);
     let mut numerators = Vec::new();
     let mut denominators = Vec::new();
+    let mut den_values = Vec::new();
     for m in &e.metrics {
-        let (n, d) = metric_expr(m, &mut values);
+        let (n, d) = metric_expr(m, &mut values, &mut den_values);
         numerators.push(n);
         denominators.push(d);
     }
+    values.append(&mut den_values);
     values.push(Value::UInt(run_id));
     values.push(Value::Str(e.id.clone()));
     let segments = if e.segments.is_empty() {
@@ -239,15 +247,17 @@ pub fn materialize(e: &Experiment, scope: Scope, as_of_ms: i64, run_id: u64) -> 
             time_from_ms,
             time_to_ms,
         } => {
-            let inner = relevant_filter(e, as_of_ms, &mut values);
-            values.extend([
-                Value::UInt(u64::from(written_since)),
-                Value::Int(time_from_ms),
-                Value::Int(time_to_ms),
-            ]);
+            // Two branches rather than one `OR`: each is a cheap filter on one column within
+            // E's key ranges, while the `OR` made old servers scan several times slower.
+            let written = relevant_filter(e, as_of_ms, &mut values);
+            values.push(Value::UInt(u64::from(written_since)));
+            let moved = relevant_filter(e, as_of_ms, &mut values);
+            values.extend([Value::Int(time_from_ms), Value::Int(time_to_ms)]);
             format!(
-                " AND user_id IN (SELECT user_id FROM events WHERE {inner} \
-                 AND (ingested_at >= toDateTime(?) OR (timestamp_ms >= ? AND timestamp_ms < ?)))"
+                " AND user_id IN (\
+                 SELECT user_id FROM events WHERE {written} AND ingested_at >= toDateTime(?) \
+                 UNION ALL \
+                 SELECT user_id FROM events WHERE {moved} AND timestamp_ms >= ? AND timestamp_ms < ?)"
             )
         }
     };
@@ -291,6 +301,53 @@ mod tests {
             .into_iter()
             .find(|e| e.id == "checkout-redesign")
             .unwrap()
+    }
+
+    #[test]
+    fn a_ratio_before_other_metrics_keeps_each_value_in_its_place() {
+        // Numerators are listed before denominators; a ratio's denominator values must not
+        // shift the values of the metrics after it.
+        let e = abacus_assign::parse(
+            r#"
+[[experiment]]
+id = "r"
+name = "r"
+hypothesis = "h"
+namespace = "r"
+control = "a"
+start = "2026-01-01T00:00:00Z"
+  [[experiment.variant]]
+  name = "a"
+  weight = 1
+  [[experiment.variant]]
+  name = "b"
+  weight = 1
+  [[experiment.metric]]
+  name = "ratio"
+  kind = "ratio"
+  event = "page_view"
+  denominator = "session_start"
+  window = "1d"
+  primary = true
+  [[experiment.metric]]
+  name = "d7"
+  kind = "retention"
+  event = "session_start"
+  from_day = 7
+  to_day = 7
+"#,
+        )
+        .unwrap()
+        .experiments
+        .remove(0);
+        let sql = materialize(&e, Scope::Full, 10, 1).render();
+        for expected in [
+            "c.2 = 'page_view' AND c.3 >= t0 AND c.3 < t0 + 86400000",
+            "c.2 = 'session_start' AND c.3 >= t0 + 604800000 AND c.3 < t0 + 691200000",
+            "[toFloat64(arrayCount(c -> c.2 = 'session_start' AND c.3 >= t0 AND c.3 < t0 + 86400000, convs)), 0.]",
+        ] {
+            assert!(sql.contains(expected), "{expected}\n{sql}");
+        }
     }
 
     #[test]

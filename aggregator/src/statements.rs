@@ -6,7 +6,7 @@
 use abacus_assign::Experiment;
 use clickhouse::Row;
 
-use crate::collect::{caps_sql, cells_sql, Source};
+use crate::collect::{cells_sql, Source};
 use crate::materialize::SELECT_STATE;
 use crate::model::{BalanceRow, ResultRow, RunRow, SegmentRow, SeriesRow};
 use crate::report::LATEST_RUNS;
@@ -57,20 +57,9 @@ pub fn for_experiment(e: &Experiment) -> Vec<(String, String)> {
         base_run_id: 2,
         as_of_ms: as_of,
     };
-    let caps: Vec<Option<f64>> = e
-        .metrics
-        .iter()
-        .map(|m| m.winsorize.map(|_| 123.5))
-        .collect();
-    if let Some(sql) = caps_sql(&src) {
-        out.push((
-            format!("{}: winsorization caps", e.id),
-            bound(&sql, vec![id(), Value::UInt(2)]),
-        ));
-    }
     out.push((
         format!("{}: statistics per variant, day and segment", e.id),
-        bound(&cells_sql(&src, &caps), vec![id(), Value::UInt(2)]),
+        bound(&cells_sql(&src), vec![id(), Value::UInt(2)]),
     ));
     for (table, columns, order) in [
         ("results", fields::<ResultRow>(), "metric, variant"),
