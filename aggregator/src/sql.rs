@@ -13,6 +13,11 @@
 //! - conversions are collected with `groupUniqArray` over `(event_id, event_name, time,
 //!   value)`, so an event stored twice counts once.
 //!
+//! Nothing may depend on the order in which the server reads events, or an incremental pass
+//! could differ from a full one in the last bit: the conversions are sorted before a metric
+//! sums their values, and ties between exposures at the same millisecond are broken by
+//! `event_id`.
+//!
 //! An incremental pass adds `user_id IN (touched users)`: users with an event of E written
 //! since the watermark, or with an event whose time moved inside the analysis horizon since
 //! the previous pass. Every value is bound with `?`; the structure of the statement depends
@@ -269,10 +274,10 @@ pub fn materialize(e: &Experiment, scope: Scope, as_of_ms: i64, run_id: u64) -> 
          FROM ( \
            SELECT user_id, \
              minIf(timestamp_ms, is_exposure) AS t0, \
-             argMinIf(variant, timestamp_ms, is_exposure) AS first_variant, \
+             argMinIf(variant, (timestamp_ms, event_id), is_exposure) AS first_variant, \
              uniqExactIf(variant, is_exposure) AS n_variants, \
-             argMinIf(seg, timestamp_ms, is_exposure) AS seg_values, \
-             groupUniqArrayIf((event_id, event_name, timestamp_ms, value), NOT is_exposure) AS convs \
+             argMinIf(seg, (timestamp_ms, event_id), is_exposure) AS seg_values, \
+             arraySort(groupUniqArrayIf((event_id, event_name, timestamp_ms, value), NOT is_exposure)) AS convs \
            FROM ( \
              SELECT user_id, event_id, event_name, timestamp_ms, variant, \
                ifNull(event_value, 0.) AS value, \

@@ -144,9 +144,19 @@ async fn numbers(db: &TestDatabase) -> (Vec<ResultRow>, Vec<SeriesRow>, Vec<Segm
     (results, series, segments)
 }
 
-/// `f64` fields compared by bits: `==` would let `0.0` equal `-0.0`.
-fn bits(rows: &[ResultRow]) -> Vec<String> {
+/// Rows as text, so that floats compare by value exactly (`==` would let `0.0` equal `-0.0`
+/// and `NaN` differ from itself).
+fn bits<R: std::fmt::Debug>(rows: &[R]) -> Vec<String> {
     rows.iter().map(|r| format!("{r:?}")).collect()
+}
+
+/// Asserts that two lists of rows are the same, naming the first difference.
+fn same<R: std::fmt::Debug>(a: &[R], b: &[R], what: &str) {
+    let (a, b) = (bits(a), bits(b));
+    assert_eq!(a.len(), b.len(), "{what}: row counts differ");
+    if let Some((x, y)) = a.iter().zip(&b).find(|(x, y)| x != y) {
+        panic!("{what} differ:\nincremental {x}\nfull        {y}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -220,9 +230,9 @@ async fn incremental_pass_after_late_and_duplicate_events_equals_full_to_the_bit
         .iter()
         .all(|p| p.mode == "full" && p.recomputed_users > 6_000));
     let after_full = numbers(&db).await;
-    assert_eq!(bits(&after_incremental.0), bits(&after_full.0));
-    assert_eq!(after_incremental.1, after_full.1, "daily series differ");
-    assert_eq!(after_incremental.2, after_full.2, "segments differ");
+    same(&after_incremental.0, &after_full.0, "results");
+    same(&after_incremental.1, &after_full.1, "daily series");
+    same(&after_incremental.2, &after_full.2, "segments");
     assert!(!after_full.1.is_empty() && !after_full.2.is_empty());
 
     // The winsorized metrics were capped (the cap is below the largest value).
