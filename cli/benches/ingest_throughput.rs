@@ -37,21 +37,81 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// Reads every message of `topic` once, doing nothing with them.
-fn kafka_read_only(topic: &str, expected: u64) -> Duration {
-    let consumer: BaseConsumer = ClientConfig::new()
+/// CPU seconds (user + system) a process has used so far, from `/proc/PID/stat`.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// The broker's and ClickHouse's process ids, when known (`scripts/bench-ingest` passes the
+/// broker's; the stack records ClickHouse's).
+fn servers() -> Vec<(&'static str, u32)> {
+    let mut out = Vec::new();
+    if let Some(pid) = std::env::var("ABACUS_BENCH_BROKER_PID")
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+    {
+        out.push(("broker", pid));
+    }
+    let stack = std::env::var("ABACUS_STACK_DIR").unwrap_or_else(|_| ".stack".into());
+    if let Some(pid) = std::fs::read_to_string(format!("{stack}/clickhouse.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+    {
+        out.push(("clickhouse", pid));
+    }
+    out
+}
+
+/// CPU seconds each server used while `work` ran, and `work`'s result.
+fn server_cpu<T>(work: impl FnOnce() -> T) -> (T, Vec<(&'static str, f64)>) {
+    let before: Vec<_> = servers()
+        .into_iter()
+        .filter_map(|(name, pid)| Some((name, pid, cpu_secs(pid)?)))
+        .collect();
+    let out = work();
+    let used = before
+        .into_iter()
+        .filter_map(|(name, pid, t0)| Some((name, cpu_secs(pid)? - t0)))
+        .collect();
+    (out, used)
+}
+
+fn cpu_line(used: &[(&str, f64)]) -> String {
+    used.iter()
+        .map(|(name, secs)| format!("{name} {secs:.1} s"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reads every message of `topic` once, doing nothing with them, with ingest's fetch settings.
+/// Returns the time taken in all and the time until the first message arrived.
+fn kafka_read_only(topic: &str, expected: u64) -> (Duration, Duration) {
+    // The same fetch settings as ingest's consumer, so that the two compare.
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", kafka_brokers())
         .set("group.id", unique_name("bench-read"))
         .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
+        .set("enable.auto.commit", "false");
+    for (key, value) in abacus_ingest::pipeline::FETCH_DEFAULTS {
+        config.set(*key, *value);
+    }
+    let consumer: BaseConsumer = config.create().unwrap();
     consumer.subscribe(&[topic]).unwrap();
     let started = Instant::now();
     let mut n = 0u64;
+    let mut first = None;
     while n < expected {
         match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(_)) => n += 1,
+            Some(Ok(_)) => {
+                first.get_or_insert_with(|| started.elapsed());
+                n += 1;
+            }
             Some(Err(KafkaError::PartitionEOF(_))) | None => {}
             Some(Err(e)) => panic!("{e}"),
         }
@@ -60,7 +120,7 @@ fn kafka_read_only(topic: &str, expected: u64) -> Duration {
             "read only {n} of {expected}"
         );
     }
-    started.elapsed()
+    (started.elapsed(), first.unwrap_or_default())
 }
 
 #[tokio::main]
@@ -110,16 +170,39 @@ async fn main() {
     let started = Instant::now();
     let mut child = abacus(db.name(), &topic, &unique_name("bench"))
         .args(["ingest", "--once"])
+        .env("RUST_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // When the last partition was assigned (the group join, which every consumer pays once
+    // at start, is over), from ingest's log.
+    let stderr = child.stderr.take().unwrap();
+    let assigned = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut last = None;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line.contains("partition assigned") {
+                last = Some(Instant::now());
+            }
+        }
+        last
+    });
     let mut peak = 0;
-    while child.try_wait().unwrap().is_none() {
-        peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut ingest_cpu = 0.0f64;
+    let ((), ingest_servers) = server_cpu(|| {
+        while child.try_wait().unwrap().is_none() {
+            peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
+            ingest_cpu = ingest_cpu.max(cpu_secs(child.id()).unwrap_or(0.0));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
     let ingest = started.elapsed();
+    let ingest_joined = assigned
+        .join()
+        .unwrap()
+        .map_or(Duration::ZERO, |t| t - started);
     assert_eq!(
         db.count("SELECT count() FROM events").await,
         messages,
@@ -161,7 +244,10 @@ async fn main() {
     let _ = std::fs::remove_file(&file);
 
     // 3. The broker alone: read every message once.
-    let read = kafka_read_only(&topic, messages);
+    let own = std::process::id();
+    let read_cpu_before = cpu_secs(own).unwrap_or(0.0);
+    let ((read, read_joined), read_servers) = server_cpu(|| kafka_read_only(&topic, messages));
+    let read_cpu = cpu_secs(own).unwrap_or(0.0) - read_cpu_before;
 
     let rate = |d: Duration| messages as f64 / d.as_secs_f64();
     println!(
@@ -190,6 +276,23 @@ async fn main() {
     println!(
         "\npeak RSS of the ingest process: {:.1} MiB; producing took {produce_secs:.1} s",
         peak as f64 / 1024.0
+    );
+    let steady = |d: Duration, joined: Duration| messages as f64 / (d - joined).as_secs_f64();
+    println!(
+        "after joining the group (ingest: partitions assigned after {:.2} s; read-only: first \
+         message after {:.2} s): ingest {:.0} events/s, read-only {:.0} events/s",
+        ingest_joined.as_secs_f64(),
+        read_joined.as_secs_f64(),
+        steady(ingest, ingest_joined),
+        steady(read, read_joined)
+    );
+    println!(
+        "CPU used during ingest: abacus ingest {ingest_cpu:.1} s (at least; sampled), {}",
+        cpu_line(&ingest_servers)
+    );
+    println!(
+        "CPU used during the read-only pass: reader {read_cpu:.1} s, {}",
+        cpu_line(&read_servers)
     );
     db.drop().await;
 }

@@ -55,8 +55,23 @@ impl Summary {
     }
 }
 
-/// The librdkafka configuration of the ingest consumer: the user's `[kafka.client]` settings,
-/// then the settings ingest's guarantees depend on (which the user cannot override).
+/// librdkafka fetch settings ingest uses unless `[kafka.client]` overrides them.
+///
+/// librdkafka (≥ 2.1) stops fetching a partition for `fetch.queue.backoff.ms` (default
+/// 1000 ms) whenever its local queue holds `queued.min.messages` (default 100,000) messages;
+/// with large producer batches that happens at every fetch, and a consumer that keeps up
+/// spends most of its time waiting (on the local stack: 117k messages/s read with the
+/// defaults, 900k/s with these). The memory bound (`queued.max.messages.kbytes`) is unchanged;
+/// the queue is only refilled sooner. A shorter `fetch.wait.max.ms` (default 500) lets the
+/// broker answer a fetch sooner when a partition has little new data.
+pub const FETCH_DEFAULTS: &[(&str, &str)] = &[
+    ("fetch.queue.backoff.ms", "10"),
+    ("fetch.wait.max.ms", "100"),
+];
+
+/// The librdkafka configuration of the ingest consumer: ingest's defaults (overridable), the
+/// user's `[kafka.client]` settings, then the settings ingest's guarantees depend on (which
+/// the user cannot override).
 pub fn consumer_config(kafka: &KafkaConfig) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
@@ -65,6 +80,9 @@ pub fn consumer_config(kafka: &KafkaConfig) -> ClientConfig {
         .set("auto.offset.reset", "earliest")
         .set("statistics.interval.ms", "5000")
         .set("session.timeout.ms", "30000");
+    for (key, value) in FETCH_DEFAULTS {
+        config.set(*key, *value);
+    }
     for (key, value) in &kafka.client {
         config.set(key, value);
     }
@@ -273,4 +291,28 @@ fn consume(
     }
     consumer.unsubscribe();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fetch_defaults_yield_to_the_user_but_guarantees_do_not() {
+        let mut kafka = KafkaConfig::default();
+        let config = consumer_config(&kafka);
+        assert_eq!(config.get("fetch.queue.backoff.ms"), Some("10"));
+        assert_eq!(config.get("fetch.wait.max.ms"), Some("100"));
+
+        kafka
+            .client
+            .insert("fetch.queue.backoff.ms".into(), "500".into());
+        kafka
+            .client
+            .insert("enable.auto.commit".into(), "true".into());
+        let config = consumer_config(&kafka);
+        assert_eq!(config.get("fetch.queue.backoff.ms"), Some("500"));
+        assert_eq!(config.get("enable.auto.commit"), Some("false"));
+        assert_eq!(config.get("enable.partition.eof"), Some("true"));
+    }
 }
