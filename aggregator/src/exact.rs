@@ -12,10 +12,10 @@
 pub struct ExactSum {
     /// Non-overlapping partials, increasing in magnitude; their exact sum is the sum so far.
     partials: Vec<f64>,
-    /// Plain sum, used only when a value or an intermediate result is not finite.
+    /// Plain sum, the answer once a value or an intermediate result is not finite.
     naive: f64,
-    finite: bool,
-    started: bool,
+    /// Whether that happened.
+    not_finite: bool,
 }
 
 impl ExactSum {
@@ -26,16 +26,12 @@ impl ExactSum {
 
     /// Adds `value` exactly.
     pub fn add(&mut self, value: f64) {
-        if !self.started {
-            self.started = true;
-            self.finite = true;
-        }
         self.naive += value;
-        if !self.finite {
+        if self.not_finite {
             return;
         }
         if !value.is_finite() {
-            self.finite = false;
+            self.not_finite = true;
             return;
         }
         let mut x = value;
@@ -54,7 +50,7 @@ impl ExactSum {
             x = hi;
         }
         if !x.is_finite() {
-            self.finite = false;
+            self.not_finite = true;
             return;
         }
         self.partials.truncate(kept);
@@ -64,8 +60,8 @@ impl ExactSum {
     /// The exact sum rounded to the nearest `f64` (ties to even), whatever the order of the
     /// additions.
     pub fn value(&self) -> f64 {
-        if !self.finite {
-            return if self.started { self.naive } else { 0.0 };
+        if self.not_finite {
+            return self.naive;
         }
         let p = &self.partials;
         let mut n = p.len();
