@@ -52,71 +52,61 @@ impl Source<'_> {
     /// Per-metric aggregates over the users of a group, as arrays in metric order. Plain
     /// scalar aggregates per metric (no lambdas: they are several times slower on old
     /// servers); horizons are numbers computed here, written as literals. Metrics summed here
-    /// get `0.` sums from the server and their values in `vals` / `dens` instead.
+    /// get `0.` sums from the server and their values in `vals` / `dens` (empty arrays for the
+    /// other metrics, so that every array is indexed by metric).
     fn aggregates(&self) -> String {
         let as_of = self.as_of_ms;
-        let mut n = Vec::new();
-        let mut converted = Vec::new();
-        let mut sx = Vec::new();
-        let mut sxx = Vec::new();
-        let mut sy = Vec::new();
-        let mut syy = Vec::new();
-        let mut sxy = Vec::new();
-        let mut vals = Vec::new();
-        let mut dens = Vec::new();
+        let [mut n, mut converted, mut sx, mut sxx, mut sy, mut syy, mut sxy, mut vals, mut dens] =
+            [(); 9].map(|()| Vec::<String>::new());
         for (i, m) in self.experiment.metrics.iter().enumerate() {
             let k = i + 1;
-            // Rows are restricted to `t0_ms < as_of`, so a zero horizon is always eligible.
+            let (x, y) = (
+                format!("metric_values[{k}]"),
+                format!("metric_denominators[{k}]"),
+            );
+            // Rows are restricted to `t0_ms < as_of`, so only a positive horizon (retention)
+            // needs an eligibility condition.
             let horizon = horizon_ms(m);
-            let eligible = format!("t0_ms + {horizon} <= {as_of}");
-            let (count, count_if, sum_if) = if horizon == 0 {
-                (
-                    "count()".to_owned(),
-                    "countIf(".to_owned(),
-                    "sum(".to_owned(),
-                )
-            } else {
-                (
-                    format!("countIf({eligible})"),
-                    format!("countIf({eligible} AND "),
-                    "sumIf(".to_owned(),
-                )
+            let eligible = (horizon > 0).then(|| format!("t0_ms + {horizon} <= {as_of}"));
+            let count_if = |c: &str| match &eligible {
+                Some(e) => format!("countIf({e} AND {c})"),
+                None => format!("countIf({c})"),
             };
-            let when = if horizon == 0 {
-                String::new()
-            } else {
-                format!(", {eligible}")
+            let sum = |v: &str| match &eligible {
+                Some(e) => format!("sumIf({v}, {e})"),
+                None => format!("sum({v})"),
             };
-            let x = format!("metric_values[{k}]");
-            let y = format!("metric_denominators[{k}]");
-            n.push(count);
-            converted.push(format!("{count_if}{x} > 0)"));
+            n.push(
+                eligible
+                    .as_ref()
+                    .map_or("count()".to_owned(), |e| format!("countIf({e})")),
+            );
+            converted.push(count_if(&format!("{x} > 0")));
+            let ratio = m.kind == MetricKind::Ratio;
             let zero = || "0.".to_owned();
+            let none = || "emptyArrayFloat64()".to_owned();
             if summed_here(m) {
-                let filter = if horizon == 0 {
-                    "groupArray(".to_owned()
+                // Revenue and winsorized metrics are never retention: no horizon here.
+                debug_assert!(eligible.is_none());
+                vals.push(format!("groupArray({x})"));
+                dens.push(if ratio {
+                    format!("groupArray({y})")
                 } else {
-                    "groupArrayIf(".to_owned()
-                };
-                vals.push(format!("{filter}{x}{when})"));
-                dens.push(if m.kind == MetricKind::Ratio {
-                    format!("{filter}{y}{when})")
-                } else {
-                    "emptyArrayFloat64()".to_owned()
+                    none()
                 });
-                sx.push(zero());
-                sxx.push(zero());
-                sy.push(zero());
-                syy.push(zero());
-                sxy.push(zero());
+                for list in [&mut sx, &mut sxx, &mut sy, &mut syy, &mut sxy] {
+                    list.push(zero());
+                }
                 continue;
             }
-            sx.push(format!("{sum_if}{x}{when})"));
-            sxx.push(format!("{sum_if}{x} * {x}{when})"));
-            if m.kind == MetricKind::Ratio {
-                sy.push(format!("{sum_if}{y}{when})"));
-                syy.push(format!("{sum_if}{y} * {y}{when})"));
-                sxy.push(format!("{sum_if}{x} * {y}{when})"));
+            vals.push(none());
+            dens.push(none());
+            sx.push(sum(&x));
+            sxx.push(sum(&format!("{x} * {x}")));
+            if ratio {
+                sy.push(sum(&y));
+                syy.push(sum(&format!("{y} * {y}")));
+                sxy.push(sum(&format!("{x} * {y}")));
             } else {
                 sy.push(zero());
                 syy.push(zero());
@@ -165,9 +155,9 @@ struct GroupRow {
     sy: Vec<f64>,
     syy: Vec<f64>,
     sxy: Vec<f64>,
-    /// Per metric summed here (in metric order): the users' values.
+    /// Per metric: the users' values for metrics summed here, else empty.
     vals: Vec<Vec<f64>>,
-    /// Per metric summed here: the users' denominators (ratio metrics), else empty.
+    /// Per metric: the users' denominators for ratio metrics summed here, else empty.
     dens: Vec<Vec<f64>>,
 }
 
@@ -176,7 +166,7 @@ impl GroupRow {
     /// here use their `cap`.
     fn sums(&self, metrics: &[Metric], caps: &[Option<f64>]) -> Vec<Sums> {
         let at = |v: &[f64], i: usize| v.get(i).copied().unwrap_or(0.0);
-        let mut here = 0;
+        let empty = Vec::new();
         metrics
             .iter()
             .enumerate()
@@ -191,10 +181,8 @@ impl GroupRow {
                     sxy: at(&self.sxy, i),
                 };
                 if summed_here(m) {
-                    let empty = Vec::new();
-                    let xs = self.vals.get(here).unwrap_or(&empty);
-                    let ys = self.dens.get(here).unwrap_or(&empty);
-                    here += 1;
+                    let xs = self.vals.get(i).unwrap_or(&empty);
+                    let ys = self.dens.get(i).unwrap_or(&empty);
                     exact_sums(&mut sums, xs, ys, caps.get(i).copied().flatten());
                 }
                 sums
@@ -252,20 +240,15 @@ fn add(into: &mut (u64, Vec<Sums>), users: u64, metrics: &[Sums]) {
 
 /// The caps of `metrics` from the values of single-variant groups.
 fn caps(metrics: &[Metric], rows: &[GroupRow]) -> Vec<Option<f64>> {
-    let mut here = 0;
     metrics
         .iter()
-        .map(|m| {
-            if !summed_here(m) {
-                return None;
-            }
-            let j = here;
-            here += 1;
+        .enumerate()
+        .map(|(i, m)| {
             let level = m.winsorize?;
             let mut all: Vec<f64> = rows
                 .iter()
                 .filter(|r| r.multi == 0)
-                .filter_map(|r| r.vals.get(j))
+                .filter_map(|r| r.vals.get(i))
                 .flatten()
                 .copied()
                 .collect();
@@ -352,15 +335,7 @@ pub fn cells_sql(src: &Source<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn example() -> Experiment {
-        abacus_assign::parse(include_str!("../../examples/experiments.toml"))
-            .unwrap()
-            .experiments
-            .into_iter()
-            .find(|e| e.id == "checkout-redesign")
-            .unwrap()
-    }
+    use crate::testing::example;
 
     #[test]
     fn capped_sums_are_exact_and_ratio_sums_use_denominators() {

@@ -36,6 +36,21 @@ pub mod sql;
 pub mod statements;
 pub mod store;
 
+#[cfg(test)]
+mod testing {
+    use abacus_assign::Experiment;
+
+    /// `checkout-redesign` of `examples/experiments.toml` (several metric kinds, segments).
+    pub fn example() -> Experiment {
+        abacus_assign::parse(include_str!("../../examples/experiments.toml"))
+            .unwrap()
+            .experiments
+            .into_iter()
+            .find(|e| e.id == "checkout-redesign")
+            .unwrap()
+    }
+}
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 

@@ -298,15 +298,7 @@ pub fn materialize(e: &Experiment, scope: Scope, as_of_ms: i64, run_id: u64) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn example() -> Experiment {
-        abacus_assign::parse(include_str!("../../examples/experiments.toml"))
-            .unwrap()
-            .experiments
-            .into_iter()
-            .find(|e| e.id == "checkout-redesign")
-            .unwrap()
-    }
+    use crate::testing::example;
 
     #[test]
     fn a_ratio_before_other_metrics_keeps_each_value_in_its_place() {

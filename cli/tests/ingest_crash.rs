@@ -13,11 +13,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use abacus_testkit::kafka::produce_to;
 use abacus_testkit::{unique_name, TestDatabase};
 use rand::{Rng, SeedableRng};
-use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use support::{assert_exact, corpus, Ingest, Target};
 
 /// A killed member's partitions move after its session expires.
@@ -25,30 +24,6 @@ const SESSION: &[(&str, &str)] = &[
     ("ABACUS_KAFKA_CLIENT_SESSION_TIMEOUT_MS", "6000"),
     ("ABACUS_KAFKA_CLIENT_HEARTBEAT_INTERVAL_MS", "1000"),
 ];
-
-fn publish(brokers: &str, topic: &str, messages: &[(String, Vec<u8>)]) {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("linger.ms", "20")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()
-        .unwrap();
-    for (key, payload) in messages {
-        let mut record = BaseRecord::to(topic)
-            .key(key.as_str())
-            .payload(payload.as_slice());
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, r)) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(60)).unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_three_times_while_consuming_loses_and_doubles_nothing() {
@@ -59,7 +34,7 @@ async fn kill_9_three_times_while_consuming_loses_and_doubles_nothing() {
     // retention): 32 partitions keep all ~75 MB.
     cluster.create_topic(&topic, 32, 1).unwrap();
     let corpus = corpus(500_000, 7);
-    publish(&brokers, &topic, &corpus.messages);
+    produce_to(&brokers, &topic, &corpus.messages);
 
     let db = TestDatabase::create("ingest_crash").await;
     let group = unique_name("crash");

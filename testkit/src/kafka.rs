@@ -43,13 +43,22 @@ pub async fn create_topic(test: &str, partitions: i32) -> String {
     name
 }
 
-/// Publishes `(key, payload)` messages to `topic` and waits until every one is acknowledged.
+/// Publishes `(key, payload)` messages to `topic` of the test broker and waits until every
+/// one is acknowledged.
 ///
 /// # Panics
 /// When a message cannot be delivered.
 pub fn produce(topic: &str, messages: &[(String, Vec<u8>)]) {
+    produce_to(&kafka_brokers(), topic, messages);
+}
+
+/// [`produce`] to the cluster at `brokers` (e.g. a `rdkafka::mocking::MockCluster`).
+///
+/// # Panics
+/// When a message cannot be delivered.
+pub fn produce_to(brokers: &str, topic: &str, messages: &[(String, Vec<u8>)]) {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", kafka_brokers())
+        .set("bootstrap.servers", brokers)
         .set("linger.ms", "20")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "1000000")
