@@ -19,7 +19,7 @@ use std::time::Instant;
 use abacus_aggregator::sql::{metric_events, DAY_MS};
 use abacus_aggregator::{pass, AggregateConfig, PassOptions};
 use abacus_assign::{Experiment, MetricKind};
-use abacus_ingest::produce::generate::Plan;
+use abacus_loadgen::generate::Plan;
 use abacus_schema::ClickHouse;
 use abacus_testkit::TestDatabase;
 

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use abacus_aggregator::model::{ResultRow, RunRow};
 use abacus_aggregator::{pass, AggregateConfig, PassOptions};
-use abacus_ingest::produce::generate::Plan;
+use abacus_loadgen::generate::Plan;
 use abacus_testkit::TestDatabase;
 
 /// True relative effect on purchases of each experiment's treatment (0 = A/A).

@@ -10,7 +10,7 @@ mod support;
 
 use abacus_aggregator::model::{ResultRow, SegmentRow, SeriesRow};
 use abacus_aggregator::{pass, AggregateConfig, PassOptions};
-use abacus_ingest::produce::generate::Plan;
+use abacus_loadgen::generate::Plan;
 use abacus_testkit::TestDatabase;
 use clickhouse::{RowOwned, RowRead};
 

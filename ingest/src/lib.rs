@@ -16,8 +16,6 @@
 //! - [`consumer`]: the consumer thread's state, batching, commits and rebalance callbacks.
 //! - [`pipeline`]: [`run`], wiring consumer, writer, shutdown and `--once`.
 //! - [`metrics`]: counters, histograms, lag and the Prometheus endpoint.
-//! - [`produce`]: the load generator behind `abacus produce` (synthetic traffic with known
-//!   truth, published to Kafka).
 
 pub mod config;
 pub mod consumer;
@@ -25,7 +23,6 @@ pub mod dedupe;
 pub mod event;
 pub mod metrics;
 pub mod pipeline;
-pub mod produce;
 pub mod sink;
 pub mod state;
 

@@ -392,7 +392,7 @@ mod tests {
     use super::*;
 
     fn defs() -> Definitions {
-        abacus_assign::parse(include_str!("../../../examples/experiments.toml")).unwrap()
+        abacus_assign::parse(include_str!("../../examples/experiments.toml")).unwrap()
     }
 
     fn run(plan: Plan) -> (Vec<Message>, Truth) {

@@ -12,9 +12,9 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
-use crate::config::KafkaConfig;
-use crate::produce::generate::{Generator, Truth};
-use crate::IngestError;
+use crate::generate::{Generator, Truth};
+use crate::LoadgenError;
+use abacus_ingest::KafkaConfig;
 
 /// How to publish.
 #[derive(Clone, Debug)]
@@ -52,7 +52,7 @@ pub async fn ensure_topic(
     kafka: &KafkaConfig,
     topic: &str,
     partitions: i32,
-) -> Result<(), IngestError> {
+) -> Result<(), LoadgenError> {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &kafka.brokers);
     for (k, v) in &kafka.client {
@@ -60,7 +60,7 @@ pub async fn ensure_topic(
     }
     let admin: AdminClient<DefaultClientContext> = config
         .create()
-        .map_err(|e| IngestError::Kafka(format!("cannot create admin client: {e}")))?;
+        .map_err(|e| LoadgenError::Kafka(format!("cannot create admin client: {e}")))?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let results = admin
         .create_topics(
@@ -69,7 +69,7 @@ pub async fn ensure_topic(
         )
         .await
         .map_err(|e| {
-            IngestError::Kafka(format!(
+            LoadgenError::Kafka(format!(
                 "cannot create topic {topic} on {}: {e}",
                 kafka.brokers
             ))
@@ -78,7 +78,9 @@ pub async fn ensure_topic(
         match result {
             Ok(_) => tracing::info!(topic, partitions, "topic created"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((t, e)) => return Err(IngestError::Kafka(format!("cannot create topic {t}: {e}"))),
+            Err((t, e)) => {
+                return Err(LoadgenError::Kafka(format!("cannot create topic {t}: {e}")))
+            }
         }
     }
     Ok(())
@@ -92,7 +94,7 @@ pub fn publish(
     mut generator: Generator<'_>,
     options: &PublishOptions,
     progress: &dyn Fn(u64),
-) -> Result<Truth, IngestError> {
+) -> Result<Truth, LoadgenError> {
     let delivery = Arc::new(Delivery::default());
     let mut config = ClientConfig::new();
     config
@@ -108,11 +110,11 @@ pub fn publish(
     let producer: ThreadedProducer<Context> = config
         .create_with_context(Context(delivery.clone()))
         .map_err(|e| {
-            IngestError::Kafka(format!("cannot create producer for {}: {e}", kafka.brokers))
+            LoadgenError::Kafka(format!("cannot create producer for {}: {e}", kafka.brokers))
         })?;
     let started = Instant::now();
     let mut sent = 0u64;
-    let mut send = |key: &str, payload: &[u8]| -> Result<(), IngestError> {
+    let mut send = |key: &str, payload: &[u8]| -> Result<(), LoadgenError> {
         if options.rate_limit > 0 {
             let due = started + Duration::from_secs_f64(sent as f64 / options.rate_limit as f64);
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
@@ -128,7 +130,7 @@ pub fn publish(
                     std::thread::sleep(Duration::from_millis(2));
                 }
                 Err((e, _)) => {
-                    return Err(IngestError::Kafka(format!(
+                    return Err(LoadgenError::Kafka(format!(
                         "cannot publish to {topic}: {e}"
                     )))
                 }
@@ -151,7 +153,7 @@ pub fn publish(
     progress(sent);
     producer
         .flush(Duration::from_secs(300))
-        .map_err(|e| IngestError::Kafka(format!("messages not acknowledged within 300 s: {e}")))?;
+        .map_err(|e| LoadgenError::Kafka(format!("messages not acknowledged within 300 s: {e}")))?;
     let failed = delivery.failed.load(Ordering::Relaxed);
     if failed > 0 {
         let first = delivery
@@ -160,7 +162,7 @@ pub fn publish(
             .ok()
             .and_then(|f| f.clone())
             .unwrap_or_default();
-        return Err(IngestError::Kafka(format!(
+        return Err(LoadgenError::Kafka(format!(
             "{failed} messages were not delivered (first error: {first})"
         )));
     }

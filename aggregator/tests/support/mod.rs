@@ -7,7 +7,7 @@
 
 use abacus_assign::Definitions;
 use abacus_ingest::event::{decode, EventRow, Origin};
-use abacus_ingest::produce::generate::{Generator, Plan, Truth};
+use abacus_loadgen::generate::{Generator, Plan, Truth};
 use abacus_schema::ClickHouse;
 
 /// Rows per insert.

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use abacus_ingest::produce::{publish, Generator, Plan, PublishOptions, Truth};
+use abacus_loadgen::{publish, Generator, Plan, PublishOptions, Truth};
 
 use crate::config::Config;
 
@@ -167,7 +167,7 @@ pub async fn run(args: ProduceArgs, config: &Config) -> Result<()> {
             config.kafka.topic
         );
     };
-    abacus_ingest::produce::publish::ensure_topic(&config.kafka, topic, args.partitions).await?;
+    abacus_loadgen::publish::ensure_topic(&config.kafka, topic, args.partitions).await?;
     // Fail on bad --effect/--assignment-bug names before touching Kafka.
     Generator::new(&defs, plan.clone()).map_err(anyhow::Error::msg)?;
     let bar = if args.quiet {

@@ -1,0 +1,25 @@
+//! The load generator and test tool behind `abacus produce`: synthetic traffic for the
+//! experiments of an `experiments.toml`, with known truth (true lifts, duplicates, malformed
+//! and late events, an optional assignment bug), published to Kafka with a rate limit. The
+//! returned [`Truth`] lets ingest and the aggregator be reconciled exactly.
+//!
+//! It is a tool beside the data path, not part of it: ingest never depends on it.
+//!
+//! # Layout
+//! - [`generate`]: the seeded traffic generator ([`Generator`], [`Plan`], [`Truth`]).
+//! - [`publish`]: topic creation and rate-limited publishing that fails unless every message
+//!   is acknowledged.
+
+pub mod generate;
+pub mod publish;
+
+pub use generate::{Generator, Message, Plan, Truth};
+pub use publish::{publish, PublishOptions};
+
+/// What can stop load generation.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadgenError {
+    /// A Kafka client failure (admin, producer or delivery).
+    #[error("kafka: {0}")]
+    Kafka(String),
+}
