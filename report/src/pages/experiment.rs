@@ -179,10 +179,10 @@ fn metrics(input: &Input<'_>, rows: &[MetricRow]) -> Markup {
                                     tr data-metric=(row.metric) data-variant=(row.variant) data-estimate=(row.estimate) data-low=(row.low) data-high=(row.high) {
                                         @for (i, cell) in row.cells.iter().enumerate().skip(1) {
                                             @if i == 1 { th scope="row" { (cell) } }
-                                            @else if i == 12 { td class={"verdict " (verdict_class(&row.verdict))} { (cell) } }
-                                            @else { td { (cell) } }
+                                            @else if i == 12 { td class={"verdict " (verdict_class(&row.verdict))} data-label=(COLUMNS[i]) { (cell) } }
+                                            @else { td data-label=(COLUMNS[i]) { (cell) } }
                                         }
-                                        td.bar {
+                                        td.bar data-label="interval" {
                                             @if row.error.is_empty() && row.relative == in_group[0].relative {
                                                 (interval_row(row.estimate, row.low, row.high, row.relative, domain))
                                             } @else if !row.error.is_empty() { span.meta { (row.error) } }
