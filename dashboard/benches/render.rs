@@ -256,7 +256,9 @@ async fn main() {
         .clone();
     let q_exp = median_async(9, || async {
         let runs = read::runs_of(ch, &big.id).await.unwrap();
-        let r = read::load_run(ch, runs[0].clone(), Some(&big)).await.unwrap();
+        let r = read::load_run(ch, runs[0].clone(), Some(&big))
+            .await
+            .unwrap();
         std::hint::black_box(r);
     })
     .await;
