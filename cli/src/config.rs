@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use toml::Value;
 
 use abacus_aggregator::AggregateConfig;
+use abacus_dashboard::DashboardConfig;
 use abacus_ingest::{IngestConfig, KafkaConfig};
 use abacus_schema::ClickHouseConfig;
 
@@ -39,6 +40,9 @@ pub struct Config {
     /// Aggregation passes: watermark overlap, SRM threshold, sequential test.
     #[serde(default)]
     pub aggregate: AggregateConfig,
+    /// The dashboard: listen address, refresh period, optional token or basic auth.
+    #[serde(default)]
+    pub dashboard: DashboardConfig,
 }
 
 /// Where the configuration came from, for `config show` and logs.
@@ -224,6 +228,14 @@ pub fn redacted_toml(config: &Config) -> Result<String> {
         config.clickhouse.password = "<redacted>".into();
     }
     config.clickhouse.url = redact_url(&config.clickhouse.url);
+    for secret in [
+        &mut config.dashboard.token,
+        &mut config.dashboard.basic_password,
+    ] {
+        if !secret.is_empty() {
+            *secret = "<redacted>".into();
+        }
+    }
     for (key, value) in config.kafka.client.iter_mut() {
         if is_secret_key(key) {
             *value = "<redacted>".into();
