@@ -15,6 +15,7 @@ use abacus_stats::{
     SequentialConfig, StatsError, DEFAULT_MIXING_VARIANCE, DEFAULT_SRM_THRESHOLD,
 };
 
+mod srm_sequential;
 mod table;
 
 use table::{
@@ -44,6 +45,10 @@ pub enum StatsCommand {
     /// conversion rates; safe to check after every new user.
     #[command(allow_negative_numbers = true)]
     Sequential(SequentialArgs),
+    /// Always-valid sample ratio mismatch test (Dirichlet–multinomial mixture, Lindon &
+    /// Malek 2022): safe to re-run at every aggregation pass.
+    #[command(allow_negative_numbers = true)]
+    SrmSequential(srm_sequential::SrmSequentialArgs),
 }
 
 #[derive(Debug, Args)]
@@ -203,6 +208,7 @@ pub fn run(cmd: StatsCommand) -> Result<()> {
         StatsCommand::Srm(a) => srm(&a)?,
         StatsCommand::Adjust(a) => adjust(&a)?,
         StatsCommand::Sequential(a) => sequential(&a)?,
+        StatsCommand::SrmSequential(a) => srm_sequential::run(&a)?,
     };
     if table.json {
         println!("{}", serde_json::to_string(&json)?);
