@@ -6,6 +6,7 @@ use std::time::Duration;
 use clickhouse::Client;
 
 use crate::ident::check_ident;
+use crate::redact::redact_url;
 use crate::render::Target;
 use crate::{ClickHouseConfig, SchemaError};
 
@@ -67,18 +68,18 @@ impl ClickHouse {
         )
         .await
         .map_err(|_| SchemaError::Timeout {
-            url: config.url.clone(),
+            url: redact_url(&config.url),
             secs,
         })?
         .map_err(|e| SchemaError::Unreachable {
-            url: config.url.clone(),
+            url: redact_url(&config.url),
             message: crate::error::describe(&e),
         })?;
         let version = ServerVersion::parse(&answer).unwrap_or(ServerVersion(0, 0, 0));
         let validate = version >= VALIDATION_SINCE;
         let server = base.with_validation(validate);
         let database_client = server.clone().with_database(&config.database);
-        tracing::debug!(url = %config.url, %version, validate, "connected to clickhouse");
+        tracing::debug!(url = %redact_url(&config.url), %version, validate, "connected to clickhouse");
         Ok(Self {
             server,
             database_client,

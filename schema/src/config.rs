@@ -2,8 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::redact::{redact_url, REDACTED};
+
 /// Connection settings for ClickHouse, shared by every component that reads or writes it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClickHouseConfig {
     /// HTTP(S) endpoint of the server, e.g. `http://127.0.0.1:8123`.
@@ -53,6 +55,25 @@ impl Default for ClickHouseConfig {
             cluster: String::new(),
             connect_timeout_secs: default_connect_timeout_secs(),
         }
+    }
+}
+
+/// `{:?}` never shows the password (nor one in the URL).
+impl std::fmt::Debug for ClickHouseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let password = if self.password.is_empty() {
+            ""
+        } else {
+            REDACTED
+        };
+        f.debug_struct("ClickHouseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("password", &password)
+            .field("cluster", &self.cluster)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .finish()
     }
 }
 
