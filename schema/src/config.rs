@@ -27,6 +27,11 @@ pub struct ClickHouseConfig {
     /// Seconds to wait for the server to answer the first request before giving up.
     #[serde(default = "default_connect_timeout_secs")]
     pub connect_timeout_secs: u64,
+    /// Seconds a query may go without a byte from the server before it fails with a timeout
+    /// (a hung or stopped server), and the server-side `max_execution_time` of every query.
+    /// Raise it when single aggregation queries legitimately run longer.
+    #[serde(default = "default_query_timeout_secs")]
+    pub query_timeout_secs: u64,
 }
 
 fn default_url() -> String {
@@ -45,6 +50,10 @@ fn default_connect_timeout_secs() -> u64 {
     5
 }
 
+fn default_query_timeout_secs() -> u64 {
+    300
+}
+
 impl Default for ClickHouseConfig {
     fn default() -> Self {
         Self {
@@ -54,6 +63,7 @@ impl Default for ClickHouseConfig {
             password: String::new(),
             cluster: String::new(),
             connect_timeout_secs: default_connect_timeout_secs(),
+            query_timeout_secs: default_query_timeout_secs(),
         }
     }
 }
@@ -73,6 +83,7 @@ impl std::fmt::Debug for ClickHouseConfig {
             .field("password", &password)
             .field("cluster", &self.cluster)
             .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("query_timeout_secs", &self.query_timeout_secs)
             .finish()
     }
 }
