@@ -28,6 +28,7 @@ pub mod compare;
 pub mod config;
 pub mod error;
 pub mod exact;
+pub mod interactions;
 pub mod materialize;
 pub mod model;
 pub mod sql;
