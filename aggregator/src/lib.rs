@@ -23,6 +23,7 @@
 
 pub mod analyze;
 mod breakdown;
+pub mod clusters;
 pub mod collect;
 pub mod compare;
 pub mod config;
@@ -34,6 +35,7 @@ pub mod model;
 pub mod sql;
 pub mod statements;
 pub mod store;
+pub mod switchback;
 
 #[cfg(test)]
 mod testing {
