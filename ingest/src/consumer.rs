@@ -8,7 +8,6 @@
 //! a partition's new owner starts only after the old owner has written and committed what it
 //! read, and reads the stored state from ClickHouse.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -19,26 +18,27 @@ use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 
+use crate::batch::{Batch, Limits, Message, Settled};
 use crate::config::IngestConfig;
-use crate::dedupe::{IdHash, Seen};
-use crate::event::{decode, Origin};
 use crate::metrics::Metrics;
-use crate::sink::{Batch, QuarantineRow, Written};
+use crate::sink::Written;
 use crate::state::{rebuild, PartitionState};
 use crate::IngestError;
 
 /// A batch's outcome, sent back from the writer.
 #[derive(Debug)]
 pub struct Ack {
-    /// Offsets the batch settled, per partition (first, last).
-    pub offsets: BTreeMap<(String, i32), (i64, i64)>,
+    /// Offsets the batch settled, per partition.
+    pub offsets: Vec<Settled>,
     /// What was written, or why not.
     pub result: Result<Written, IngestError>,
 }
 
-/// Per-partition bookkeeping besides the dedupe state.
+/// An owned partition: its dedupe state and bookkeeping.
 #[derive(Debug)]
 struct Owned {
+    topic: String,
+    partition: i32,
     state: PartitionState,
     /// Whether the consumer reported reaching the end of the partition since its last message.
     at_eof: bool,
@@ -47,7 +47,10 @@ struct Owned {
 /// Everything the consumer thread and the rebalance callbacks share.
 #[derive(Debug)]
 pub struct Shared {
-    owned: HashMap<(String, i32), Owned>,
+    /// Owned partitions (few per process: a linear search, mostly answered by `last_owned`
+    /// since messages come in runs per partition).
+    owned: Vec<Owned>,
+    last_owned: usize,
     batch: Batch,
     batch_tx: tokio::sync::mpsc::Sender<Batch>,
     ack_rx: mpsc::Receiver<Ack>,
@@ -64,6 +67,17 @@ impl Shared {
     pub fn batch_is_empty(&self) -> bool {
         self.batch.is_empty() && self.inflight == 0
     }
+
+    /// The index of `(topic, partition)` in `owned`.
+    fn find_owned(&mut self, topic: &str, partition: i32) -> Option<usize> {
+        let hit = |o: &Owned| o.partition == partition && o.topic == topic;
+        if self.owned.get(self.last_owned).is_some_and(hit) {
+            return Some(self.last_owned);
+        }
+        let i = self.owned.iter().position(hit)?;
+        self.last_owned = i;
+        Some(i)
+    }
 }
 
 /// The consumer's context: rebalance and statistics callbacks.
@@ -73,6 +87,7 @@ pub struct IngestContext {
     ch: ClickHouse,
     runtime: Handle,
     config: IngestConfig,
+    limits: Limits,
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
 }
@@ -90,7 +105,8 @@ impl IngestContext {
     ) -> Self {
         Self {
             shared: Mutex::new(Shared {
-                owned: HashMap::new(),
+                owned: Vec::new(),
+                last_owned: 0,
                 batch: Batch::default(),
                 batch_tx,
                 ack_rx,
@@ -101,6 +117,10 @@ impl IngestContext {
             }),
             ch,
             runtime,
+            limits: Limits {
+                max_message_bytes: config.max_message_bytes,
+                quarantine_raw_bytes: config.quarantine_raw_bytes,
+            },
             config,
             metrics,
             stop,
@@ -122,9 +142,7 @@ impl IngestContext {
         payload: Option<&[u8]>,
     ) {
         self.metrics.consumed.inc();
-        let now = chrono::Utc::now().timestamp();
-        let key = (topic.to_owned(), partition);
-        let Some(owned) = shared.owned.get_mut(&key) else {
+        let Some(i) = shared.find_owned(topic, partition) else {
             // librdkafka delivers only assigned partitions; a straggler after revocation is
             // left uncommitted and will be read again by the owner.
             tracing::debug!(
@@ -135,50 +153,25 @@ impl IngestContext {
             );
             return;
         };
+        let owned = &mut shared.owned[i];
         owned.at_eof = false;
-        let batch = &mut shared.batch;
-        batch.settle(topic, partition, offset);
-        let size = payload.map_or(0, <[u8]>::len);
-        batch.bytes += size;
-        if owned.state.stored.remove(&offset) {
-            self.metrics.redelivered.inc();
-            return;
-        }
-        let origin = Origin {
+        let msg = Message {
             topic,
             partition,
             offset,
-            ingested_at: u32::try_from(now).unwrap_or(u32::MAX),
+            payload,
         };
-        match decode(payload, self.config.max_message_bytes, origin) {
-            Ok(row) => match owned.state.dedupe.insert(IdHash::of(&row.event_id), now) {
-                Seen::New => batch.events.push(row),
-                Seen::Duplicate => self.metrics.duplicates.inc(),
-            },
-            Err(rejection) => {
-                self.metrics.reject(rejection.code);
-                let raw = payload.unwrap_or_default();
-                let cut = raw.len().min(self.config.quarantine_raw_bytes);
-                batch.quarantine.push(QuarantineRow {
-                    received_at: origin.ingested_at,
-                    kafka_topic: topic.to_owned(),
-                    kafka_partition: partition,
-                    kafka_offset: offset,
-                    reason: rejection.code.to_owned(),
-                    detail: rejection.detail,
-                    raw: raw[..cut].to_vec(),
-                    raw_length: raw.len() as u64,
-                    truncated: u8::from(cut < raw.len()),
-                });
-            }
-        }
+        let now = chrono::Utc::now().timestamp();
+        shared
+            .batch
+            .add(&mut owned.state, msg, now, self.limits, &self.metrics);
     }
 
     /// Whether the current batch should go to the writer now.
     pub fn batch_due(&self, shared: &Shared) -> bool {
         let b = &shared.batch;
         !b.is_empty()
-            && (b.events.len() + b.quarantine.len() >= self.config.batch_rows
+            && (b.rows() >= self.config.batch_rows
                 || b.bytes >= self.config.batch_bytes
                 || b.started.is_some_and(|t| {
                     t.elapsed() >= Duration::from_millis(self.config.batch_interval_ms)
@@ -269,11 +262,23 @@ impl IngestContext {
             Ok(written) => {
                 self.metrics.inserted.add(written.inserted);
                 self.metrics.redelivered.add(written.already_stored);
+                for (slot, id) in &written.refused {
+                    let settled = &ack.offsets[*slot];
+                    if let Some(i) = shared.find_owned(&settled.topic, settled.partition) {
+                        shared.owned[i].state.dedupe.forget(*id);
+                    }
+                }
                 let mut tpl = TopicPartitionList::new();
-                for ((topic, partition), (_, last)) in &ack.offsets {
-                    if shared.owned.contains_key(&(topic.clone(), *partition)) {
-                        let _ =
-                            tpl.add_partition_offset(topic, *partition, Offset::Offset(last + 1));
+                for settled in &ack.offsets {
+                    if shared
+                        .find_owned(&settled.topic, settled.partition)
+                        .is_some()
+                    {
+                        let _ = tpl.add_partition_offset(
+                            &settled.topic,
+                            settled.partition,
+                            Offset::Offset(settled.last + 1),
+                        );
                     }
                 }
                 if tpl.count() > 0 {
@@ -319,8 +324,8 @@ impl IngestContext {
     /// Records that the consumer reached the end of partition `partition` (of every
     /// subscribed topic: librdkafka's end-of-partition event does not name the topic).
     pub fn reached_eof(&self, shared: &mut Shared, partition: i32) {
-        for ((_, p), owned) in shared.owned.iter_mut() {
-            if *p == partition {
+        for owned in &mut shared.owned {
+            if owned.partition == partition {
                 owned.at_eof = true;
             }
         }
@@ -329,7 +334,7 @@ impl IngestContext {
     /// Whether `--once` is complete: something was assigned and the consumer reported the end
     /// of every owned partition after its last message.
     pub fn caught_up(&self, shared: &Shared) -> bool {
-        shared.ever_assigned && !shared.owned.is_empty() && shared.owned.values().all(|o| o.at_eof)
+        shared.ever_assigned && !shared.owned.is_empty() && shared.owned.iter().all(|o| o.at_eof)
     }
 
     fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
@@ -378,13 +383,17 @@ impl IngestContext {
                 already_stored = state.stored.len(),
                 "partition assigned"
             );
-            self.lock().owned.insert(
-                (topic, partition),
-                Owned {
-                    state,
-                    at_eof: false,
-                },
-            );
+            let mut shared = self.lock();
+            let owned = Owned {
+                topic,
+                partition,
+                state,
+                at_eof: false,
+            };
+            match shared.find_owned(&owned.topic, partition) {
+                Some(i) => shared.owned[i] = owned,
+                None => shared.owned.push(owned),
+            }
         }
         self.lock().ever_assigned = true;
     }
@@ -398,10 +407,12 @@ impl IngestContext {
         }
         shared.paused = false;
         for elem in tpl.elements() {
-            let key = (elem.topic().to_owned(), elem.partition());
-            shared.owned.remove(&key);
-            self.metrics.clear_lag(&key.0, key.1);
-            tracing::info!(topic = %key.0, partition = key.1, "partition revoked");
+            let (topic, partition) = (elem.topic(), elem.partition());
+            shared
+                .owned
+                .retain(|o| !(o.partition == partition && o.topic == topic));
+            self.metrics.clear_lag(topic, partition);
+            tracing::info!(topic, partition, "partition revoked");
         }
     }
 }
@@ -425,7 +436,7 @@ impl ClientContext for IngestContext {
             for (partition, p) in &t.partitions {
                 if *partition >= 0
                     && p.consumer_lag >= 0
-                    && self.lock().owned.contains_key(&(topic.clone(), *partition))
+                    && self.lock().find_owned(topic, *partition).is_some()
                 {
                     self.metrics.set_lag(topic, *partition, p.consumer_lag);
                 }

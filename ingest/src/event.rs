@@ -1,6 +1,6 @@
 //! The event format (the contract with producers) and its validation: one JSON object per
-//! Kafka message becomes an [`EventRow`] for the event store, or a [`Rejection`] that says why
-//! the message goes to quarantine.
+//! Kafka message becomes an [`Event`] (borrowing from the message) for the event store, or a
+//! [`Rejection`] that says why the message goes to quarantine.
 //!
 //! | field | rule |
 //! |---|---|
@@ -14,10 +14,19 @@
 //! | `timestamp` | RFC 3339 string or integer epoch milliseconds, required, 1970-01-01 … 2105-12-31 |
 //!
 //! Unknown fields are ignored; `null` counts as absent.
+//!
+//! The message is parsed once: the top level is split into raw field values (serde_json checks
+//! the whole document), and each field is then read from its raw text. A string without
+//! escapes is borrowed from the message as is; only strings with escapes are decoded into a
+//! new `String`.
+
+use std::borrow::Cow;
 
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+
+use crate::json;
 
 /// Longest `event_id` in characters.
 pub const MAX_EVENT_ID_CHARS: usize = 128;
@@ -35,7 +44,33 @@ pub enum EventType {
     Conversion = 2,
 }
 
+/// A valid event, borrowing its text from the message wherever it holds no escapes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event<'a> {
+    /// Producer's id of the event.
+    pub event_id: Cow<'a, str>,
+    /// Exposure or conversion.
+    pub event_type: EventType,
+    /// Experiment id (`""` for untagged conversions).
+    pub experiment_id: Cow<'a, str>,
+    /// Variant (`""` when absent).
+    pub variant: Cow<'a, str>,
+    /// The user.
+    pub user_id: Cow<'a, str>,
+    /// Event name (`exposure` for exposures).
+    pub event_name: Cow<'a, str>,
+    /// Optional value.
+    pub event_value: Option<f64>,
+    /// Metadata pairs, sorted by key, keys unique.
+    pub metadata: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// Event time in epoch milliseconds.
+    pub timestamp_ms: i64,
+}
+
 /// One row of the `events` table (column order matters for RowBinary on old servers).
+///
+/// The hot path does not build these (it encodes an [`Event`] straight into RowBinary, see
+/// [`crate::rowbinary`]); they serve tests, tools and rows refused by ClickHouse.
 #[derive(Clone, Debug, PartialEq, Row, Serialize, Deserialize)]
 pub struct EventRow {
     /// Producer's id of the event.
@@ -93,7 +128,7 @@ impl Rejection {
         "rejected_by_clickhouse",
     ];
 
-    fn new(code: &'static str, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(code: &'static str, detail: impl Into<String>) -> Self {
         Self {
             code,
             detail: detail.into(),
@@ -137,12 +172,8 @@ struct Wire<'a> {
     timestamp: Option<&'a RawValue>,
 }
 
-/// Decodes and validates one message (`max_bytes` is the size limit).
-pub fn decode(
-    payload: Option<&[u8]>,
-    max_bytes: usize,
-    origin: Origin<'_>,
-) -> Result<EventRow, Rejection> {
+/// Parses and validates one message (`max_bytes` is the size limit).
+pub fn parse(payload: Option<&[u8]>, max_bytes: usize) -> Result<Event<'_>, Rejection> {
     let bytes = payload.unwrap_or_default();
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Rejection::new("empty", "message is empty"));
@@ -166,8 +197,8 @@ pub fn decode(
     let wire: Wire<'_> = serde_json::from_str(text)
         .map_err(|e| Rejection::new("invalid_json", format!("message is not valid JSON: {e}")))?;
 
-    let event_id = required_string("event_id", wire.event_id, MAX_EVENT_ID_CHARS)?;
-    let event_type = match required_string("event_type", wire.event_type, 16)?.as_str() {
+    let event_id = json::required_string("event_id", wire.event_id, MAX_EVENT_ID_CHARS)?;
+    let event_type = match &*json::required_string("event_type", wire.event_type, 16)? {
         "exposure" => EventType::Exposure,
         "conversion" => EventType::Conversion,
         other => {
@@ -177,197 +208,71 @@ pub fn decode(
             ))
         }
     };
-    let user_id = required_string("user_id", wire.user_id, MAX_ID_CHARS)?;
+    let user_id = json::required_string("user_id", wire.user_id, MAX_ID_CHARS)?;
     let (experiment_id, variant, event_name) = match event_type {
         EventType::Exposure => (
-            required_string("experiment_id", wire.experiment_id, MAX_ID_CHARS)?,
-            required_string("variant", wire.variant, MAX_ID_CHARS)?,
-            optional_string("event_name", wire.event_name, MAX_ID_CHARS)?
-                .unwrap_or_else(|| "exposure".to_owned()),
+            json::required_string("experiment_id", wire.experiment_id, MAX_ID_CHARS)?,
+            json::required_string("variant", wire.variant, MAX_ID_CHARS)?,
+            json::optional_string("event_name", wire.event_name, MAX_ID_CHARS)?
+                .unwrap_or(Cow::Borrowed("exposure")),
         ),
         EventType::Conversion => (
-            optional_string("experiment_id", wire.experiment_id, MAX_ID_CHARS)?.unwrap_or_default(),
-            optional_string("variant", wire.variant, MAX_ID_CHARS)?.unwrap_or_default(),
-            required_string("event_name", wire.event_name, MAX_ID_CHARS)?,
+            json::optional_string("experiment_id", wire.experiment_id, MAX_ID_CHARS)?
+                .unwrap_or_default(),
+            json::optional_string("variant", wire.variant, MAX_ID_CHARS)?.unwrap_or_default(),
+            json::required_string("event_name", wire.event_name, MAX_ID_CHARS)?,
         ),
     };
-    let event_value = optional_number("event_value", wire.event_value)?;
-    let (metadata_keys, metadata_values) = metadata(wire.metadata)?;
-    let timestamp_ms = timestamp(wire.timestamp)?;
+    let event_value = json::optional_number("event_value", wire.event_value)?;
+    let metadata = json::metadata(wire.metadata)?;
+    let timestamp_ms = json::timestamp(wire.timestamp)?;
 
-    Ok(EventRow {
+    Ok(Event {
         event_id,
-        event_type: event_type as i8,
+        event_type,
         experiment_id,
         variant,
         user_id,
         event_name,
         event_value,
-        metadata_keys,
-        metadata_values,
+        metadata,
         timestamp_ms,
-        ingested_at: origin.ingested_at,
-        kafka_topic: origin.topic.to_owned(),
-        kafka_partition: origin.partition,
-        kafka_offset: origin.offset,
     })
 }
 
-fn present(raw: Option<&RawValue>) -> Option<&RawValue> {
-    raw.filter(|r| r.get() != "null")
+/// Decodes and validates one message into an owned row (`max_bytes` is the size limit).
+pub fn decode(
+    payload: Option<&[u8]>,
+    max_bytes: usize,
+    origin: Origin<'_>,
+) -> Result<EventRow, Rejection> {
+    parse(payload, max_bytes).map(|event| event.into_row(origin))
 }
 
-fn required_string(
-    field: &str,
-    raw: Option<&RawValue>,
-    max_chars: usize,
-) -> Result<String, Rejection> {
-    optional_string(field, raw, max_chars)?
-        .ok_or_else(|| Rejection::new("missing_field", format!("missing field `{field}`")))
-}
-
-fn optional_string(
-    field: &str,
-    raw: Option<&RawValue>,
-    max_chars: usize,
-) -> Result<Option<String>, Rejection> {
-    let Some(raw) = present(raw) else {
-        return Ok(None);
-    };
-    let value: String = serde_json::from_str(raw.get()).map_err(|_| {
-        Rejection::new(
-            "invalid_field",
-            format!("`{field}` must be a string, got {}", kind(raw)),
-        )
-    })?;
-    let chars = value.chars().count();
-    if chars == 0 || chars > max_chars {
-        return Err(Rejection::new(
-            "invalid_field",
-            format!("`{field}` must have 1 to {max_chars} characters, got {chars}"),
-        ));
-    }
-    Ok(Some(value))
-}
-
-fn optional_number(field: &str, raw: Option<&RawValue>) -> Result<Option<f64>, Rejection> {
-    let Some(raw) = present(raw) else {
-        return Ok(None);
-    };
-    let value: f64 = serde_json::from_str(raw.get()).map_err(|_| match kind(raw) {
-        "a number" => Rejection::new(
-            "invalid_field",
-            format!(
-                "`{field}` must be a finite number, got {}",
-                shorten(raw.get())
-            ),
-        ),
-        other => Rejection::new(
-            "invalid_field",
-            format!("`{field}` must be a number, got {other}"),
-        ),
-    })?;
-    if !value.is_finite() {
-        return Err(Rejection::new(
-            "invalid_field",
-            format!("`{field}` must be finite"),
-        ));
-    }
-    Ok(Some(value))
-}
-
-fn metadata(raw: Option<&RawValue>) -> Result<(Vec<String>, Vec<String>), Rejection> {
-    let Some(raw) = present(raw) else {
-        return Ok((Vec::new(), Vec::new()));
-    };
-    let map: std::collections::BTreeMap<String, serde_json::Value> =
-        serde_json::from_str(raw.get()).map_err(|_| {
-            Rejection::new(
-                "invalid_field",
-                format!("`metadata` must be an object, got {}", kind(raw)),
-            )
-        })?;
-    let mut keys = Vec::with_capacity(map.len());
-    let mut values = Vec::with_capacity(map.len());
-    for (key, value) in map {
-        match value {
-            serde_json::Value::String(s) => {
-                keys.push(key);
-                values.push(s);
-            }
-            other => {
-                return Err(Rejection::new(
-                    "invalid_field",
-                    format!(
-                        "`metadata.{key}` must be a string, got {}",
-                        json_kind(&other)
-                    ),
-                ))
-            }
+impl Event<'_> {
+    /// The owned row of this event read at `origin`.
+    pub fn into_row(self, origin: Origin<'_>) -> EventRow {
+        let (metadata_keys, metadata_values) = self
+            .metadata
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .unzip();
+        EventRow {
+            event_id: self.event_id.into_owned(),
+            event_type: self.event_type as i8,
+            experiment_id: self.experiment_id.into_owned(),
+            variant: self.variant.into_owned(),
+            user_id: self.user_id.into_owned(),
+            event_name: self.event_name.into_owned(),
+            event_value: self.event_value,
+            metadata_keys,
+            metadata_values,
+            timestamp_ms: self.timestamp_ms,
+            ingested_at: origin.ingested_at,
+            kafka_topic: origin.topic.to_owned(),
+            kafka_partition: origin.partition,
+            kafka_offset: origin.offset,
         }
-    }
-    Ok((keys, values))
-}
-
-fn timestamp(raw: Option<&RawValue>) -> Result<i64, Rejection> {
-    let raw =
-        present(raw).ok_or_else(|| Rejection::new("missing_field", "missing field `timestamp`"))?;
-    let text = raw.get();
-    let ms = if text.starts_with('"') {
-        let s: String = serde_json::from_str(text).map_err(|_| invalid_timestamp(text))?;
-        chrono::DateTime::parse_from_rfc3339(&s)
-            .map_err(|e| {
-                Rejection::new(
-                    "invalid_field",
-                    format!("`timestamp` {s:?} is not an RFC 3339 time ({e})"),
-                )
-            })?
-            .timestamp_millis()
-    } else {
-        serde_json::from_str::<i64>(text).map_err(|_| invalid_timestamp(text))?
-    };
-    if !(0..MAX_TIMESTAMP_MS).contains(&ms) {
-        return Err(Rejection::new(
-            "invalid_field",
-            format!("`timestamp` {ms} ms is outside 1970-01-01 … 2105-12-31"),
-        ));
-    }
-    Ok(ms)
-}
-
-fn shorten(text: &str) -> String {
-    text.chars().take(40).collect()
-}
-
-fn invalid_timestamp(text: &str) -> Rejection {
-    let shown = shorten(text);
-    Rejection::new(
-        "invalid_field",
-        format!(
-            "`timestamp` must be an RFC 3339 string or integer epoch milliseconds, got {shown}"
-        ),
-    )
-}
-
-fn kind(raw: &RawValue) -> &'static str {
-    match raw.get().as_bytes().first() {
-        Some(b'"') => "a string",
-        Some(b'{') => "an object",
-        Some(b'[') => "an array",
-        Some(b't' | b'f') => "a boolean",
-        Some(b'n') => "null",
-        _ => "a number",
-    }
-}
-
-fn json_kind(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
     }
 }
 

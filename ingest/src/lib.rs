@@ -9,7 +9,9 @@
 //!
 //! # Layout
 //! - [`config`]: the `[kafka]` and `[ingest]` configuration sections.
-//! - [`event`]: the event format and its validation.
+//! - [`event`]: the event format and its validation (`json` reads its fields).
+//! - [`rowbinary`]: encoding accepted events straight into RowBinary.
+//! - [`batch`]: the per-message work (validate, dedupe, encode) and what a batch holds.
 //! - [`dedupe`]: remembered event ids per partition, bounded in time and memory.
 //! - [`state`]: rebuilding dedupe state and stored offsets from ClickHouse.
 //! - [`sink`]: RowBinary inserts with retries, ambiguity checks and poison-row isolation.
@@ -17,12 +19,15 @@
 //! - [`pipeline`]: [`run`], wiring consumer, writer, shutdown and `--once`.
 //! - [`metrics`]: counters, histograms, lag and the Prometheus endpoint.
 
+pub mod batch;
 pub mod config;
 pub mod consumer;
 pub mod dedupe;
 pub mod event;
+mod json;
 pub mod metrics;
 pub mod pipeline;
+pub mod rowbinary;
 pub mod sink;
 pub mod state;
 

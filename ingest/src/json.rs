@@ -1,0 +1,263 @@
+//! Reading the fields of an event from their raw JSON text (as split by serde_json in
+//! [`crate::event::parse`]), with the error messages producers see in quarantine.
+//!
+//! Strings without escapes are borrowed from the message; strings with escapes are decoded by
+//! serde_json, and an invalid escape (such as a lone UTF-16 surrogate) is reported as such.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::event::{Rejection, MAX_TIMESTAMP_MS};
+
+fn present(raw: Option<&RawValue>) -> Option<&RawValue> {
+    raw.filter(|r| r.get() != "null")
+}
+
+/// The text of a JSON string value, or why it is not one (`None`: not a string at all).
+fn string_of(raw: &RawValue) -> Option<Result<Cow<'_, str>, String>> {
+    let text = raw.get();
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    if !inner.as_bytes().contains(&b'\\') {
+        // serde_json has checked the string (no control characters, closed quotes).
+        return Some(Ok(Cow::Borrowed(inner)));
+    }
+    Some(
+        serde_json::from_str::<String>(text)
+            .map(Cow::Owned)
+            .map_err(|e| without_position(&e)),
+    )
+}
+
+/// serde_json's message without " at line 1 column N" (positions inside a field's raw text
+/// mean nothing to the producer).
+fn without_position(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    match text.find(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+fn invalid_escape(field: &str, why: &str) -> Rejection {
+    Rejection::new(
+        "invalid_field",
+        format!("`{field}` is a string with an invalid escape ({why})"),
+    )
+}
+
+pub(crate) fn required_string<'a>(
+    field: &str,
+    raw: Option<&'a RawValue>,
+    max_chars: usize,
+) -> Result<Cow<'a, str>, Rejection> {
+    optional_string(field, raw, max_chars)?
+        .ok_or_else(|| Rejection::new("missing_field", format!("missing field `{field}`")))
+}
+
+pub(crate) fn optional_string<'a>(
+    field: &str,
+    raw: Option<&'a RawValue>,
+    max_chars: usize,
+) -> Result<Option<Cow<'a, str>>, Rejection> {
+    let Some(raw) = present(raw) else {
+        return Ok(None);
+    };
+    let value = match string_of(raw) {
+        Some(Ok(value)) => value,
+        Some(Err(why)) => return Err(invalid_escape(field, &why)),
+        None => {
+            return Err(Rejection::new(
+                "invalid_field",
+                format!("`{field}` must be a string, got {}", kind(raw)),
+            ))
+        }
+    };
+    // The byte length bounds the character count from above: count only when it may matter.
+    if value.is_empty() || (value.len() > max_chars && value.chars().count() > max_chars) {
+        let chars = value.chars().count();
+        return Err(Rejection::new(
+            "invalid_field",
+            format!("`{field}` must have 1 to {max_chars} characters, got {chars}"),
+        ));
+    }
+    Ok(Some(value))
+}
+
+pub(crate) fn optional_number(
+    field: &str,
+    raw: Option<&RawValue>,
+) -> Result<Option<f64>, Rejection> {
+    let Some(raw) = present(raw) else {
+        return Ok(None);
+    };
+    let value: f64 = serde_json::from_str(raw.get()).map_err(|_| match kind(raw) {
+        "a number" => Rejection::new(
+            "invalid_field",
+            format!(
+                "`{field}` must be a finite number, got {}",
+                shorten(raw.get())
+            ),
+        ),
+        other => Rejection::new(
+            "invalid_field",
+            format!("`{field}` must be a number, got {other}"),
+        ),
+    })?;
+    if !value.is_finite() {
+        return Err(Rejection::new(
+            "invalid_field",
+            format!("`{field}` must be finite"),
+        ));
+    }
+    Ok(Some(value))
+}
+
+/// Metadata pairs sorted by key; a repeated key keeps its last value.
+pub(crate) type Metadata<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
+pub(crate) fn metadata(raw: Option<&RawValue>) -> Result<Metadata<'_>, Rejection> {
+    let Some(raw) = present(raw) else {
+        return Ok(Vec::new());
+    };
+    if !raw.get().starts_with('{') {
+        return Err(Rejection::new(
+            "invalid_field",
+            format!("`metadata` must be an object, got {}", kind(raw)),
+        ));
+    }
+    let RawPairs(mut pairs) = serde_json::from_str(raw.get()).map_err(|e| {
+        Rejection::new(
+            "invalid_field",
+            format!(
+                "`metadata` is not a valid object ({})",
+                without_position(&e)
+            ),
+        )
+    })?;
+    // Stable: among equal keys the last one stays last.
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Metadata<'_> = Vec::with_capacity(pairs.len());
+    let mut pairs = pairs.into_iter().peekable();
+    while let Some((key, value)) = pairs.next() {
+        if pairs.peek().is_some_and(|(next, _)| *next == key) {
+            continue; // a later value of the same key wins
+        }
+        let text = match string_of(value) {
+            Some(Ok(text)) => text,
+            Some(Err(why)) => return Err(invalid_escape(&format!("metadata.{key}"), &why)),
+            None => {
+                return Err(Rejection::new(
+                    "invalid_field",
+                    format!("`metadata.{key}` must be a string, got {}", kind(value)),
+                ))
+            }
+        };
+        out.push((key, text));
+    }
+    Ok(out)
+}
+
+/// The pairs of a JSON object in document order, keys decoded, values raw.
+struct RawPairs<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for RawPairs<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawPairs<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(4));
+                while let Some(Key(key)) = map.next_key()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    pairs.push((key, value));
+                }
+                Ok(RawPairs(pairs))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// An object key, borrowed when it holds no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+pub(crate) fn timestamp(raw: Option<&RawValue>) -> Result<i64, Rejection> {
+    let raw =
+        present(raw).ok_or_else(|| Rejection::new("missing_field", "missing field `timestamp`"))?;
+    let text = raw.get();
+    let ms = if text.starts_with('"') {
+        let s = match string_of(raw) {
+            Some(Ok(s)) => s,
+            _ => return Err(invalid_timestamp(text)),
+        };
+        chrono::DateTime::parse_from_rfc3339(&s)
+            .map_err(|e| {
+                Rejection::new(
+                    "invalid_field",
+                    format!("`timestamp` {s:?} is not an RFC 3339 time ({e})"),
+                )
+            })?
+            .timestamp_millis()
+    } else {
+        // serde_json has checked the number's syntax; an integer that fits reads the same.
+        text.parse::<i64>().map_err(|_| invalid_timestamp(text))?
+    };
+    if !(0..MAX_TIMESTAMP_MS).contains(&ms) {
+        return Err(Rejection::new(
+            "invalid_field",
+            format!("`timestamp` {ms} ms is outside 1970-01-01 … 2105-12-31"),
+        ));
+    }
+    Ok(ms)
+}
+
+fn shorten(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
+fn invalid_timestamp(text: &str) -> Rejection {
+    let shown = shorten(text);
+    Rejection::new(
+        "invalid_field",
+        format!(
+            "`timestamp` must be an RFC 3339 string or integer epoch milliseconds, got {shown}"
+        ),
+    )
+}
+
+fn kind(raw: &RawValue) -> &'static str {
+    match raw.get().as_bytes().first() {
+        Some(b'"') => "a string",
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
