@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::dedupe::{IdHash, Seen};
-use crate::event::parse;
+use crate::event::{parse, Validation};
 use crate::metrics::Metrics;
 use crate::rowbinary::encode_event;
 use crate::sink::QuarantineRow;
@@ -121,10 +121,24 @@ pub struct Message<'a> {
 /// Limits that decide between accepting and quarantining a message.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Larger messages are quarantined (`too_large`).
-    pub max_message_bytes: usize,
+    /// What a message must keep to be accepted.
+    pub validation: Validation,
     /// Quarantined payloads are cut to this many bytes.
     pub quarantine_raw_bytes: usize,
+}
+
+impl Limits {
+    /// The limits of an `[ingest]` configuration.
+    pub fn of(config: &crate::IngestConfig) -> Self {
+        Self {
+            validation: Validation {
+                max_bytes: config.max_message_bytes,
+                max_abs_value: config.max_abs_event_value,
+                min_timestamp_ms: config.min_timestamp_ms,
+            },
+            quarantine_raw_bytes: config.quarantine_raw_bytes,
+        }
+    }
 }
 
 impl Batch {
@@ -189,7 +203,7 @@ impl Batch {
             metrics.redelivered.inc();
             return;
         }
-        match parse(msg.payload, limits.max_message_bytes) {
+        match parse(msg.payload, &limits.validation) {
             Ok(event) => match state.dedupe.insert(IdHash::of(&event.event_id), now) {
                 Seen::New => {
                     let rows = &mut self.events;
@@ -239,14 +253,14 @@ mod tests {
     fn messages_are_encoded_deduplicated_quarantined_and_settled() {
         let metrics = Metrics::default();
         let limits = Limits {
-            max_message_bytes: 1 << 20,
+            validation: Validation::default(),
             quarantine_raw_bytes: 4,
         };
         let mut batch = Batch::default();
         let (mut s3, mut s4) = (state(), state());
         let ok = |id: &str| {
             format!(
-                r#"{{"event_id":"{id}","event_type":"conversion","event_name":"p","user_id":"u","timestamp":1}}"#
+                r#"{{"event_id":"{id}","event_type":"conversion","event_name":"p","user_id":"u","timestamp":1793613600250}}"#
             )
         };
         let (a, b) = (ok("a"), ok("b"));

@@ -96,6 +96,14 @@ pub struct IngestConfig {
     /// Quarantined payloads are cut to this many bytes (the original length is kept).
     #[serde(default = "default_quarantine_raw_bytes")]
     pub quarantine_raw_bytes: usize,
+    /// Events whose `event_value` has a larger magnitude are quarantined (one absurd value
+    /// would swamp a metric's sums and variances).
+    #[serde(default = "default_max_abs_event_value")]
+    pub max_abs_event_value: f64,
+    /// Events timed before this (epoch milliseconds; default 2000-01-01T00:00:00Z) are
+    /// quarantined: epoch seconds sent as milliseconds land in January 1970.
+    #[serde(default = "default_min_timestamp_ms")]
+    pub min_timestamp_ms: i64,
     /// An `event_id` seen within this many seconds (ingest time) is a duplicate.
     #[serde(default = "default_dedupe_window_secs")]
     pub dedupe_window_secs: u64,
@@ -137,6 +145,12 @@ fn default_max_message_bytes() -> usize {
 fn default_quarantine_raw_bytes() -> usize {
     64 << 10
 }
+fn default_max_abs_event_value() -> f64 {
+    crate::event::DEFAULT_MAX_ABS_EVENT_VALUE
+}
+fn default_min_timestamp_ms() -> i64 {
+    crate::event::DEFAULT_MIN_TIMESTAMP_MS
+}
 fn default_dedupe_window_secs() -> u64 {
     6 * 3600
 }
@@ -165,6 +179,8 @@ impl Default for IngestConfig {
             max_inflight_batches: default_max_inflight_batches(),
             max_message_bytes: default_max_message_bytes(),
             quarantine_raw_bytes: default_quarantine_raw_bytes(),
+            max_abs_event_value: default_max_abs_event_value(),
+            min_timestamp_ms: default_min_timestamp_ms(),
             dedupe_window_secs: default_dedupe_window_secs(),
             dedupe_max_ids: default_dedupe_max_ids(),
             retry_initial_ms: default_retry_initial_ms(),

@@ -117,10 +117,7 @@ impl IngestContext {
             }),
             ch,
             runtime,
-            limits: Limits {
-                max_message_bytes: config.max_message_bytes,
-                quarantine_raw_bytes: config.quarantine_raw_bytes,
-            },
+            limits: Limits::of(&config),
             config,
             metrics,
             stop,

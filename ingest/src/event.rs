@@ -9,11 +9,12 @@
 //! | `experiment_id`, `variant` | strings (1–256 characters), required for exposures, optional for conversions |
 //! | `user_id` | string, 1–256 characters, required |
 //! | `event_name` | string; defaults to `"exposure"` for exposures, required for conversions |
-//! | `event_value` | finite number, optional |
-//! | `metadata` | object of string → string, optional |
-//! | `timestamp` | RFC 3339 string or integer epoch milliseconds, required, 1970-01-01 … 2105-12-31 |
+//! | `event_value` | finite number within ±`max_abs_event_value` (default 10^12), optional |
+//! | `metadata` | object of string → string with unique keys, optional |
+//! | `timestamp` | RFC 3339 string or integer epoch milliseconds, required, from `min_timestamp_ms` (default 2000-01-01) to 2105-12-31 |
 //!
-//! Unknown fields are ignored; `null` counts as absent.
+//! Unknown fields are ignored; `null` counts as absent. A key that appears twice (at the top
+//! level or in `metadata`) makes the message invalid JSON for ingest, whichever value is last.
 //!
 //! The message is parsed once: the top level is split into raw field values (serde_json checks
 //! the whole document), and each field is then read from its raw text. A string without
@@ -34,6 +35,33 @@ pub const MAX_EVENT_ID_CHARS: usize = 128;
 pub const MAX_ID_CHARS: usize = 256;
 /// Latest accepted timestamp (exclusive): 2106-01-01, the end of ClickHouse's `DateTime`.
 pub const MAX_TIMESTAMP_MS: i64 = 4_291_747_200_000;
+/// Default earliest accepted timestamp: 2000-01-01T00:00:00Z. Epoch seconds sent where
+/// milliseconds are expected fall before it (1,780,000,000 ms is January 1970).
+pub const DEFAULT_MIN_TIMESTAMP_MS: i64 = 946_684_800_000;
+/// Default largest accepted `|event_value|`: 10^12. One absurd value (1.7e308) would otherwise
+/// swamp every sum and variance of a metric.
+pub const DEFAULT_MAX_ABS_EVENT_VALUE: f64 = 1e12;
+
+/// The limits a message must keep to be accepted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Validation {
+    /// Larger messages are `too_large`.
+    pub max_bytes: usize,
+    /// Values with a larger magnitude are refused.
+    pub max_abs_value: f64,
+    /// Earlier timestamps (epoch milliseconds) are refused.
+    pub min_timestamp_ms: i64,
+}
+
+impl Default for Validation {
+    fn default() -> Self {
+        Self {
+            max_bytes: 1 << 20,
+            max_abs_value: DEFAULT_MAX_ABS_EVENT_VALUE,
+            min_timestamp_ms: DEFAULT_MIN_TIMESTAMP_MS,
+        }
+    }
+}
 
 /// `event_type` values as stored in the `Enum8` column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,8 +200,9 @@ struct Wire<'a> {
     timestamp: Option<&'a RawValue>,
 }
 
-/// Parses and validates one message (`max_bytes` is the size limit).
-pub fn parse(payload: Option<&[u8]>, max_bytes: usize) -> Result<Event<'_>, Rejection> {
+/// Parses and validates one message.
+pub fn parse<'a>(payload: Option<&'a [u8]>, rules: &Validation) -> Result<Event<'a>, Rejection> {
+    let max_bytes = rules.max_bytes;
     let bytes = payload.unwrap_or_default();
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Rejection::new("empty", "message is empty"));
@@ -224,8 +253,17 @@ pub fn parse(payload: Option<&[u8]>, max_bytes: usize) -> Result<Event<'_>, Reje
         ),
     };
     let event_value = json::optional_number("event_value", wire.event_value)?;
+    if let Some(v) = event_value.filter(|v| v.abs() > rules.max_abs_value) {
+        return Err(Rejection::new(
+            "invalid_field",
+            format!(
+                "`event_value` {v:e} is beyond ±{:e}, the largest magnitude accepted (ingest.max_abs_event_value)",
+                rules.max_abs_value
+            ),
+        ));
+    }
     let metadata = json::metadata(wire.metadata)?;
-    let timestamp_ms = json::timestamp(wire.timestamp)?;
+    let timestamp_ms = json::timestamp(wire.timestamp, rules.min_timestamp_ms)?;
 
     Ok(Event {
         event_id,
@@ -240,13 +278,18 @@ pub fn parse(payload: Option<&[u8]>, max_bytes: usize) -> Result<Event<'_>, Reje
     })
 }
 
-/// Decodes and validates one message into an owned row (`max_bytes` is the size limit).
+/// Decodes and validates one message into an owned row (`max_bytes` is the size limit; the
+/// other limits are the defaults).
 pub fn decode(
     payload: Option<&[u8]>,
     max_bytes: usize,
     origin: Origin<'_>,
 ) -> Result<EventRow, Rejection> {
-    parse(payload, max_bytes).map(|event| event.into_row(origin))
+    let rules = Validation {
+        max_bytes,
+        ..Validation::default()
+    };
+    parse(payload, &rules).map(|event| event.into_row(origin))
 }
 
 impl Event<'_> {

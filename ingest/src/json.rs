@@ -13,6 +13,14 @@ use serde_json::value::RawValue;
 
 use crate::event::{Rejection, MAX_TIMESTAMP_MS};
 
+/// RFC 3339 text of epoch milliseconds (for messages).
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || format!("{ms} ms"),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+    )
+}
+
 fn present(raw: Option<&RawValue>) -> Option<&RawValue> {
     raw.filter(|r| r.get() != "null")
 }
@@ -116,7 +124,7 @@ pub(crate) fn optional_number(
     Ok(Some(value))
 }
 
-/// Metadata pairs sorted by key; a repeated key keeps its last value.
+/// Metadata pairs sorted by key (keys are unique).
 pub(crate) type Metadata<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 
 pub(crate) fn metadata(raw: Option<&RawValue>) -> Result<Metadata<'_>, Rejection> {
@@ -132,8 +140,10 @@ pub(crate) fn metadata(raw: Option<&RawValue>) -> Result<Metadata<'_>, Rejection
     let RawPairs(mut pairs) = serde_json::from_str(raw.get()).map_err(|e| {
         Rejection::new(
             "invalid_field",
+            // The document's syntax is checked already and values stay raw: what is left to
+            // fail is decoding a key.
             format!(
-                "`metadata` is not a valid object ({})",
+                "`metadata` has a key with an invalid escape ({})",
                 without_position(&e)
             ),
         )
@@ -141,11 +151,17 @@ pub(crate) fn metadata(raw: Option<&RawValue>) -> Result<Metadata<'_>, Rejection
     // Stable: among equal keys the last one stays last.
     pairs.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out: Metadata<'_> = Vec::with_capacity(pairs.len());
-    let mut pairs = pairs.into_iter().peekable();
-    while let Some((key, value)) = pairs.next() {
-        if pairs.peek().is_some_and(|(next, _)| *next == key) {
-            continue; // a later value of the same key wins
-        }
+    if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+        // Like a repeated top-level field: which value would be meant is anyone's guess.
+        return Err(Rejection::new(
+            "invalid_json",
+            format!(
+                "message is not valid JSON: duplicate key {:?} in `metadata`",
+                w[0].0
+            ),
+        ));
+    }
+    for (key, value) in pairs {
         let text = match string_of(value) {
             Some(Ok(text)) => text,
             Some(Err(why)) => return Err(invalid_escape(&format!("metadata.{key}"), &why)),
@@ -207,7 +223,7 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-pub(crate) fn timestamp(raw: Option<&RawValue>) -> Result<i64, Rejection> {
+pub(crate) fn timestamp(raw: Option<&RawValue>, min_ms: i64) -> Result<i64, Rejection> {
     let raw =
         present(raw).ok_or_else(|| Rejection::new("missing_field", "missing field `timestamp`"))?;
     let text = raw.get();
@@ -233,6 +249,21 @@ pub(crate) fn timestamp(raw: Option<&RawValue>) -> Result<i64, Rejection> {
             "invalid_field",
             format!("`timestamp` {ms} ms is outside 1970-01-01 … 2105-12-31"),
         ));
+    }
+    if ms < min_ms {
+        let mut detail = format!(
+            "`timestamp` {ms} ms ({}) is before {}, the earliest accepted (ingest.min_timestamp_ms)",
+            rfc3339(ms),
+            rfc3339(min_ms)
+        );
+        let as_ms = ms.saturating_mul(1000);
+        if !text.starts_with('"') && (min_ms..MAX_TIMESTAMP_MS).contains(&as_ms) {
+            detail.push_str(&format!(
+                "; epoch timestamps are milliseconds: was {ms} meant as seconds ({})?",
+                rfc3339(as_ms)
+            ));
+        }
+        return Err(Rejection::new("invalid_field", detail));
     }
     Ok(ms)
 }

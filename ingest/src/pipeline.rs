@@ -202,6 +202,7 @@ pub async fn run(
         duplicates = summary.duplicates,
         redelivered = summary.redelivered,
         quarantined = summary.quarantined,
+        cpu_seconds = crate::metrics::process_cpu_seconds().unwrap_or(f64::NAN),
         "ingest stopped"
     );
     Ok(summary)

@@ -152,7 +152,8 @@ mod tests {
     fn rows_round_trip_and_match_the_layout() {
         let json = r#"{"event_id":"e\u00e9","event_type":"conversion","user_id":"u","event_name":"p",
             "event_value":2.5,"metadata":{"b":"2","a":"1"},"timestamp":1793613600250}"#;
-        let event = parse(Some(json.as_bytes()), 1 << 20).unwrap_or_else(|r| panic!("{r:?}"));
+        let event =
+            parse(Some(json.as_bytes()), &Default::default()).unwrap_or_else(|r| panic!("{r:?}"));
         let mut buf = Vec::new();
         encode_event(&mut buf, &event, "t", 7, 300);
         let mut expected = vec![3, b'e', 0xc3, 0xa9, 2, 0, 0, 1, b'u', 1, b'p', 0];
