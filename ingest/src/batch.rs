@@ -186,6 +186,27 @@ impl Batch {
         self.events.len() + self.quarantine.len()
     }
 
+    /// Dedupes `id` in `state`, counting early evictions and possible duplicates.
+    fn remember(
+        &self,
+        state: &mut PartitionState,
+        id: IdHash,
+        now: i64,
+        metrics: &Metrics,
+    ) -> Seen {
+        let evicted = state.dedupe.evicted_early();
+        let seen = state.dedupe.insert(id, now);
+        if state.dedupe.evicted_early() != evicted {
+            metrics
+                .dedupe_evicted_early
+                .add(state.dedupe.evicted_early() - evicted);
+        }
+        if seen == Seen::PossiblyForgotten {
+            metrics.possible_duplicates.inc();
+        }
+        seen
+    }
+
     /// The per-message work: settles the offset, skips a redelivery of an already stored
     /// offset, validates, drops a duplicate `event_id`, and encodes the event or queues the
     /// message for quarantine. `now` is the ingest time in epoch seconds.
@@ -204,8 +225,8 @@ impl Batch {
             return;
         }
         match parse(msg.payload, &limits.validation) {
-            Ok(event) => match state.dedupe.insert(IdHash::of(&event.event_id), now) {
-                Seen::New => {
+            Ok(event) => match self.remember(state, IdHash::of(&event.event_id), now, metrics) {
+                Seen::New | Seen::PossiblyForgotten => {
                     let rows = &mut self.events;
                     encode_event(&mut rows.buf, &event, msg.topic, msg.partition, msg.offset);
                     rows.rows.push(RowMeta {

@@ -107,9 +107,15 @@ pub struct IngestConfig {
     /// An `event_id` seen within this many seconds (ingest time) is a duplicate.
     #[serde(default = "default_dedupe_window_secs")]
     pub dedupe_window_secs: u64,
-    /// Most ids remembered per partition; beyond it the oldest are forgotten early.
+    /// Most ids remembered per partition; beyond it the oldest are forgotten early (counted
+    /// and logged). Each costs at most 55 bytes, about 43 at the default (216 MB per partition;
+    /// `abacus_ingest::dedupe::max_heap_bytes`).
     #[serde(default = "default_dedupe_max_ids")]
     pub dedupe_max_ids: usize,
+    /// Bound on the dedupe memory of the whole process (bytes): the per-partition cap is
+    /// lowered so that all owned partitions together stay within it.
+    #[serde(default = "default_dedupe_max_bytes")]
+    pub dedupe_max_bytes: usize,
     /// First retry delay after a failed insert (milliseconds); doubles up to `retry_max_ms`.
     #[serde(default = "default_retry_initial_ms")]
     pub retry_initial_ms: u64,
@@ -157,6 +163,9 @@ fn default_dedupe_window_secs() -> u64 {
 fn default_dedupe_max_ids() -> usize {
     5_000_000
 }
+fn default_dedupe_max_bytes() -> usize {
+    1 << 30
+}
 fn default_retry_initial_ms() -> u64 {
     200
 }
@@ -183,6 +192,7 @@ impl Default for IngestConfig {
             min_timestamp_ms: default_min_timestamp_ms(),
             dedupe_window_secs: default_dedupe_window_secs(),
             dedupe_max_ids: default_dedupe_max_ids(),
+            dedupe_max_bytes: default_dedupe_max_bytes(),
             retry_initial_ms: default_retry_initial_ms(),
             retry_max_ms: default_retry_max_ms(),
             shutdown_timeout_secs: default_shutdown_timeout_secs(),

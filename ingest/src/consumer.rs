@@ -42,7 +42,13 @@ struct Owned {
     state: PartitionState,
     /// Whether the consumer reported reaching the end of the partition since its last message.
     at_eof: bool,
+    /// Early evictions already reported in a warning, and when.
+    warned_evicted: u64,
+    warned_at: Option<Instant>,
 }
+
+/// Least time between two warnings about early dedupe evictions of one partition.
+const EVICTION_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// Everything the consumer thread and the rebalance callbacks share.
 #[derive(Debug)]
@@ -162,6 +168,44 @@ impl IngestContext {
         shared
             .batch
             .add(&mut owned.state, msg, now, self.limits, &self.metrics);
+        if owned.state.dedupe.evicted_early() != owned.warned_evicted {
+            warn_evictions(owned, now);
+        }
+    }
+
+    /// The per-partition dedupe cap when `partitions` are owned (`dedupe_max_ids`, lowered to
+    /// keep the process within `dedupe_max_bytes`).
+    fn dedupe_cap(&self, partitions: usize) -> usize {
+        crate::dedupe::cap_for(
+            self.config.dedupe_max_ids,
+            self.config.dedupe_max_bytes,
+            partitions,
+        )
+    }
+
+    /// Applies the cap for the partitions owned now to every dedupe set (shrinking sets when
+    /// more partitions arrived, raising the cap when some left).
+    fn apply_dedupe_caps(&self, shared: &mut Shared) {
+        let partitions = shared.owned.len();
+        let cap = self.dedupe_cap(partitions);
+        for owned in &mut shared.owned {
+            if owned.state.dedupe.max_ids() == cap {
+                continue;
+            }
+            let evicted = owned.state.dedupe.evicted_early();
+            owned.state.dedupe.set_max_ids(cap);
+            let forced_out = owned.state.dedupe.evicted_early() - evicted;
+            self.metrics.dedupe_evicted_early.add(forced_out);
+            owned.warned_evicted += forced_out;
+            tracing::info!(
+                topic = %owned.topic,
+                partition = owned.partition,
+                dedupe_max_ids = cap,
+                owned_partitions = partitions,
+                forgotten = forced_out,
+                "dedupe cap of the partition set for the process-wide bound (dedupe_max_bytes)"
+            );
+        }
     }
 
     /// Whether the current batch should go to the writer now.
@@ -339,6 +383,16 @@ impl IngestContext {
         let committed = consumer
             .committed_offsets(tpl.clone(), timeout)
             .unwrap_or_else(|_| tpl.clone());
+        let partitions = {
+            let mut shared = self.lock();
+            let new = tpl
+                .elements()
+                .iter()
+                .filter(|e| shared.find_owned(e.topic(), e.partition()).is_none())
+                .count();
+            shared.owned.len() + new
+        };
+        let cap = self.dedupe_cap(partitions);
         for elem in committed.elements() {
             let (topic, partition) = (elem.topic().to_owned(), elem.partition());
             // Without a committed offset the group starts at the beginning (auto.offset.reset
@@ -355,7 +409,7 @@ impl IngestContext {
                     partition,
                     start,
                     self.config.dedupe_window_secs,
-                    self.config.dedupe_max_ids,
+                    cap,
                 ));
                 match built {
                     Ok(state) => break Some(state),
@@ -386,13 +440,17 @@ impl IngestContext {
                 partition,
                 state,
                 at_eof: false,
+                warned_evicted: 0,
+                warned_at: None,
             };
             match shared.find_owned(&owned.topic, partition) {
                 Some(i) => shared.owned[i] = owned,
                 None => shared.owned.push(owned),
             }
         }
-        self.lock().ever_assigned = true;
+        let mut shared = self.lock();
+        self.apply_dedupe_caps(&mut shared);
+        shared.ever_assigned = true;
     }
 
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
@@ -411,7 +469,33 @@ impl IngestContext {
             self.metrics.clear_lag(topic, partition);
             tracing::info!(topic, partition, "partition revoked");
         }
+        self.apply_dedupe_caps(&mut shared);
     }
+}
+
+/// Warns (at most once a minute per partition) that the dedupe cap forgets ids early.
+fn warn_evictions(owned: &mut Owned, now: i64) {
+    if owned
+        .warned_at
+        .is_some_and(|t| t.elapsed() < EVICTION_WARNING_EVERY)
+    {
+        return;
+    }
+    let dedupe = &owned.state.dedupe;
+    let evicted = dedupe.evicted_early() - owned.warned_evicted;
+    tracing::warn!(
+        topic = %owned.topic,
+        partition = owned.partition,
+        dedupe_max_ids = dedupe.max_ids(),
+        evicted_early = evicted,
+        remembered_secs = dedupe.oldest_remembered().map_or(0, |t| (now - t).max(0)),
+        "dedupe cap reached: the oldest event ids are forgotten before dedupe_window_secs; \
+         resends older than remembered_secs are accepted again (counted in \
+         abacus_ingest_possible_duplicates_total while the filter still knows them). Raise \
+         dedupe_max_ids or dedupe_max_bytes, or run more ingest processes"
+    );
+    owned.warned_evicted = dedupe.evicted_early();
+    owned.warned_at = Some(Instant::now());
 }
 
 impl ClientContext for IngestContext {

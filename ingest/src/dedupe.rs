@@ -9,16 +9,25 @@
 //! Ids are remembered as 128-bit keyed hashes in a queue, oldest first, with a hash table
 //! that points into the queue. An id is forgotten once it is older than the window (in 1/16
 //! steps of the window), or earlier when the set holds `max_ids`: then the oldest ids go first,
-//! one by one, and [`DedupeSet::evicted_early`] counts them.
+//! one by one, and [`DedupeSet::evicted_early`] counts them. Ids forgotten early go into a
+//! small Bloom filter (see [`Forgotten`]), so that a resend of one is reported as a possible
+//! duplicate ([`Seen::PossiblyForgotten`]) instead of passing silently.
+//!
+//! The whole process has a bound too: [`cap_for`] splits `dedupe_max_bytes` evenly between
+//! the partitions a process owns, and [`DedupeSet::set_max_ids`] shrinks a set when more
+//! partitions arrive.
 //!
 //! Memory is bounded by [`max_heap_bytes`]: 16 bytes per queued id plus the table's buckets
 //! (a 4-byte queue position and a control byte each), at most `next_power_of_two(16·(max_ids
-//! + 1)/7)` buckets, 1.5 times that while the table grows — at most 51 bytes per id, about 41
-//! for the default cap; `cargo bench -p abacus-ingest --bench dedupe_memory` measures it.
+//! + 1)/7)` buckets, 1.5 times that while the table grows, plus 4 bytes per id for the filter
+//! of ids forgotten early — at most 55 bytes per id, about 43 for the default cap of 5,000,000
+//! (216 MB); `cargo bench -p abacus-ingest --bench dedupe_memory` measures it.
 
 use std::collections::VecDeque;
 
 use hashbrown::HashTable;
+
+pub use crate::forgotten::Forgotten;
 
 /// A 128-bit fingerprint of an `event_id` (two independent SipHash-1-3 values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +48,11 @@ impl IdHash {
     fn table_hash(self) -> u64 {
         self.0
     }
+
+    /// The second, independent half (for the filter of forgotten ids).
+    pub(crate) fn filter_hash(self) -> u64 {
+        self.1
+    }
 }
 
 /// The most heap bytes a [`DedupeSet`] with this `max_ids` can hold (queue, table and time
@@ -53,7 +67,28 @@ pub fn max_heap_bytes(max_ids: usize) -> usize {
     let growing = table / 2 + 16;
     let queue = max_ids * std::mem::size_of::<IdHash>();
     let slices = (SLICES + 2) * std::mem::size_of::<Slice>();
-    table + growing + queue + slices
+    table + growing + queue + slices + Forgotten::max_heap_bytes(max_ids)
+}
+
+/// The per-partition cap when a process owns `partitions` partitions: `max_ids`, lowered so
+/// that all of them together stay within `max_bytes` (by [`max_heap_bytes`]).
+pub fn cap_for(max_ids: usize, max_bytes: usize, partitions: usize) -> usize {
+    let share = max_bytes / partitions.max(1);
+    let max_ids = max_ids.max(1);
+    if max_heap_bytes(max_ids) <= share {
+        return max_ids;
+    }
+    // The largest cap whose bound fits the share (the bound grows with the cap).
+    let (mut lo, mut hi) = (1, max_ids);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if max_heap_bytes(mid) <= share {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo
 }
 
 /// Steps of the window in which ids are forgotten.
@@ -78,6 +113,7 @@ pub struct DedupeSet {
     slice_secs: i64,
     max_ids: usize,
     evicted_early: u64,
+    forgotten: Forgotten,
 }
 
 impl std::fmt::Debug for DedupeSet {
@@ -97,6 +133,9 @@ pub enum Seen {
     New,
     /// Already accepted within the window: drop.
     Duplicate,
+    /// Not remembered, but probably forgotten early because of the cap (a Bloom filter says
+    /// so, with about 0.2% false positives): accept, and count it as a possible duplicate.
+    PossiblyForgotten,
 }
 
 impl DedupeSet {
@@ -113,7 +152,31 @@ impl DedupeSet {
             // Sequence numbers are compared modulo 2^32.
             max_ids: max_ids.clamp(1, u32::MAX as usize / 2),
             evicted_early: 0,
+            forgotten: Forgotten::default(),
         }
+    }
+
+    /// Changes the cap. A lower cap forgets the oldest ids at once (counted as evicted early)
+    /// and gives the memory back, so the process-wide bound holds after a rebalance.
+    pub fn set_max_ids(&mut self, max_ids: usize) {
+        let max_ids = max_ids.clamp(1, u32::MAX as usize / 2);
+        if max_ids >= self.max_ids {
+            self.max_ids = max_ids;
+            return;
+        }
+        self.max_ids = max_ids;
+        while self.queue.len() > max_ids {
+            if let Some(id) = self.pop_oldest() {
+                self.evicted_early += 1;
+                self.forgotten.insert(id, max_ids);
+            }
+        }
+        self.queue.shrink_to(max_ids);
+        let (queue, head) = (&self.queue, self.head as u32);
+        self.table.shrink_to(max_ids, |&s| {
+            queue[s.wrapping_sub(head) as usize].table_hash()
+        });
+        self.forgotten.shrink(max_ids);
     }
 
     /// Position in `queue` of the remembered `id`, if any.
@@ -133,8 +196,9 @@ impl DedupeSet {
             return Seen::Duplicate;
         }
         while self.queue.len() >= self.max_ids {
-            if self.pop_oldest() {
+            if let Some(old) = self.pop_oldest() {
                 self.evicted_early += 1;
+                self.forgotten.insert(old, self.max_ids);
             }
         }
         self.open_slice(now);
@@ -153,7 +217,11 @@ impl DedupeSet {
         self.table.insert_unique(id.table_hash(), seq, |&s| {
             queue[s.wrapping_sub(head) as usize].table_hash()
         });
-        Seen::New
+        if self.forgotten.contains(id) {
+            Seen::PossiblyForgotten
+        } else {
+            Seen::New
+        }
     }
 
     /// Forgets `id` (used when an accepted event is finally not written, e.g. refused by
@@ -210,6 +278,7 @@ impl DedupeSet {
         self.table.allocation_size()
             + self.queue.capacity() * std::mem::size_of::<IdHash>()
             + self.slices.capacity() * std::mem::size_of::<Slice>()
+            + self.forgotten.heap_bytes()
     }
 
     /// Starts a new time slice if `now` is past the newest one. Ids loaded with an older time
@@ -242,26 +311,20 @@ impl DedupeSet {
                 .get(1)
                 .map_or(self.head + self.queue.len() as u64, |next| next.first);
             while self.head < end && !self.queue.is_empty() {
-                self.pop_oldest();
+                let _ = self.pop_oldest();
             }
             self.slices.pop_front();
         }
     }
 
-    /// Removes the oldest queued id; returns whether it was still remembered (not forgotten).
-    fn pop_oldest(&mut self) -> bool {
-        let Some(id) = self.queue.pop_front() else {
-            return false;
-        };
+    /// Removes the oldest queued id; returns it if it was still remembered (not forgotten).
+    fn pop_oldest(&mut self) -> Option<IdHash> {
+        let id = self.queue.pop_front()?;
         let seq = self.head as u32;
         self.head += 1;
-        match self.table.find_entry(id.table_hash(), |&s| s == seq) {
-            Ok(entry) => {
-                entry.remove();
-                true
-            }
-            Err(_) => false,
-        }
+        let entry = self.table.find_entry(id.table_hash(), |&s| s == seq).ok()?;
+        entry.remove();
+        Some(id)
     }
 }
 

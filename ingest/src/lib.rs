@@ -12,7 +12,8 @@
 //! - [`event`]: the event format and its validation (`json` reads its fields).
 //! - [`rowbinary`]: encoding accepted events straight into RowBinary.
 //! - [`batch`]: the per-message work (validate, dedupe, encode) and what a batch holds.
-//! - [`dedupe`]: remembered event ids per partition, bounded in time and memory.
+//! - [`dedupe`]: remembered event ids per partition, bounded in time and memory (`forgotten`
+//!   remembers, approximately, ids the cap forced out).
 //! - [`state`]: rebuilding dedupe state and stored offsets from ClickHouse.
 //! - [`sink`]: RowBinary inserts with retries, ambiguity checks and poison-row isolation.
 //! - [`consumer`]: the consumer thread's state, batching, commits and rebalance callbacks.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod consumer;
 pub mod dedupe;
 pub mod event;
+mod forgotten;
 mod json;
 pub mod metrics;
 pub mod pipeline;

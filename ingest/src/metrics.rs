@@ -99,6 +99,10 @@ pub struct Metrics {
     pub duplicates: Counter,
     /// Redelivered messages skipped because their offset is already stored.
     pub redelivered: Counter,
+    /// Ids the dedupe cap forced out before their window ended.
+    pub dedupe_evicted_early: Counter,
+    /// Events accepted whose id was probably forgotten early because of the dedupe cap.
+    pub possible_duplicates: Counter,
     /// Failed insert attempts (each is retried).
     pub insert_failures: Counter,
     /// Offset commits that failed.
@@ -118,6 +122,8 @@ impl Default for Metrics {
             inserted: Counter::default(),
             duplicates: Counter::default(),
             redelivered: Counter::default(),
+            dedupe_evicted_early: Counter::default(),
+            possible_duplicates: Counter::default(),
             insert_failures: Counter::default(),
             commit_failures: Counter::default(),
             rejected: Rejection::CODES
@@ -200,6 +206,16 @@ impl Metrics {
                 "abacus_ingest_redelivered_total",
                 "Redelivered messages skipped because they were already stored.",
                 &self.redelivered,
+            ),
+            (
+                "abacus_ingest_dedupe_evicted_early_total",
+                "Event ids forgotten before the dedupe window ended because of dedupe_max_ids or dedupe_max_bytes.",
+                &self.dedupe_evicted_early,
+            ),
+            (
+                "abacus_ingest_possible_duplicates_total",
+                "Events accepted although their id was probably seen before and forgotten early because of the dedupe cap (about 0.3% false positives while the cap is evicting).",
+                &self.possible_duplicates,
             ),
             (
                 "abacus_ingest_insert_failures_total",

@@ -60,9 +60,12 @@ pub struct IngestArgs {
     /// An event_id accepted within this window is a duplicate [default: 21600] [config: ingest.dedupe_window_secs]
     #[arg(long, value_name = "SECS")]
     pub dedupe_window_secs: Option<String>,
-    /// Most ids remembered per partition (about 65 bytes each, measured) [default: 5000000] [config: ingest.dedupe_max_ids]
+    /// Most ids remembered per partition, oldest forgotten first (≤ 55 bytes each: 216 MB at the default) [default: 5000000] [config: ingest.dedupe_max_ids]
     #[arg(long, value_name = "N")]
     pub dedupe_max_ids: Option<String>,
+    /// Dedupe memory bound of the whole process, split between owned partitions [default: 1073741824] [config: ingest.dedupe_max_bytes]
+    #[arg(long, value_name = "BYTES")]
+    pub dedupe_max_bytes: Option<String>,
     /// First retry delay after a failed insert, doubling [default: 200] [config: ingest.retry_initial_ms]
     #[arg(long, value_name = "MS")]
     pub retry_initial_ms: Option<String>,
@@ -92,6 +95,7 @@ impl IngestArgs {
             ("ingest.min_timestamp_ms", &self.min_timestamp_ms),
             ("ingest.dedupe_window_secs", &self.dedupe_window_secs),
             ("ingest.dedupe_max_ids", &self.dedupe_max_ids),
+            ("ingest.dedupe_max_bytes", &self.dedupe_max_bytes),
             ("ingest.retry_initial_ms", &self.retry_initial_ms),
             ("ingest.retry_max_ms", &self.retry_max_ms),
             ("ingest.shutdown_timeout_secs", &self.shutdown_timeout_secs),
