@@ -171,6 +171,7 @@ async fn main() {
     let mut child = abacus(db.name(), &topic, &unique_name("bench"))
         .args(["ingest", "--once"])
         .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -188,6 +189,8 @@ async fn main() {
                 last = Some(Instant::now());
             }
             if line.contains("ingest stopped") {
+                // Without colour codes (NO_COLOR), fields read `cpu_seconds=1.23`.
+                let line: String = line.chars().filter(|c| !c.is_control()).collect();
                 cpu = line
                     .split_whitespace()
                     .find_map(|f| f.strip_prefix("cpu_seconds="))

@@ -8,6 +8,7 @@
 //! a partition's new owner starts only after the old owner has written and committed what it
 //! read, and reads the stored state from ClickHouse.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -66,6 +67,21 @@ pub struct Shared {
     pub failed: Option<IngestError>,
     /// Whether any assignment happened (for `--once`).
     pub ever_assigned: bool,
+    /// Messages handled so far, and at the last look at the clock: reading the clock costs
+    /// more than handling a message on some machines, so the time (for dedupe and the batch
+    /// interval) is read every [`CLOCK_EVERY`] messages and whenever the consumer is idle.
+    handled: u64,
+    clock_checked_at: Cell<u64>,
+    now_secs: Cell<i64>,
+    /// Emptied batch buffers the writer gave back (no page faults, no growth copies).
+    spare_buffers: Vec<Vec<u8>>,
+}
+
+/// See [`Shared::handled`].
+const CLOCK_EVERY: u64 = 64;
+
+fn epoch_secs() -> i64 {
+    chrono::Utc::now().timestamp()
 }
 
 impl Shared {
@@ -120,6 +136,10 @@ impl IngestContext {
                 paused: false,
                 failed: None,
                 ever_assigned: false,
+                handled: 0,
+                clock_checked_at: Cell::new(0),
+                now_secs: Cell::new(epoch_secs()),
+                spare_buffers: Vec::new(),
             }),
             ch,
             runtime,
@@ -164,7 +184,8 @@ impl IngestContext {
             offset,
             payload,
         };
-        let now = chrono::Utc::now().timestamp();
+        shared.handled += 1;
+        let now = shared.now_secs.get();
         shared
             .batch
             .add(&mut owned.state, msg, now, self.limits, &self.metrics);
@@ -208,15 +229,23 @@ impl IngestContext {
         }
     }
 
-    /// Whether the current batch should go to the writer now.
+    /// Whether the current batch should go to the writer now. Also refreshes the clock (see
+    /// [`Shared::handled`]): the consumer loop calls this after every poll.
     pub fn batch_due(&self, shared: &Shared) -> bool {
+        let since = shared.handled - shared.clock_checked_at.get();
+        let look = since == 0 || since >= CLOCK_EVERY;
+        if look {
+            shared.clock_checked_at.set(shared.handled);
+            shared.now_secs.set(epoch_secs());
+        }
         let b = &shared.batch;
         !b.is_empty()
             && (b.rows() >= self.config.batch_rows
                 || b.bytes >= self.config.batch_bytes
-                || b.started.is_some_and(|t| {
-                    t.elapsed() >= Duration::from_millis(self.config.batch_interval_ms)
-                }))
+                || (look
+                    && b.started.is_some_and(|t| {
+                        t.elapsed() >= Duration::from_millis(self.config.batch_interval_ms)
+                    })))
     }
 
     /// Hands the current batch to the writer if there is room; otherwise pauses consumption
@@ -229,7 +258,13 @@ impl IngestContext {
             self.pause(consumer, shared);
             return false;
         }
+        let capacity = shared.batch.events.buf.len();
         let batch = std::mem::take(&mut shared.batch);
+        // The next batch writes into a buffer the writer gave back, or one as large as this.
+        shared.batch.events.buf = shared
+            .spare_buffers
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(capacity));
         match shared.batch_tx.try_send(batch) {
             Ok(()) => {
                 shared.inflight += 1;
@@ -300,7 +335,14 @@ impl IngestContext {
         mode: CommitMode,
     ) {
         match ack.result {
-            Ok(written) => {
+            Ok(mut written) => {
+                if written.spare.capacity() > 0
+                    && shared.spare_buffers.len() <= self.config.max_inflight_batches
+                {
+                    shared
+                        .spare_buffers
+                        .push(std::mem::take(&mut written.spare));
+                }
                 self.metrics.inserted.add(written.inserted);
                 self.metrics.redelivered.add(written.already_stored);
                 for (slot, id) in &written.refused {

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::json;
+use crate::scan::{self, Fields, Metadata};
 
 /// Longest `event_id` in characters.
 pub const MAX_EVENT_ID_CHARS: usize = 128;
@@ -200,8 +201,35 @@ struct Wire<'a> {
     timestamp: Option<&'a RawValue>,
 }
 
+impl<'a> Wire<'a> {
+    fn fields(self) -> Fields<'a> {
+        let raw = |v: Option<&'a RawValue>| v.map(RawValue::get).filter(|t| *t != "null");
+        Fields {
+            event_id: raw(self.event_id),
+            event_type: raw(self.event_type),
+            experiment_id: raw(self.experiment_id),
+            variant: raw(self.variant),
+            user_id: raw(self.user_id),
+            event_name: raw(self.event_name),
+            event_value: raw(self.event_value),
+            timestamp: raw(self.timestamp),
+            metadata: raw(self.metadata).map_or(Metadata::Absent, Metadata::Raw),
+            plain: false,
+        }
+    }
+}
+
 /// Parses and validates one message.
 pub fn parse<'a>(payload: Option<&'a [u8]>, rules: &Validation) -> Result<Event<'a>, Rejection> {
+    parse_with(payload, rules, true)
+}
+
+/// [`parse`], optionally without the fast scan (tests compare both paths).
+pub(crate) fn parse_with<'a>(
+    payload: Option<&'a [u8]>,
+    rules: &Validation,
+    fast: bool,
+) -> Result<Event<'a>, Rejection> {
     let max_bytes = rules.max_bytes;
     let bytes = payload.unwrap_or_default();
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -223,11 +251,15 @@ pub fn parse<'a>(payload: Option<&'a [u8]>, rules: &Validation) -> Result<Event<
             Err(e) => Rejection::new("invalid_json", format!("message is not valid JSON: {e}")),
         });
     }
-    let wire: Wire<'_> = serde_json::from_str(text)
-        .map_err(|e| Rejection::new("invalid_json", format!("message is not valid JSON: {e}")))?;
-
-    let event_id = json::required_string("event_id", wire.event_id, MAX_EVENT_ID_CHARS)?;
-    let event_type = match &*json::required_string("event_type", wire.event_type, 16)? {
+    let wire = match scan::scan(text).filter(|_| fast) {
+        Some(fields) => fields,
+        None => serde_json::from_str::<Wire<'_>>(text)
+            .map_err(|e| Rejection::new("invalid_json", format!("message is not valid JSON: {e}")))?
+            .fields(),
+    };
+    let plain = wire.plain;
+    let event_id = json::required_string("event_id", wire.event_id, MAX_EVENT_ID_CHARS, plain)?;
+    let event_type = match &*json::required_string("event_type", wire.event_type, 16, plain)? {
         "exposure" => EventType::Exposure,
         "conversion" => EventType::Conversion,
         other => {
@@ -237,19 +269,20 @@ pub fn parse<'a>(payload: Option<&'a [u8]>, rules: &Validation) -> Result<Event<
             ))
         }
     };
-    let user_id = json::required_string("user_id", wire.user_id, MAX_ID_CHARS)?;
+    let user_id = json::required_string("user_id", wire.user_id, MAX_ID_CHARS, plain)?;
     let (experiment_id, variant, event_name) = match event_type {
         EventType::Exposure => (
-            json::required_string("experiment_id", wire.experiment_id, MAX_ID_CHARS)?,
-            json::required_string("variant", wire.variant, MAX_ID_CHARS)?,
-            json::optional_string("event_name", wire.event_name, MAX_ID_CHARS)?
+            json::required_string("experiment_id", wire.experiment_id, MAX_ID_CHARS, plain)?,
+            json::required_string("variant", wire.variant, MAX_ID_CHARS, plain)?,
+            json::optional_string("event_name", wire.event_name, MAX_ID_CHARS, plain)?
                 .unwrap_or(Cow::Borrowed("exposure")),
         ),
         EventType::Conversion => (
-            json::optional_string("experiment_id", wire.experiment_id, MAX_ID_CHARS)?
+            json::optional_string("experiment_id", wire.experiment_id, MAX_ID_CHARS, plain)?
                 .unwrap_or_default(),
-            json::optional_string("variant", wire.variant, MAX_ID_CHARS)?.unwrap_or_default(),
-            json::required_string("event_name", wire.event_name, MAX_ID_CHARS)?,
+            json::optional_string("variant", wire.variant, MAX_ID_CHARS, plain)?
+                .unwrap_or_default(),
+            json::required_string("event_name", wire.event_name, MAX_ID_CHARS, plain)?,
         ),
     };
     let event_value = json::optional_number("event_value", wire.event_value)?;
@@ -263,7 +296,7 @@ pub fn parse<'a>(payload: Option<&'a [u8]>, rules: &Validation) -> Result<Event<
         ));
     }
     let metadata = json::metadata(wire.metadata)?;
-    let timestamp_ms = json::timestamp(wire.timestamp, rules.min_timestamp_ms)?;
+    let timestamp_ms = json::timestamp(wire.timestamp, rules.min_timestamp_ms, plain)?;
 
     Ok(Event {
         event_id,

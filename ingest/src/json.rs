@@ -1,5 +1,5 @@
-//! Reading the fields of an event from their raw JSON text (as split by serde_json in
-//! [`crate::event::parse`]), with the error messages producers see in quarantine.
+//! Reading the fields of an event from their raw JSON text (as split by the fast scan or by
+//! serde_json in [`crate::event::parse`]), with the error messages producers see in quarantine.
 //!
 //! Strings without escapes are borrowed from the message; strings with escapes are decoded by
 //! serde_json, and an invalid escape (such as a lone UTF-16 surrogate) is reported as such.
@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::event::{Rejection, MAX_TIMESTAMP_MS};
+use crate::scan::Metadata as RawMetadata;
 
 /// RFC 3339 text of epoch milliseconds (for messages).
 fn rfc3339(ms: i64) -> String {
@@ -21,15 +22,15 @@ fn rfc3339(ms: i64) -> String {
     )
 }
 
-fn present(raw: Option<&RawValue>) -> Option<&RawValue> {
-    raw.filter(|r| r.get() != "null")
+fn present(raw: Option<&str>) -> Option<&str> {
+    raw.filter(|r| *r != "null")
 }
 
 /// The text of a JSON string value, or why it is not one (`None`: not a string at all).
-fn string_of(raw: &RawValue) -> Option<Result<Cow<'_, str>, String>> {
-    let text = raw.get();
+/// `plain`: the scan found no escapes.
+fn string_of(text: &str, plain: bool) -> Option<Result<Cow<'_, str>, String>> {
     let inner = text.strip_prefix('"')?.strip_suffix('"')?;
-    if !inner.as_bytes().contains(&b'\\') {
+    if plain || !inner.as_bytes().contains(&b'\\') {
         // serde_json has checked the string (no control characters, closed quotes).
         return Some(Ok(Cow::Borrowed(inner)));
     }
@@ -59,22 +60,24 @@ fn invalid_escape(field: &str, why: &str) -> Rejection {
 
 pub(crate) fn required_string<'a>(
     field: &str,
-    raw: Option<&'a RawValue>,
+    raw: Option<&'a str>,
     max_chars: usize,
+    plain: bool,
 ) -> Result<Cow<'a, str>, Rejection> {
-    optional_string(field, raw, max_chars)?
+    optional_string(field, raw, max_chars, plain)?
         .ok_or_else(|| Rejection::new("missing_field", format!("missing field `{field}`")))
 }
 
 pub(crate) fn optional_string<'a>(
     field: &str,
-    raw: Option<&'a RawValue>,
+    raw: Option<&'a str>,
     max_chars: usize,
+    plain: bool,
 ) -> Result<Option<Cow<'a, str>>, Rejection> {
     let Some(raw) = present(raw) else {
         return Ok(None);
     };
-    let value = match string_of(raw) {
+    let value = match string_of(raw, plain) {
         Some(Ok(value)) => value,
         Some(Err(why)) => return Err(invalid_escape(field, &why)),
         None => {
@@ -95,20 +98,14 @@ pub(crate) fn optional_string<'a>(
     Ok(Some(value))
 }
 
-pub(crate) fn optional_number(
-    field: &str,
-    raw: Option<&RawValue>,
-) -> Result<Option<f64>, Rejection> {
+pub(crate) fn optional_number(field: &str, raw: Option<&str>) -> Result<Option<f64>, Rejection> {
     let Some(raw) = present(raw) else {
         return Ok(None);
     };
-    let value: f64 = serde_json::from_str(raw.get()).map_err(|_| match kind(raw) {
+    let value: f64 = serde_json::from_str(raw).map_err(|_| match kind(raw) {
         "a number" => Rejection::new(
             "invalid_field",
-            format!(
-                "`{field}` must be a finite number, got {}",
-                shorten(raw.get())
-            ),
+            format!("`{field}` must be a finite number, got {}", shorten(raw)),
         ),
         other => Rejection::new(
             "invalid_field",
@@ -127,17 +124,24 @@ pub(crate) fn optional_number(
 /// Metadata pairs sorted by key (keys are unique).
 pub(crate) type Metadata<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 
-pub(crate) fn metadata(raw: Option<&RawValue>) -> Result<Metadata<'_>, Rejection> {
-    let Some(raw) = present(raw) else {
-        return Ok(Vec::new());
+pub(crate) fn metadata(raw: RawMetadata<'_>) -> Result<Metadata<'_>, Rejection> {
+    let raw = match raw {
+        RawMetadata::Absent => return Ok(Vec::new()),
+        RawMetadata::Pairs(mut pairs) => {
+            // Stable, so that a repeated key is found next to itself.
+            pairs.sort_by(|a, b| a.0.cmp(&b.0));
+            check_unique(&pairs)?;
+            return Ok(pairs);
+        }
+        RawMetadata::Raw(raw) => raw,
     };
-    if !raw.get().starts_with('{') {
+    if !raw.starts_with('{') {
         return Err(Rejection::new(
             "invalid_field",
             format!("`metadata` must be an object, got {}", kind(raw)),
         ));
     }
-    let RawPairs(mut pairs) = serde_json::from_str(raw.get()).map_err(|e| {
+    let RawPairs(mut pairs) = serde_json::from_str(raw).map_err(|e| {
         Rejection::new(
             "invalid_field",
             // The document's syntax is checked already and values stay raw: what is left to
@@ -148,33 +152,41 @@ pub(crate) fn metadata(raw: Option<&RawValue>) -> Result<Metadata<'_>, Rejection
             ),
         )
     })?;
-    // Stable: among equal keys the last one stays last.
     pairs.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out: Metadata<'_> = Vec::with_capacity(pairs.len());
-    if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
-        // Like a repeated top-level field: which value would be meant is anyone's guess.
-        return Err(Rejection::new(
-            "invalid_json",
-            format!(
-                "message is not valid JSON: duplicate key {:?} in `metadata`",
-                w[0].0
-            ),
-        ));
-    }
+    check_unique(&pairs)?;
     for (key, value) in pairs {
-        let text = match string_of(value) {
+        let text = match string_of(value.get(), false) {
             Some(Ok(text)) => text,
             Some(Err(why)) => return Err(invalid_escape(&format!("metadata.{key}"), &why)),
             None => {
                 return Err(Rejection::new(
                     "invalid_field",
-                    format!("`metadata.{key}` must be a string, got {}", kind(value)),
+                    format!(
+                        "`metadata.{key}` must be a string, got {}",
+                        kind(value.get())
+                    ),
                 ))
             }
         };
         out.push((key, text));
     }
     Ok(out)
+}
+
+/// Refuses a key that appears twice in sorted `pairs`, like a repeated top-level field: which
+/// value would be meant is anyone's guess.
+fn check_unique<V>(pairs: &[(Cow<'_, str>, V)]) -> Result<(), Rejection> {
+    match pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+        Some(w) => Err(Rejection::new(
+            "invalid_json",
+            format!(
+                "message is not valid JSON: duplicate key {:?} in `metadata`",
+                w[0].0
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The pairs of a JSON object in document order, keys decoded, values raw.
@@ -223,12 +235,11 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-pub(crate) fn timestamp(raw: Option<&RawValue>, min_ms: i64) -> Result<i64, Rejection> {
-    let raw =
+pub(crate) fn timestamp(raw: Option<&str>, min_ms: i64, plain: bool) -> Result<i64, Rejection> {
+    let text =
         present(raw).ok_or_else(|| Rejection::new("missing_field", "missing field `timestamp`"))?;
-    let text = raw.get();
     let ms = if text.starts_with('"') {
-        let s = match string_of(raw) {
+        let s = match string_of(text, plain) {
             Some(Ok(s)) => s,
             _ => return Err(invalid_timestamp(text)),
         };
@@ -282,8 +293,8 @@ fn invalid_timestamp(text: &str) -> Rejection {
     )
 }
 
-fn kind(raw: &RawValue) -> &'static str {
-    match raw.get().as_bytes().first() {
+fn kind(raw: &str) -> &'static str {
+    match raw.as_bytes().first() {
         Some(b'"') => "a string",
         Some(b'{') => "an object",
         Some(b'[') => "an array",

@@ -9,7 +9,8 @@
 //!
 //! # Layout
 //! - [`config`]: the `[kafka]` and `[ingest]` configuration sections.
-//! - [`event`]: the event format and its validation (`json` reads its fields).
+//! - [`event`]: the event format and its validation (`scan` splits the usual messages
+//!   in one pass, `json` reads the fields).
 //! - [`rowbinary`]: encoding accepted events straight into RowBinary.
 //! - [`batch`]: the per-message work (validate, dedupe, encode) and what a batch holds.
 //! - [`dedupe`]: remembered event ids per partition, bounded in time and memory (`forgotten`
@@ -30,6 +31,7 @@ mod json;
 pub mod metrics;
 pub mod pipeline;
 pub mod rowbinary;
+mod scan;
 pub mod sink;
 pub mod state;
 

@@ -40,6 +40,20 @@ pub fn encode_event(
     partition: i32,
     offset: i64,
 ) {
+    // One capacity check for the row instead of one per field: strings, their lengths (up to
+    // 3 bytes each at the enforced limits) and the fixed-size fields.
+    let strings = event.event_id.len()
+        + event.experiment_id.len()
+        + event.variant.len()
+        + event.user_id.len()
+        + event.event_name.len()
+        + topic.len()
+        + event
+            .metadata
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 6)
+            .sum::<usize>();
+    buf.reserve(strings + 6 * 3 + 2 * 3 + 1 + 9 + 8 + 4 + 8);
     put_str(buf, &event.event_id);
     buf.push(event.event_type as u8);
     put_str(buf, &event.experiment_id);

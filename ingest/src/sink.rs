@@ -81,6 +81,8 @@ pub struct Written {
     /// Ids of events ClickHouse refused, by slot of the batch's offsets: the consumer forgets
     /// them so that a corrected resend is accepted.
     pub refused: Vec<(usize, IdHash)>,
+    /// The batch's emptied RowBinary buffer, for the consumer to reuse.
+    pub spare: Vec<u8>,
 }
 
 /// Retry policy for ClickHouse writes.
@@ -164,10 +166,14 @@ impl Sink {
                 Ok(()) => {
                     self.metrics.observe_insert(rows.len(), started.elapsed());
                     let inserted = rows.len() as u64;
+                    // Every piece sent is dropped by now: the buffer is ours again.
+                    let mut spare = data.try_into_mut().map(Vec::from).unwrap_or_default();
+                    spare.clear();
                     return Ok(EventsWritten {
                         outcome: Written {
                             inserted,
                             already_stored: total - inserted,
+                            spare,
                             ..Written::default()
                         },
                         refused_rows: Vec::new(),
