@@ -71,7 +71,7 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// High bit set in each byte of `word` that is zero (exact for the lowest such byte; higher
-/// ones may be false alarms, which only end the fast loop early).
+/// ones may be false alarms, which do not matter: only the lowest is used).
 fn zero_bytes(word: u64) -> u64 {
     word.wrapping_sub(ONES) & !word & HIGHS
 }
@@ -114,7 +114,10 @@ impl<'a> Scanner<'a> {
         // a quote or a backslash sets its high bit in `stops`).
         while let Some(chunk) = bytes.get(i..i + 8) {
             let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-            if stops(word) != 0 {
+            let stop = stops(word);
+            if stop != 0 {
+                // The lowest flagged byte is exact: the first stop byte.
+                i += (stop.trailing_zeros() / 8) as usize;
                 break;
             }
             i += 8;
