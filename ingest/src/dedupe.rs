@@ -29,19 +29,23 @@ use hashbrown::HashTable;
 
 pub use crate::forgotten::Forgotten;
 
-/// A 128-bit fingerprint of an `event_id` (two independent SipHash-1-3 values).
+/// A 128-bit fingerprint of an `event_id`: SipHash-1-3-128 with a random key per process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IdHash(u64, u64);
 
 impl IdHash {
-    /// Fingerprints an id. Collisions (which would drop a genuine event) need about 2^64 ids.
+    /// Fingerprints an id. Collisions (which would drop a genuine event) need about 2^64 ids,
+    /// and the key keeps producers from crafting them.
     pub fn of(event_id: &str) -> Self {
-        use std::hash::{BuildHasher, RandomState};
+        use std::hash::Hasher;
         // Random keys per process (ids are never persisted as hashes; they are rebuilt from
         // ClickHouse), the same in every thread.
-        static KEYS: std::sync::OnceLock<(RandomState, RandomState)> = std::sync::OnceLock::new();
-        let (a, b) = KEYS.get_or_init(|| (RandomState::new(), RandomState::new()));
-        Self(a.hash_one(event_id), b.hash_one(event_id))
+        static KEY: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
+        let key = KEY.get_or_init(rand::random);
+        let mut hasher = siphasher::sip128::SipHasher13::new_with_key(key);
+        hasher.write(event_id.as_bytes());
+        let h = siphasher::sip128::Hasher128::finish128(&hasher);
+        Self(h.h1, h.h2)
     }
 
     /// The value the hash table uses (already uniformly random).

@@ -243,14 +243,18 @@ pub(crate) fn timestamp(raw: Option<&str>, min_ms: i64, plain: bool) -> Result<i
             Some(Ok(s)) => s,
             _ => return Err(invalid_timestamp(text)),
         };
-        chrono::DateTime::parse_from_rfc3339(&s)
-            .map_err(|e| {
-                Rejection::new(
-                    "invalid_field",
-                    format!("`timestamp` {s:?} is not an RFC 3339 time ({e})"),
-                )
-            })?
-            .timestamp_millis()
+        if let Some(ms) = utc_rfc3339_ms(&s) {
+            ms
+        } else {
+            chrono::DateTime::parse_from_rfc3339(&s)
+                .map_err(|e| {
+                    Rejection::new(
+                        "invalid_field",
+                        format!("`timestamp` {s:?} is not an RFC 3339 time ({e})"),
+                    )
+                })?
+                .timestamp_millis()
+        }
     } else {
         // serde_json has checked the number's syntax; an integer that fits reads the same.
         text.parse::<i64>().map_err(|_| invalid_timestamp(text))?
@@ -279,6 +283,65 @@ pub(crate) fn timestamp(raw: Option<&str>, min_ms: i64, plain: bool) -> Result<i
     Ok(ms)
 }
 
+/// Epoch milliseconds of `YYYY-MM-DDTHH:MM:SS[.f…]Z`, the form producers usually send, read
+/// without chrono's general parser; `None` for anything else (chrono then reads it or says
+/// why not). Tests check it against chrono.
+pub(crate) fn utc_rfc3339_ms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let n = b.len();
+    if n < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    if b[n - 1] != b'Z' {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<i64> {
+        b[from..to].iter().try_fold(0i64, |acc, d| {
+            d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0'))
+        })
+    };
+    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    // A leap second (60) is left to chrono.
+    if day < 1 || day > month_days || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let millis = match n {
+        20 => 0,
+        _ if b[19] == b'.' && (22..=30).contains(&n) => {
+            let digits = &b[20..n - 1];
+            let mut ms = 0;
+            for (i, d) in digits.iter().enumerate() {
+                if !d.is_ascii_digit() {
+                    return None;
+                }
+                if i < 3 {
+                    ms = ms * 10 + i64::from(d - b'0');
+                }
+            }
+            ms * 10i64.pow(3u32.saturating_sub(digits.len() as u32))
+        }
+        _ => return None,
+    };
+    // Days from 1970-01-01 of the proleptic Gregorian date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis)
+}
+
 fn shorten(text: &str) -> String {
     text.chars().take(40).collect()
 }
@@ -301,5 +364,63 @@ fn kind(raw: &str) -> &'static str {
         Some(b't' | b'f') => "a boolean",
         Some(b'n') => "null",
         _ => "a number",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+
+    use super::utc_rfc3339_ms;
+
+    fn chrono_ms(s: &str) -> Option<i64> {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.timestamp_millis())
+    }
+
+    #[test]
+    fn the_fast_timestamp_reader_agrees_with_chrono() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3339);
+        let mut fast = 0;
+        for _ in 0..50_000 {
+            let ms = rng.random_range(-2_300_000_000_000i64..5_000_000_000_000);
+            let t = chrono::DateTime::from_timestamp_millis(ms).expect("in range");
+            let mut text = match rng.random_range(0..4) {
+                0 => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                1 => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                2 => t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                _ => t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            };
+            if rng.random_bool(0.3) {
+                // Break it somewhere.
+                let at = rng.random_range(0..text.len());
+                let c = ['0', '9', '3', ':', '-', 'T', 'Z', '.', 'x', '+', ' ']
+                    [rng.random_range(0..11)];
+                text.replace_range(at..at + 1, &c.to_string());
+            }
+            if let Some(got) = utc_rfc3339_ms(&text) {
+                fast += 1;
+                assert_eq!(Some(got), chrono_ms(&text), "{text}");
+            }
+        }
+        assert!(fast > 30_000, "{fast}");
+        for text in [
+            "2024-02-29T23:59:59.999Z",
+            "2000-01-01T00:00:00Z",
+            "1970-01-01T00:00:00.1Z",
+        ] {
+            assert_eq!(utc_rfc3339_ms(text), chrono_ms(text), "{text}");
+        }
+        for text in [
+            "2023-02-29T00:00:00Z",
+            "2024-13-01T00:00:00Z",
+            "2024-01-01T24:00:00Z",
+            "2024-01-01T00:00:60Z",
+            "2024-01-01t00:00:00Z",
+            "2024-01-01T00:00:00.Z",
+        ] {
+            assert_eq!(utc_rfc3339_ms(text), None, "{text}");
+        }
     }
 }

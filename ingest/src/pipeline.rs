@@ -224,10 +224,12 @@ fn consume(
     let ctx = consumer.context();
     while !stop.load(Ordering::Relaxed) {
         let mut got_message = false;
-        match consumer.poll(Duration::from_millis(100)) {
+        // Never hold the lock while polling: rebalance callbacks run inside `poll` and take it.
+        let polled = consumer.poll(Duration::from_millis(100));
+        let mut shared = ctx.lock();
+        match polled {
             Some(Ok(msg)) => {
                 got_message = true;
-                let mut shared = ctx.lock();
                 ctx.handle(
                     &mut shared,
                     msg.topic(),
@@ -237,7 +239,6 @@ fn consume(
                 );
             }
             Some(Err(KafkaError::PartitionEOF(partition))) => {
-                let mut shared = ctx.lock();
                 ctx.reached_eof(&mut shared, partition);
             }
             None => {}
@@ -245,7 +246,6 @@ fn consume(
                 tracing::warn!(error = %e, "kafka consumer error (librdkafka retries by itself)")
             }
         }
-        let mut shared = ctx.lock();
         if ctx.batch_due(&shared) || (once && ctx.caught_up(&shared)) {
             ctx.try_dispatch(&consumer, &mut shared);
         }
