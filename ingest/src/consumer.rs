@@ -6,15 +6,15 @@
 //! the rebalance callbacks (which librdkafka runs inside `poll`) can flush in-flight work for
 //! revoked partitions and rebuild dedupe state for assigned ones before the group moves on:
 //! a partition's new owner starts only after the old owner has written and committed what it
-//! read, and reads the stored state from ClickHouse.
+//! read, and reads the stored state from ClickHouse (`rebalance.rs`).
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use abacus_schema::ClickHouse;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
@@ -23,8 +23,11 @@ use crate::batch::{Batch, Limits, Message, Settled};
 use crate::config::IngestConfig;
 use crate::metrics::Metrics;
 use crate::sink::Written;
-use crate::state::{rebuild, PartitionState};
+use crate::state::PartitionState;
 use crate::IngestError;
+
+#[path = "rebalance.rs"]
+mod rebalance;
 
 /// A batch's outcome, sent back from the writer.
 #[derive(Debug)]
@@ -67,21 +70,60 @@ pub struct Shared {
     pub failed: Option<IngestError>,
     /// Whether any assignment happened (for `--once`).
     pub ever_assigned: bool,
-    /// Messages handled so far, and at the last look at the clock: reading the clock costs
-    /// more than handling a message on some machines, so the time (for dedupe and the batch
-    /// interval) is read every [`CLOCK_EVERY`] messages and whenever the consumer is idle.
-    handled: u64,
-    clock_checked_at: Cell<u64>,
-    now_secs: Cell<i64>,
+    /// When to read the clock (see [`Clock`]).
+    clock: Clock,
     /// Emptied batch buffers the writer gave back (no page faults, no growth copies).
     spare_buffers: Vec<Vec<u8>>,
 }
 
-/// See [`Shared::handled`].
+/// Reading the clock costs more than handling a message on some machines, so the time (for
+/// dedupe and the batch interval) is read every [`CLOCK_EVERY`] messages, and whenever the
+/// consumer loop comes round without a new message (idle, or between rare events).
+#[derive(Debug)]
+struct Clock {
+    handled: u64,
+    handled_at_last_look: Cell<u64>,
+    handled_at_last_read: Cell<u64>,
+    now_secs: Cell<i64>,
+}
+
+/// See [`Clock`].
 const CLOCK_EVERY: u64 = 64;
 
 fn epoch_secs() -> i64 {
     chrono::Utc::now().timestamp()
+}
+
+impl Clock {
+    fn new() -> Self {
+        Self {
+            handled: 0,
+            handled_at_last_look: Cell::new(0),
+            handled_at_last_read: Cell::new(0),
+            now_secs: Cell::new(epoch_secs()),
+        }
+    }
+
+    /// Counts a handled message.
+    fn tick(&mut self) {
+        self.handled += 1;
+    }
+
+    /// Whether time-based decisions should be made now; if so, the clock was just read.
+    fn look(&self) -> bool {
+        let idle = self.handled_at_last_look.replace(self.handled) == self.handled;
+        let look = idle || self.handled - self.handled_at_last_read.get() >= CLOCK_EVERY;
+        if look {
+            self.handled_at_last_read.set(self.handled);
+            self.now_secs.set(epoch_secs());
+        }
+        look
+    }
+
+    /// Epoch seconds as of the last read.
+    fn now_secs(&self) -> i64 {
+        self.now_secs.get()
+    }
 }
 
 impl Shared {
@@ -136,9 +178,7 @@ impl IngestContext {
                 paused: false,
                 failed: None,
                 ever_assigned: false,
-                handled: 0,
-                clock_checked_at: Cell::new(0),
-                now_secs: Cell::new(epoch_secs()),
+                clock: Clock::new(),
                 spare_buffers: Vec::new(),
             }),
             ch,
@@ -184,60 +224,20 @@ impl IngestContext {
             offset,
             payload,
         };
-        shared.handled += 1;
-        let now = shared.now_secs.get();
+        shared.clock.tick();
+        let now = shared.clock.now_secs();
         shared
             .batch
             .add(&mut owned.state, msg, now, self.limits, &self.metrics);
         if owned.state.dedupe.evicted_early() != owned.warned_evicted {
-            warn_evictions(owned, now);
-        }
-    }
-
-    /// The per-partition dedupe cap when `partitions` are owned (`dedupe_max_ids`, lowered to
-    /// keep the process within `dedupe_max_bytes`).
-    fn dedupe_cap(&self, partitions: usize) -> usize {
-        crate::dedupe::cap_for(
-            self.config.dedupe_max_ids,
-            self.config.dedupe_max_bytes,
-            partitions,
-        )
-    }
-
-    /// Applies the cap for the partitions owned now to every dedupe set (shrinking sets when
-    /// more partitions arrived, raising the cap when some left).
-    fn apply_dedupe_caps(&self, shared: &mut Shared) {
-        let partitions = shared.owned.len();
-        let cap = self.dedupe_cap(partitions);
-        for owned in &mut shared.owned {
-            if owned.state.dedupe.max_ids() == cap {
-                continue;
-            }
-            let evicted = owned.state.dedupe.evicted_early();
-            owned.state.dedupe.set_max_ids(cap);
-            let forced_out = owned.state.dedupe.evicted_early() - evicted;
-            self.metrics.dedupe_evicted_early.add(forced_out);
-            owned.warned_evicted += forced_out;
-            tracing::info!(
-                topic = %owned.topic,
-                partition = owned.partition,
-                dedupe_max_ids = cap,
-                owned_partitions = partitions,
-                forgotten = forced_out,
-                "dedupe cap of the partition set for the process-wide bound (dedupe_max_bytes)"
-            );
+            rebalance::warn_evictions(owned, now);
         }
     }
 
     /// Whether the current batch should go to the writer now. Also refreshes the clock (see
-    /// [`Shared::handled`]): the consumer loop calls this after every poll.
+    /// [`Clock`]): the consumer loop calls this after every poll.
     pub fn batch_due(&self, shared: &Shared) -> bool {
-        let since = shared.handled - shared.clock_checked_at.get();
-        let look = since == 0 || since >= CLOCK_EVERY;
-        if look {
-            shared.clock_checked_at.set(shared.handled);
-            shared.now_secs.set(epoch_secs());
-        }
+        let look = shared.clock.look();
         let b = &shared.batch;
         !b.is_empty()
             && (b.rows() >= self.config.batch_rows
@@ -419,125 +419,6 @@ impl IngestContext {
     pub fn caught_up(&self, shared: &Shared) -> bool {
         shared.ever_assigned && !shared.owned.is_empty() && shared.owned.iter().all(|o| o.at_eof)
     }
-
-    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
-        let timeout = Duration::from_secs(10);
-        let committed = consumer
-            .committed_offsets(tpl.clone(), timeout)
-            .unwrap_or_else(|_| tpl.clone());
-        let partitions = {
-            let mut shared = self.lock();
-            let new = tpl
-                .elements()
-                .iter()
-                .filter(|e| shared.find_owned(e.topic(), e.partition()).is_none())
-                .count();
-            shared.owned.len() + new
-        };
-        let cap = self.dedupe_cap(partitions);
-        for elem in committed.elements() {
-            let (topic, partition) = (elem.topic().to_owned(), elem.partition());
-            // Without a committed offset the group starts at the beginning (auto.offset.reset
-            // = earliest); offsets below the log start are simply never delivered.
-            let start = match elem.offset() {
-                Offset::Offset(n) => n,
-                _ => 0,
-            };
-            let mut attempt = 0;
-            let state = loop {
-                let built = self.runtime.block_on(rebuild(
-                    &self.ch,
-                    &topic,
-                    partition,
-                    start,
-                    self.config.dedupe_window_secs,
-                    cap,
-                ));
-                match built {
-                    Ok(state) => break Some(state),
-                    Err(e) if !self.stop.load(Ordering::Relaxed) => {
-                        let delay = Duration::from_millis(
-                            (self.config.retry_initial_ms << attempt.min(6))
-                                .min(self.config.retry_max_ms),
-                        );
-                        tracing::warn!(topic, partition, error = %e, "cannot rebuild dedupe state from clickhouse; retrying");
-                        std::thread::sleep(delay);
-                        attempt += 1;
-                    }
-                    Err(_) => break None,
-                }
-            };
-            let Some(state) = state else { continue };
-            tracing::info!(
-                topic,
-                partition,
-                committed = start,
-                remembered_ids = state.dedupe.len(),
-                already_stored = state.stored.len(),
-                "partition assigned"
-            );
-            let mut shared = self.lock();
-            let owned = Owned {
-                topic,
-                partition,
-                state,
-                at_eof: false,
-                warned_evicted: 0,
-                warned_at: None,
-            };
-            match shared.find_owned(&owned.topic, partition) {
-                Some(i) => shared.owned[i] = owned,
-                None => shared.owned.push(owned),
-            }
-        }
-        let mut shared = self.lock();
-        self.apply_dedupe_caps(&mut shared);
-        shared.ever_assigned = true;
-    }
-
-    fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
-        let deadline =
-            Instant::now() + Duration::from_secs(self.config.shutdown_timeout_secs.max(1));
-        let mut shared = self.lock();
-        if !self.flush_all(consumer, &mut shared, deadline) {
-            tracing::error!("could not write in-flight batches before giving up partitions; they will be redelivered to the new owner");
-        }
-        shared.paused = false;
-        for elem in tpl.elements() {
-            let (topic, partition) = (elem.topic(), elem.partition());
-            shared
-                .owned
-                .retain(|o| !(o.partition == partition && o.topic == topic));
-            self.metrics.clear_lag(topic, partition);
-            tracing::info!(topic, partition, "partition revoked");
-        }
-        self.apply_dedupe_caps(&mut shared);
-    }
-}
-
-/// Warns (at most once a minute per partition) that the dedupe cap forgets ids early.
-fn warn_evictions(owned: &mut Owned, now: i64) {
-    if owned
-        .warned_at
-        .is_some_and(|t| t.elapsed() < EVICTION_WARNING_EVERY)
-    {
-        return;
-    }
-    let dedupe = &owned.state.dedupe;
-    let evicted = dedupe.evicted_early() - owned.warned_evicted;
-    tracing::warn!(
-        topic = %owned.topic,
-        partition = owned.partition,
-        dedupe_max_ids = dedupe.max_ids(),
-        evicted_early = evicted,
-        remembered_secs = dedupe.oldest_remembered().map_or(0, |t| (now - t).max(0)),
-        "dedupe cap reached: the oldest event ids are forgotten before dedupe_window_secs; \
-         resends older than remembered_secs are accepted again (counted in \
-         abacus_ingest_possible_duplicates_total while the filter still knows them). Raise \
-         dedupe_max_ids or dedupe_max_bytes, or run more ingest processes"
-    );
-    owned.warned_evicted = dedupe.evicted_early();
-    owned.warned_at = Some(Instant::now());
 }
 
 impl ClientContext for IngestContext {
@@ -568,18 +449,27 @@ impl ClientContext for IngestContext {
     }
 }
 
-impl ConsumerContext for IngestContext {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            self.revoke(consumer, tpl);
-        }
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(tpl) => self.assign(consumer, tpl),
-            Rebalance::Revoke(_) => {}
-            Rebalance::Error(e) => tracing::error!(error = %e, "rebalance failed"),
+    /// The last partial batch must still be sent on time once messages stop coming.
+    #[test]
+    fn the_clock_is_read_every_64_messages_and_whenever_idle() {
+        let mut clock = Clock::new();
+        let mut looks = Vec::new();
+        for n in 1..=200u64 {
+            clock.tick();
+            if clock.look() {
+                looks.push(n);
+            }
         }
+        assert_eq!(looks, [64, 128, 192]);
+        // No new message since the last call: idle, so look (every time).
+        assert!(clock.look());
+        assert!(clock.look());
+        clock.tick();
+        assert!(!clock.look());
+        assert!(clock.look());
     }
 }
