@@ -202,6 +202,7 @@ pub async fn run(
         duplicates = summary.duplicates,
         redelivered = summary.redelivered,
         quarantined = summary.quarantined,
+        cpu_seconds = crate::metrics::process_cpu_seconds().unwrap_or(f64::NAN),
         "ingest stopped"
     );
     Ok(summary)
@@ -219,11 +220,16 @@ fn consume(
     let started = Instant::now();
     let mut last_progress = Instant::now();
     let mut last_consumed = 0;
+    let mut polls = 0u64;
     let ctx = consumer.context();
     while !stop.load(Ordering::Relaxed) {
-        match consumer.poll(Duration::from_millis(100)) {
+        let mut got_message = false;
+        // Never hold the lock while polling: rebalance callbacks run inside `poll` and take it.
+        let polled = consumer.poll(Duration::from_millis(100));
+        let mut shared = ctx.lock();
+        match polled {
             Some(Ok(msg)) => {
-                let mut shared = ctx.lock();
+                got_message = true;
                 ctx.handle(
                     &mut shared,
                     msg.topic(),
@@ -233,7 +239,6 @@ fn consume(
                 );
             }
             Some(Err(KafkaError::PartitionEOF(partition))) => {
-                let mut shared = ctx.lock();
                 ctx.reached_eof(&mut shared, partition);
             }
             None => {}
@@ -241,7 +246,6 @@ fn consume(
                 tracing::warn!(error = %e, "kafka consumer error (librdkafka retries by itself)")
             }
         }
-        let mut shared = ctx.lock();
         if ctx.batch_due(&shared) || (once && ctx.caught_up(&shared)) {
             ctx.try_dispatch(&consumer, &mut shared);
         }
@@ -261,7 +265,9 @@ fn consume(
             }
         }
         drop(shared);
-        if last_progress.elapsed() >= progress_every {
+        // Reading the clock costs more than a message on some machines: look now and then.
+        polls += 1;
+        if (!got_message || polls % 256 == 0) && last_progress.elapsed() >= progress_every {
             let consumed = metrics.consumed.get();
             let rate = (consumed - last_consumed) as f64 / last_progress.elapsed().as_secs_f64();
             tracing::info!(
