@@ -126,6 +126,7 @@ impl Ingest {
             .env("ABACUS_INGEST_RETRY_MAX_MS", "1000")
             .env("ABACUS_INGEST_PROGRESS_INTERVAL_SECS", "1")
             .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .stdin(Stdio::null());
