@@ -12,7 +12,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use abacus_testkit::kafka::{create_topic, produce};
+use abacus_testkit::kafka::{create_topic, delete_topic, produce};
 use abacus_testkit::{kafka_brokers, unique_name, TestDatabase};
 use rand::{Rng, SeedableRng};
 use support::{assert_exact, corpus, Ingest, Target};
@@ -80,4 +80,5 @@ async fn kill_9_three_times_while_consuming_loses_and_doubles_nothing() {
     );
     assert_exact(&db, &corpus).await;
     db.drop().await;
+    delete_topic(&brokers, &topic).await;
 }

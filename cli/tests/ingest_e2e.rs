@@ -11,7 +11,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use abacus_testkit::kafka::{create_topic, produce};
+use abacus_testkit::kafka::{create_topic, delete_topic, produce};
 use abacus_testkit::server::PrivateClickHouse;
 use abacus_testkit::{kafka_brokers, unique_name, TestDatabase};
 use support::{assert_exact, corpus, Ingest, Target};
@@ -103,6 +103,7 @@ async fn a_clickhouse_outage_mid_stream_is_survived_without_loss_or_doubles() {
     );
     assert_exact(&db, &corpus).await;
     db.drop().await;
+    delete_topic(&kafka_brokers(), &topic).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,4 +162,5 @@ async fn two_processes_in_one_group_split_partitions_and_store_everything_once()
     assert_eq!(ia + ib, corpus.unique);
     assert_exact(&db, &corpus).await;
     db.drop().await;
+    delete_topic(&kafka_brokers(), &topic).await;
 }

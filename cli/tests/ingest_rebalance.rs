@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use abacus_testkit::kafka::{create_topic, TestProducer};
+use abacus_testkit::kafka::{create_topic, delete_topic, TestProducer};
 use abacus_testkit::{kafka_brokers, unique_name, TestDatabase};
 use rand::{Rng, SeedableRng};
 use support::{assert_exact, corpus, Ingest, Target};
@@ -250,6 +250,7 @@ async fn joins_and_leaves_under_load(protocol: Protocol, seed: u64) {
     }
     assert_exact(&db, &corpus).await;
     db.drop().await;
+    delete_topic(&brokers, &topic).await;
 }
 
 /// After the second member joined: under `classic` (eager) the first member gave up all its

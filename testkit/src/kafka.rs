@@ -68,6 +68,28 @@ pub async fn create_topic_on(
     name
 }
 
+/// Deletes `topic` from the cluster at `brokers` (at the end of a test, like
+/// `TestDatabase::drop`: a topic left behind by a failed test harms no other run).
+///
+/// # Panics
+/// When the cluster refuses.
+pub async fn delete_topic(brokers: &str, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin client");
+    let results = admin
+        .delete_topics(
+            &[topic],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("deleting topic {topic} failed: {e}"));
+    for r in results {
+        r.unwrap_or_else(|(t, e)| panic!("deleting topic {t} failed: {e}"));
+    }
+}
+
 /// The node id of the leader of `partition` of `topic` in the cluster at `brokers`, as the
 /// cluster's metadata says now (`None` while the partition has no leader).
 ///
