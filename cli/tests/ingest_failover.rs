@@ -90,6 +90,7 @@ async fn kill_9_of_the_partition_leader_mid_stream_loses_and_doubles_nothing() {
     );
     let leader = partition_leader(&brokers, &topic, 0).expect("partition 0 has a leader");
     cluster.kill(leader);
+    let killed = Instant::now();
     eprintln!("killed node {leader}, the leader of partition 0, with {stored} events stored");
     assert!(stored < corpus.unique, "ingest finished before the kill");
 
@@ -103,7 +104,10 @@ async fn kill_9_of_the_partition_leader_mid_stream_loses_and_doubles_nothing() {
         async || partition_leader(&brokers, &topic, 0).filter(|l| *l != leader),
     )
     .await;
-    eprintln!("partition 0 is led by node {new_leader} now");
+    eprintln!(
+        "partition 0 is led by node {new_leader} after {:.1} s",
+        killed.elapsed().as_secs_f64()
+    );
     during_the_outage.join().unwrap();
     let midway = corpus.unique / 2;
     let reached = until(
@@ -116,7 +120,10 @@ async fn kill_9_of_the_partition_leader_mid_stream_loses_and_doubles_nothing() {
         },
     )
     .await;
-    eprintln!("{reached} events stored with node {leader} down; restarting it");
+    eprintln!(
+        "{reached} events stored {:.1} s after the kill, with node {leader} down; restarting it",
+        killed.elapsed().as_secs_f64()
+    );
 
     cluster.restart();
     producer.send_all(&topic, after);
