@@ -12,7 +12,8 @@ use std::process::Command;
 
 use rand::Rng;
 
-/// A Kafka cluster owned by one test; its nodes are killed and its data deleted on drop.
+/// A Kafka cluster owned by one test; its nodes are killed and its folder deleted on drop (a
+/// failed test keeps the broker logs and says where).
 #[derive(Debug)]
 pub struct KafkaCluster {
     dir: PathBuf,
@@ -147,6 +148,14 @@ impl Drop for KafkaCluster {
         {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if std::thread::panicking() {
+            // Keep the broker logs of a failed test, not the data.
+            for node in 1..=self.nodes {
+                let _ = std::fs::remove_dir_all(self.dir.join(format!("kafka/node{node}/data")));
+            }
+            eprintln!("kafka cluster logs kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
