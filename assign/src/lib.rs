@@ -23,12 +23,14 @@
 //! - [`validate`]: validation into [`Definitions`], layer slices and variant ranges.
 //! - [`metrics`]: validation of metric definitions.
 //! - [`experiment`]: the validated [`Experiment`] and assignment.
+//! - [`design`]: randomization units (cluster-randomized experiments) and switchback designs.
 //! - [`flags`]: feature flags and their evaluation.
 //! - [`conditions`]: rule conditions and the attribute [`Context`].
 //! - [`error`]: [`DefinitionError`] and [`Problem`].
 
 pub mod chunks;
 pub mod conditions;
+pub mod design;
 pub mod error;
 pub mod experiment;
 pub mod file;
@@ -38,6 +40,7 @@ pub mod metrics;
 pub mod validate;
 
 pub use conditions::{AttrValue, Condition, Context, Op};
+pub use design::{Design, UnitAssignment, UnitError};
 pub use error::{DefinitionError, Problem};
 pub use experiment::{
     Assignment, BucketRange, Direction, Experiment, Metric, MetricKind, Variant, Window,

@@ -132,6 +132,10 @@ impl Experiment {
                 })
                 .collect(),
             metric: self.metrics.iter().map(metric_to_raw).collect(),
+            unit: self.unit.clone(),
+            design: (!self.design.is_default()).then(|| self.design.as_str().to_owned()),
+            window: self.window.map(|w| w.to_string()),
+            burn_in: self.burn_in.map(|w| w.to_string()),
         }
     }
 }
@@ -388,10 +392,11 @@ fn resolve_experiment(r: &RawExperiment, problems: &mut Vec<Problem>) -> Option<
             ),
         ));
     }
+    let design = crate::design::resolve(r, &metrics, &subj, problems);
     if problems.len() > before {
         return None;
     }
-    let (start, ranges) = (start?, ranges?);
+    let (start, ranges, design) = (start?, ranges?, design?);
     Some(Experiment {
         id: r.id.clone(),
         name: r.name.clone(),
@@ -420,6 +425,10 @@ fn resolve_experiment(r: &RawExperiment, problems: &mut Vec<Problem>) -> Option<
             })
             .collect(),
         metrics,
+        unit: design.unit,
+        design: design.design,
+        window: design.window,
+        burn_in: design.burn_in,
     })
 }
 
