@@ -57,7 +57,7 @@ pub use noninferiority::{
 };
 pub use planning::{
     mde_means, mde_proportions, power_means, power_proportions, runtime_days, sample_size_means,
-    sample_size_proportions, Design, SampleSize,
+    sample_size_proportions, Design, Formula, SampleSize,
 };
 pub use proportions::{
     compare_proportions, min_expected_count, relative_interval, wald_interval, z_test,

@@ -267,12 +267,20 @@ proptest! {
         if let Ok(r) = sequential_means(&a, &b, &SequentialConfig { alpha, mixing_variance: power }) {
             prop_assert!(finite(&[r.p_value, r.ci.low, r.ci.high]));
         }
-        let design = Design { alpha, power, ratio };
-        if let Ok(n) = sample_size_means(sd, m, &design) {
-            prop_assert!(n.total >= 2);
-        }
-        if let Ok(d) = mde_proportions(m, nc, &design) {
-            prop_assert!(d.is_finite() && d > 0.0);
+        for formula in [Formula::Pooled, Formula::Textbook] {
+            let design = Design { alpha, power, ratio, formula };
+            if let Ok(n) = sample_size_means(sd, m, &design) {
+                prop_assert!(n.total >= 2);
+            }
+            if let Ok(d) = mde_proportions(m, nc, &design) {
+                prop_assert!(d.is_finite() && d > 0.0);
+            }
+            if let Ok(n) = sample_size_proportions(m, power, &design) {
+                prop_assert!(n.total >= 2);
+            }
+            if let Ok(p) = power_proportions(m, power, nc, alpha, ratio, formula) {
+                prop_assert!(unit(p));
+            }
         }
         if let Ok(p) = power_means(sd, m, nc, alpha, ratio) {
             prop_assert!(unit(p));

@@ -1,0 +1,152 @@
+//! proportions, means, ratio, cuped and bayes against the fixtures.
+
+use crate::*;
+
+#[test]
+fn proportions_json_matches_fixtures() {
+    let doc = fixture();
+    for case in doc["proportions"].as_array().expect("cases") {
+        let mut args = vec!["proportions".to_string()];
+        args.extend(count_args(case));
+        let out = json(&strs(&args));
+        has_keys(
+            &out,
+            &[
+                "control_rate",
+                "treatment_rate",
+                "abs_lift",
+                "rel_lift",
+                "z",
+                "p_value",
+                "ci_abs_low",
+                "ci_abs_high",
+                "ci_rel_low",
+                "ci_rel_high",
+                "significant",
+                "method",
+            ],
+        );
+        let what = format!("proportions {args:?}");
+        for key in [
+            "control_rate",
+            "treatment_rate",
+            "abs_lift",
+            "rel_lift",
+            "z",
+            "p_value",
+        ] {
+            close(&out[key], &case[key], &format!("{what} {key}"));
+        }
+        close(&out["ci_abs_low"], &case["ci_abs"][0], &what);
+        close(&out["ci_abs_high"], &case["ci_abs"][1], &what);
+        close(&out["ci_rel_low"], &case["ci_rel"][0], &what);
+        close(&out["ci_rel_high"], &case["ci_rel"][1], &what);
+        assert_eq!(out["significant"], case["significant"], "{what}");
+        assert_eq!(out["method"], case["method"], "{what}");
+    }
+}
+
+#[test]
+fn means_json_matches_fixtures() {
+    let doc = fixture();
+    for case in doc["means"].as_array().expect("cases") {
+        let (c, t) = (&case["control"], &case["treatment"]);
+        let args = vec![
+            "means".to_string(),
+            "--control-n".into(),
+            s(&c["n"]),
+            "--control-mean".into(),
+            s(&c["mean"]),
+            "--control-sd".into(),
+            s(&c["sd"]),
+            "--treatment-n".into(),
+            s(&t["n"]),
+            "--treatment-mean".into(),
+            s(&t["mean"]),
+            "--treatment-sd".into(),
+            s(&t["sd"]),
+            "--alpha".into(),
+            s(&case["alpha"]),
+        ];
+        let out = json(&strs(&args));
+        has_keys(
+            &out,
+            &[
+                "abs_lift",
+                "rel_lift",
+                "t",
+                "df",
+                "p_value",
+                "ci_abs_low",
+                "ci_abs_high",
+                "ci_rel_low",
+                "ci_rel_high",
+                "significant",
+            ],
+        );
+        let what = format!("means {}", case["name"]);
+        for key in ["abs_lift", "rel_lift", "t", "df", "p_value"] {
+            close(&out[key], &case[key], &format!("{what} {key}"));
+        }
+        close(&out["ci_abs_low"], &case["ci_abs"][0], &what);
+        close(&out["ci_abs_high"], &case["ci_abs"][1], &what);
+        close(&out["ci_rel_low"], &case["ci_rel"][0], &what);
+        close(&out["ci_rel_high"], &case["ci_rel"][1], &what);
+        assert_eq!(out["significant"], case["significant"], "{what}");
+    }
+}
+
+fn ratio_arm(v: &Value) -> String {
+    [
+        "n",
+        "sum_num",
+        "sum_den",
+        "sum_num_sq",
+        "sum_den_sq",
+        "sum_num_den",
+    ]
+    .iter()
+    .map(|k| s(&v[*k]))
+    .collect::<Vec<_>>()
+    .join(",")
+}
+
+#[test]
+fn ratio_json_matches_fixtures() {
+    let doc = fixture();
+    for case in doc["ratios"].as_array().expect("cases") {
+        let args = vec![
+            "ratio".to_string(),
+            "--control".into(),
+            ratio_arm(&case["control"]),
+            "--treatment".into(),
+            ratio_arm(&case["treatment"]),
+            "--alpha".into(),
+            s(&case["alpha"]),
+        ];
+        let out = json(&strs(&args));
+        has_keys(
+            &out,
+            &[
+                "control_ratio",
+                "treatment_ratio",
+                "abs_lift",
+                "rel_lift",
+                "p_value",
+                "ci_abs_low",
+                "ci_abs_high",
+                "ci_rel_low",
+                "ci_rel_high",
+                "significant",
+            ],
+        );
+        let what = format!("ratio {args:?}");
+        for key in ["control_ratio", "treatment_ratio", "z", "p_value", "se"] {
+            close(&out[key], &case[key], &what);
+        }
+        close(&out["ci_abs_low"], &case["ci_abs"][0], &what);
+        close(&out["ci_abs_high"], &case["ci_abs"][1], &what);
+        close(&out["ci_rel_low"], &case["ci_rel"][0], &what);
+        close(&out["ci_rel_high"], &case["ci_rel"][1], &what);
+    }
+}
