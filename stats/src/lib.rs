@@ -22,6 +22,7 @@
 //! - [`fisher`]: Fisher's exact test, two-sided.
 //! - [`means`]: Welch's t-test and t intervals, [`compare_means`].
 //! - [`ratio`]: ratio metrics by the delta method with covariance, [`compare_ratios`].
+//! - [`cuped`]: variance reduction by a pre-exposure covariate (CUPED), [`compare_cuped`].
 //! - [`planning`]: sample size, minimum detectable effect, power, runtime.
 //! - [`srm`]: sample ratio mismatch (chi-square goodness of fit).
 //! - [`balance`]: covariate balance, [`chi_square_independence`] (chi-square test of
@@ -33,6 +34,7 @@
 
 pub mod adjust;
 pub mod balance;
+pub mod cuped;
 mod dist;
 pub mod error;
 pub mod fisher;
@@ -48,6 +50,7 @@ pub mod summary;
 
 pub use adjust::{adjust_p_values, Correction};
 pub use balance::{chi_square_independence, IndependenceTest};
+pub use cuped::{compare_cuped, CupedResult, CupedSummary, ValueKind};
 pub use error::{Arm, Result, StatsError};
 pub use fisher::fisher_exact;
 pub use intervals::{newcombe_interval, wilson_interval};

@@ -3,7 +3,7 @@
 //! `--json`. Invalid input exits with code 2 and a one-line message naming the flag, whether
 //! clap or the library finds it; nothing here needs the configuration or a network.
 //!
-//! Layout: `compare.rs` (proportions, means, ratio), `plan.rs`
+//! Layout: `compare.rs` (proportions, means, ratio, cuped), `plan.rs`
 //! (sample-size, power, mde), `checks.rs` (srm, adjust, sequential), `table.rs` (table layout
 //! and number formats); flag parsers and error reporting are here.
 
@@ -34,6 +34,10 @@ pub enum StatsCommand {
     /// the delta method.
     #[command(allow_negative_numbers = true)]
     Ratio(compare::RatioArgs),
+    /// Variance reduction (CUPED): compare means adjusted by a pre-exposure covariate, from
+    /// per-arm sums of the outcome y and the covariate x.
+    #[command(allow_negative_numbers = true, long_about = compare::CUPED_ABOUT)]
+    Cuped(compare::CupedArgs),
     /// Users needed per variant to detect a change of a conversion rate.
     #[command(allow_negative_numbers = true, long_about = plan::SAMPLE_SIZE_ABOUT)]
     SampleSize(plan::SampleSizeArgs),
@@ -62,6 +66,7 @@ pub fn run(cmd: StatsCommand) -> Result<()> {
         StatsCommand::Proportions(a) => compare::proportions(&a)?,
         StatsCommand::Means(a) => compare::means(&a)?,
         StatsCommand::Ratio(a) => compare::ratio(&a)?,
+        StatsCommand::Cuped(a) => compare::cuped(&a)?,
         StatsCommand::SampleSize(a) => plan::sample_size(&a)?,
         StatsCommand::Power(a) => plan::power(&a)?,
         StatsCommand::Mde(a) => plan::mde(&a)?,

@@ -150,3 +150,71 @@ fn ratio_json_matches_fixtures() {
         close(&out["ci_rel_high"], &case["ci_rel"][1], &what);
     }
 }
+
+const GBSTATS: &str = include_str!("../../../stats/tests/fixtures/gbstats.json");
+
+pub fn gbstats() -> Value {
+    serde_json::from_str(GBSTATS).expect("gbstats.json is valid JSON")
+}
+
+pub fn cuped_arm(v: &Value) -> String {
+    ["n", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy"]
+        .iter()
+        .map(|k| s(&v[*k]))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[test]
+fn cuped_json_matches_gbstats() {
+    let doc = gbstats();
+    for case in doc["cuped"].as_array().expect("cases") {
+        let mut args = vec![
+            "cuped".to_string(),
+            "--control".into(),
+            cuped_arm(&case["control"]),
+            "--treatment".into(),
+            cuped_arm(&case["treatment"]),
+            "--alpha".into(),
+            s(&case["alpha"]),
+        ];
+        if case["kind"] == "binary" {
+            args.push("--binary".into());
+        }
+        let out = json(&strs(&args));
+        has_keys(
+            &out,
+            &[
+                "theta",
+                "control_mean",
+                "treatment_mean",
+                "abs_lift",
+                "rel_lift",
+                "ci_abs_low",
+                "ci_abs_high",
+                "ci_rel_low",
+                "ci_rel_high",
+                "p_value",
+                "variance_reduction",
+                "significant",
+            ],
+        );
+        let what = format!("cuped {}", case["name"]);
+        for key in [
+            "theta",
+            "control_mean",
+            "treatment_mean",
+            "abs_lift",
+            "rel_lift",
+            "p_value",
+            "variance_reduction",
+        ] {
+            close(&out[key], &case[key], &format!("{what} {key}"));
+        }
+        close(&out["ci_abs_low"], &case["ci_abs"][0], &what);
+        close(&out["ci_abs_high"], &case["ci_abs"][1], &what);
+        close(&out["ci_rel_low"], &case["ci_rel"][0], &what);
+        close(&out["ci_rel_high"], &case["ci_rel"][1], &what);
+        assert_eq!(out["significant"], case["significant"], "{what}");
+    }
+}

@@ -274,6 +274,33 @@ fn invalid_arguments_exit_2_naming_the_flag() {
             ),
             "--formula",
         ),
+        (
+            with(
+                vec!["cuped".into()],
+                &["--control", "10,1,1,1,1", "--treatment", "10,1,1,1,1,1"],
+            ),
+            "--control",
+        ),
+        (
+            with(
+                vec!["cuped".into()],
+                &["--control", "10,1,1,1,1,1", "--treatment", "1,1,1,1,1,1"],
+            ),
+            "'--treatment': treatment needs at least 2 observations",
+        ),
+        (
+            with(
+                vec!["cuped".into()],
+                &[
+                    "--control",
+                    "10,1,1,1,1,1",
+                    "--treatment",
+                    "10,11,11,1,1,1",
+                    "--binary",
+                ],
+            ),
+            "'--treatment': treatment outcome sum must be between 0 and n",
+        ),
     ];
     for (args, flag) in cases {
         let out = abacus(&strs(&args));
