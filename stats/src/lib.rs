@@ -23,6 +23,8 @@
 //! - [`means`]: Welch's t-test and t intervals, [`compare_means`].
 //! - [`ratio`]: ratio metrics by the delta method with covariance, [`compare_ratios`].
 //! - [`cuped`]: variance reduction by a pre-exposure covariate (CUPED), [`compare_cuped`].
+//! - [`bayes`]: the Bayesian engine (chance to win, risk, credible intervals) and its
+//!   decision rule.
 //! - [`planning`]: sample size, minimum detectable effect, power, runtime.
 //! - [`srm`]: sample ratio mismatch (chi-square goodness of fit).
 //! - [`balance`]: covariate balance, [`chi_square_independence`] (chi-square test of
@@ -34,6 +36,7 @@
 
 pub mod adjust;
 pub mod balance;
+pub mod bayes;
 pub mod cuped;
 mod dist;
 pub mod error;
@@ -50,6 +53,11 @@ pub mod summary;
 
 pub use adjust::{adjust_p_values, Correction};
 pub use balance::{chi_square_independence, IndependenceTest};
+pub use bayes::{
+    bayes_cuped, bayes_decision, bayes_means, bayes_proportions, bayes_ratios, BayesConfig,
+    BayesDecision, BayesResult, BayesThresholds, NormalPrior, DEFAULT_CHANCE_TO_WIN,
+    DEFAULT_MAX_RISK,
+};
 pub use cuped::{compare_cuped, CupedResult, CupedSummary, ValueKind};
 pub use error::{Arm, Result, StatsError};
 pub use fisher::fisher_exact;

@@ -119,3 +119,73 @@ fn cuped_matches_gbstats_regression_adjustment() {
         );
     }
 }
+
+fn bayes_config(case: &Value) -> BayesConfig {
+    BayesConfig {
+        alpha: num(&case["alpha"]),
+        prior: (!case["prior"].is_null()).then(|| NormalPrior {
+            mean: num(&case["prior"]["mean"]),
+            sd: num(&case["prior"]["sd"]),
+        }),
+        lower_is_better: case["inverse"].as_bool().expect("inverse"),
+    }
+}
+
+fn ratio_summary(v: &Value) -> RatioSummary {
+    RatioSummary {
+        n: int(&v["n"]),
+        sum_num: num(&v["sum_num"]),
+        sum_den: num(&v["sum_den"]),
+        sum_num_sq: num(&v["sum_num_sq"]),
+        sum_den_sq: num(&v["sum_den_sq"]),
+        sum_num_den: num(&v["sum_num_den"]),
+    }
+}
+
+#[test]
+fn bayes_matches_gbstats_effect_model() {
+    let doc = fixture();
+    for (i, case) in cases(&doc, "bayes").iter().enumerate() {
+        let config = bayes_config(case);
+        let (c, t) = (&case["control"], &case["treatment"]);
+        let r = match case["kind"].as_str() {
+            Some("proportions") => bayes_proportions(
+                &ProportionSummary::new(int(&c["users"]), int(&c["conversions"])),
+                &ProportionSummary::new(int(&t["users"]), int(&t["conversions"])),
+                &config,
+            ),
+            Some("means") => bayes_means(
+                &MeanSummary::new(int(&c["n"]), num(&c["mean"]), num(&c["sd"])),
+                &MeanSummary::new(int(&t["n"]), num(&t["mean"]), num(&t["sd"])),
+                &config,
+            ),
+            Some("ratios") => bayes_ratios(&ratio_summary(c), &ratio_summary(t), &config),
+            Some("cuped") => bayes_cuped(
+                &cuped_summary(c),
+                &cuped_summary(t),
+                value_kind(&case["cuped_kind"]),
+                &config,
+            ),
+            other => panic!("unknown kind {other:?}"),
+        }
+        .unwrap();
+        let what = |s: &str| format!("bayes[{i}] {} {s}", case["kind"]);
+        close(
+            r.chance_to_win,
+            &case["chance_to_win"],
+            &what("chance to win"),
+        );
+        close(r.risk_control, &case["risk_control"], &what("risk control"));
+        close(
+            r.risk_treatment,
+            &case["risk_treatment"],
+            &what("risk treatment"),
+        );
+        close(r.rel_lift, &case["rel_lift"], &what("rel lift"));
+        close_interval(r.ci_rel, &case["ci_rel"], &what("ci rel"));
+        close(r.rel_sd, &case["rel_sd"], &what("rel sd"));
+        close(r.abs_lift, &case["abs_lift"], &what("abs lift"));
+        close_interval(r.ci_abs, &case["ci_abs"], &what("ci abs"));
+        close(r.abs_sd, &case["abs_sd"], &what("abs sd"));
+    }
+}

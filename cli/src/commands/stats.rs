@@ -3,7 +3,7 @@
 //! `--json`. Invalid input exits with code 2 and a one-line message naming the flag, whether
 //! clap or the library finds it; nothing here needs the configuration or a network.
 //!
-//! Layout: `compare.rs` (proportions, means, ratio, cuped), `plan.rs`
+//! Layout: `compare.rs` (proportions, means, ratio, cuped), `bayes.rs`, `plan.rs`
 //! (sample-size, power, mde), `checks.rs` (srm, adjust, sequential), `table.rs` (table layout
 //! and number formats); flag parsers and error reporting are here.
 
@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use abacus_stats::{Arm, StatsError};
 
+mod bayes;
 mod checks;
 mod compare;
 mod plan;
@@ -38,6 +39,10 @@ pub enum StatsCommand {
     /// per-arm sums of the outcome y and the covariate x.
     #[command(allow_negative_numbers = true, long_about = compare::CUPED_ABOUT)]
     Cuped(compare::CupedArgs),
+    /// Bayesian comparison (GrowthBook's effect model): chance to win, risk, credible
+    /// intervals, for conversions (--control-users …) or means (--control-n …).
+    #[command(allow_negative_numbers = true, long_about = bayes::LONG_ABOUT)]
+    Bayes(bayes::BayesArgs),
     /// Users needed per variant to detect a change of a conversion rate.
     #[command(allow_negative_numbers = true, long_about = plan::SAMPLE_SIZE_ABOUT)]
     SampleSize(plan::SampleSizeArgs),
@@ -67,6 +72,7 @@ pub fn run(cmd: StatsCommand) -> Result<()> {
         StatsCommand::Means(a) => compare::means(&a)?,
         StatsCommand::Ratio(a) => compare::ratio(&a)?,
         StatsCommand::Cuped(a) => compare::cuped(&a)?,
+        StatsCommand::Bayes(a) => bayes::run(&a)?,
         StatsCommand::SampleSize(a) => plan::sample_size(&a)?,
         StatsCommand::Power(a) => plan::power(&a)?,
         StatsCommand::Mde(a) => plan::mde(&a)?,

@@ -218,3 +218,81 @@ fn cuped_json_matches_gbstats() {
         assert_eq!(out["significant"], case["significant"], "{what}");
     }
 }
+
+#[test]
+fn bayes_json_matches_gbstats() {
+    let doc = gbstats();
+    let mut tried = 0;
+    for case in doc["bayes"].as_array().expect("cases") {
+        let (c, t) = (&case["control"], &case["treatment"]);
+        let mut args: Vec<String> = match case["kind"].as_str() {
+            Some("proportions") => vec![
+                "--control-users".into(),
+                s(&c["users"]),
+                "--control-conversions".into(),
+                s(&c["conversions"]),
+                "--treatment-users".into(),
+                s(&t["users"]),
+                "--treatment-conversions".into(),
+                s(&t["conversions"]),
+            ],
+            Some("means") => vec![
+                "--control-n".into(),
+                s(&c["n"]),
+                "--control-mean".into(),
+                s(&c["mean"]),
+                "--control-sd".into(),
+                s(&c["sd"]),
+                "--treatment-n".into(),
+                s(&t["n"]),
+                "--treatment-mean".into(),
+                s(&t["mean"]),
+                "--treatment-sd".into(),
+                s(&t["sd"]),
+            ],
+            _ => continue,
+        };
+        args.insert(0, "bayes".into());
+        args.extend(["--alpha".into(), s(&case["alpha"])]);
+        if !case["prior"].is_null() {
+            args.extend([
+                "--prior-mean".into(),
+                s(&case["prior"]["mean"]),
+                "--prior-sd".into(),
+                s(&case["prior"]["sd"]),
+            ]);
+        }
+        if case["inverse"] == true {
+            args.push("--lower-is-better".into());
+        }
+        let out = json(&strs(&args));
+        let keys = [
+            "chance_to_win",
+            "risk_control",
+            "risk_treatment",
+            "rel_lift",
+            "abs_lift",
+        ];
+        has_keys(&out, &keys);
+        has_keys(
+            &out,
+            &[
+                "ci_rel_low",
+                "ci_rel_high",
+                "ci_abs_low",
+                "ci_abs_high",
+                "decision",
+            ],
+        );
+        let what = format!("bayes {args:?}");
+        for key in keys {
+            close(&out[key], &case[key], &format!("{what} {key}"));
+        }
+        close(&out["ci_rel_low"], &case["ci_rel"][0], &what);
+        close(&out["ci_rel_high"], &case["ci_rel"][1], &what);
+        close(&out["ci_abs_low"], &case["ci_abs"][0], &what);
+        close(&out["ci_abs_high"], &case["ci_abs"][1], &what);
+        tried += 1;
+    }
+    assert!(tried >= 10, "{tried} cases");
+}

@@ -301,6 +301,49 @@ fn invalid_arguments_exit_2_naming_the_flag() {
             ),
             "'--treatment': treatment outcome sum must be between 0 and n",
         ),
+        (
+            with(vec!["bayes".into()], &["--control-users", "10"]),
+            "--treatment-users",
+        ),
+        (
+            with(props("100", "0", "100", "3"), &["--prior-mean", "0"])
+                .into_iter()
+                .map(|a| {
+                    if a == "proportions" {
+                        "bayes".into()
+                    } else {
+                        a
+                    }
+                })
+                .collect(),
+            "--prior-sd",
+        ),
+        (
+            with(props("100", "0", "100", "3"), &[])
+                .into_iter()
+                .map(|a| {
+                    if a == "proportions" {
+                        "bayes".into()
+                    } else {
+                        a
+                    }
+                })
+                .collect(),
+            "'--control-users': bayesian comparison is undefined: control does not vary",
+        ),
+        (
+            with(props("100", "2", "100", "3"), &["--chance-to-win", "0.3"])
+                .into_iter()
+                .map(|a| {
+                    if a == "proportions" {
+                        "bayes".into()
+                    } else {
+                        a
+                    }
+                })
+                .collect(),
+            "--chance-to-win",
+        ),
     ];
     for (args, flag) in cases {
         let out = abacus(&strs(&args));
