@@ -128,6 +128,7 @@ pub fn analyze(ctx: &Context<'_>, inputs: &Inputs) -> Analysis {
     let seq = SequentialConfig {
         alpha: e.alpha,
         mixing_variance: ctx.mixing_variance,
+        expected_users: None,
     };
     let zero = empty(metrics);
     let sums_of = |v: &str| totals.get(v).unwrap_or(&zero).clone();

@@ -64,7 +64,9 @@ statsmodels/scipy compute treatment - control):
                       bound with scipy.stats.t.isf(alpha, df)
 - sequential_*:       the mixture SPRT of Johari et al. (2017) has no scipy/statsmodels
                       implementation; computed here with numpy from the formulas in
-                      stats/README.md (an independent implementation, not a port of the Rust code)
+                      stats/README.md (an independent implementation, not a port of the Rust code);
+                      cases with expected_users use gbstats' tuning of the mixing variance to the
+                      planned users (generate_gbstats.py checks that tuning against gbstats itself)
 """
 
 import json
@@ -640,15 +642,26 @@ def msprt(estimate, se_test, se_ci, nc, nt, alpha, mixing):
     return z, p, half
 
 
+def tuned_mixing(alpha, expected_users, nc, nt):
+    """gbstats' sequential tuning parameter: rho^2 = (-2 ln a + ln(1 - 2 ln a)) / N*, mixing
+    variance rho^2 * N (N = nc + nt) per unit of the difference's variance, i.e.
+    rho^2 * N * (1/nc + 1/nt) per unit of the per-user variance."""
+    rho2 = (-2 * math.log(alpha) + math.log(1 - 2 * math.log(alpha))) / expected_users
+    return rho2 * (nc + nt) * (1 / nc + 1 / nt)
+
+
 def sequential_proportions_cases():
     cases = []
-    for nc, xc, nt, xt, alpha, mixing in [
-        (10_000, 1_000, 10_000, 1_100, 0.05, None),
-        (10_000, 1_000, 10_000, 1_150, 0.05, None),
-        (2_000, 100, 2_100, 150, 0.05, None),
-        (500_000, 25_000, 500_000, 25_600, 0.05, None),
-        (500_000, 25_000, 500_000, 25_600, 0.05, 1e-4),
-        (300, 30, 280, 25, 0.1, 0.5),
+    for nc, xc, nt, xt, alpha, mixing, expected in [
+        (10_000, 1_000, 10_000, 1_100, 0.05, None, None),
+        (10_000, 1_000, 10_000, 1_150, 0.05, None, None),
+        (2_000, 100, 2_100, 150, 0.05, None, None),
+        (500_000, 25_000, 500_000, 25_600, 0.05, None, None),
+        (500_000, 25_000, 500_000, 25_600, 0.05, 1e-4, None),
+        (300, 30, 280, 25, 0.1, 0.5, None),
+        (200_000, 10_000, 200_000, 10_500, 0.05, None, 400_000),
+        (10_000, 1_000, 10_000, 1_100, 0.05, None, 5_000),
+        (30_000, 900, 31_000, 1_020, 0.1, None, 1_000_000),
     ]:
         pc, pt = xc / nc, xt / nt
         pooled = (xc + xt) / (nc + nt)
@@ -656,12 +669,17 @@ def sequential_proportions_cases():
         sc, st = (xc + 1) / (nc + 2), (xt + 1) / (nt + 2)
         se_ci = math.sqrt(sc * (1 - sc) / nc + st * (1 - st) / nt)
         m = DEFAULT_MIXING_VARIANCE if mixing is None else mixing
+        if expected is not None:
+            m = tuned_mixing(alpha, expected, nc, nt)
         z, p, half = msprt(pt - pc, se_test, se_ci, nc, nt, alpha, m)
-        cases.append({"control": {"users": nc, "conversions": xc},
-                      "treatment": {"users": nt, "conversions": xt}, "alpha": alpha,
-                      "mixing_variance": mixing, "estimate": f(pt - pc), "z": f(z),
-                      "p_value": f(p), "ci": pair(pt - pc - half, pt - pc + half),
-                      "significant": bool(p < alpha)})
+        case = {"control": {"users": nc, "conversions": xc},
+                "treatment": {"users": nt, "conversions": xt}, "alpha": alpha,
+                "mixing_variance": mixing, "estimate": f(pt - pc), "z": f(z),
+                "p_value": f(p), "ci": pair(pt - pc - half, pt - pc + half),
+                "significant": bool(p < alpha)}
+        if expected is not None:
+            case["expected_users"] = expected
+        cases.append(case)
     return cases
 
 

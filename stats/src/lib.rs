@@ -76,8 +76,9 @@ pub use proportions::{
 };
 pub use ratio::{compare_ratios, ratio_estimate, RatioResult};
 pub use sequential::{
-    sequential_means, sequential_proportions, sequential_ratios, SequentialConfig,
-    SequentialMonitor, SequentialResult, DEFAULT_MIXING_VARIANCE,
+    sequential_cuped, sequential_means, sequential_proportions, sequential_ratios,
+    tuned_rho_squared, SequentialConfig, SequentialMonitor, SequentialResult,
+    DEFAULT_MIXING_VARIANCE,
 };
 pub use srm::{srm_test, SrmResult, DEFAULT_SRM_THRESHOLD};
 pub use summary::{Interval, MeanSummary, ProportionSummary, RatioSummary, MAX_COUNT};

@@ -189,3 +189,35 @@ fn bayes_matches_gbstats_effect_model() {
         close(r.abs_sd, &case["abs_sd"], &what("abs sd"));
     }
 }
+
+#[test]
+fn sequential_tuned_to_the_plan_matches_gbstats() {
+    let doc = fixture();
+    for (i, case) in cases(&doc, "sequential").iter().enumerate() {
+        let config = SequentialConfig {
+            alpha: num(&case["alpha"]),
+            expected_users: Some(int(&case["expected_users"])),
+            ..SequentialConfig::default()
+        };
+        let (c, t) = (&case["control"], &case["treatment"]);
+        let r = match case["kind"].as_str() {
+            Some("means") => sequential_means(
+                &MeanSummary::new(int(&c["n"]), num(&c["mean"]), num(&c["sd"])),
+                &MeanSummary::new(int(&t["n"]), num(&t["mean"]), num(&t["sd"])),
+                &config,
+            ),
+            Some("cuped") => sequential_cuped(
+                &cuped_summary(c),
+                &cuped_summary(t),
+                value_kind(&case["cuped_kind"]),
+                &config,
+            ),
+            other => panic!("unknown kind {other:?}"),
+        }
+        .unwrap();
+        let what = |s: &str| format!("sequential[{i}] {} {s}", case["kind"]);
+        close(r.estimate, &case["estimate"], &what("estimate"));
+        close(r.p_value, &case["p_value"], &what("p"));
+        close_interval(r.ci, &case["ci"], &what("ci"));
+    }
+}

@@ -222,7 +222,7 @@ proptest! {
     #[test]
     fn sequential_invariants(c in arm(1_000_000), t in arm(1_000_000), alpha in alpha(),
                              mixing in 1e-6..10.0f64) {
-        let config = SequentialConfig { alpha, mixing_variance: mixing };
+        let config = SequentialConfig { alpha, mixing_variance: mixing, expected_users: None };
         let r = sequential_proportions(&c, &t, &config).unwrap();
         prop_assert!(unit(r.p_value));
         prop_assert!(r.ci.contains(r.estimate));
@@ -324,7 +324,7 @@ proptest! {
         if let Ok(r) = compare_means(&a, &b, alpha) {
             prop_assert!(finite(&[r.p_value, r.t, r.df, r.ci_abs.low, r.ci_abs.high]));
         }
-        if let Ok(r) = sequential_means(&a, &b, &SequentialConfig { alpha, mixing_variance: power }) {
+        if let Ok(r) = sequential_means(&a, &b, &SequentialConfig { alpha, mixing_variance: power, expected_users: Some(nc + 1) }) {
             prop_assert!(finite(&[r.p_value, r.ci.low, r.ci.high]));
         }
         for formula in [Formula::Pooled, Formula::Textbook] {

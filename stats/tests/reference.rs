@@ -426,6 +426,7 @@ fn sequential_config(case: &Value) -> SequentialConfig {
         mixing_variance: case["mixing_variance"]
             .as_f64()
             .unwrap_or(DEFAULT_MIXING_VARIANCE),
+        expected_users: case["expected_users"].as_u64(),
     }
 }
 

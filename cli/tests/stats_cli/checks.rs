@@ -48,6 +48,9 @@ fn sequential_json_matches_fixtures() {
         if let Some(m) = case["mixing_variance"].as_f64() {
             args.extend(["--mixing-variance".into(), m.to_string()]);
         }
+        if let Some(n) = case["expected_users"].as_u64() {
+            args.extend(["--expected-users".into(), n.to_string()]);
+        }
         let out = json(&strs(&args));
         has_keys(
             &out,

@@ -61,8 +61,13 @@ pub struct SequentialArgs {
     #[arg(long, default_value_t = 0.05, value_parser = parse_unit)]
     alpha: f64,
     /// Variance of the normal mixing distribution in units of the per-user variance (τ²/σ²)
-    #[arg(long, default_value_t = DEFAULT_MIXING_VARIANCE, value_parser = parse_positive)]
+    #[arg(long, default_value_t = DEFAULT_MIXING_VARIANCE, value_parser = parse_positive,
+          conflicts_with = "expected_users")]
     mixing_variance: f64,
+    /// Planned users of both arms together at the end: tunes the mixing distribution so the
+    /// confidence sequence is narrowest there (gbstats' sequential tuning parameter)
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    expected_users: Option<u64>,
     /// Print one JSON object instead of a table
     #[arg(long)]
     json: bool,
@@ -113,6 +118,7 @@ pub(super) fn sequential(a: &SequentialArgs) -> Result<Output> {
     let config = SequentialConfig {
         alpha: a.alpha,
         mixing_variance: a.mixing_variance,
+        expected_users: a.expected_users,
     };
     let r = sequential_proportions(&c, &t, &config).or_else(|e| invalid(&e, "--control-users"))?;
     let json = json!({
@@ -124,6 +130,7 @@ pub(super) fn sequential(a: &SequentialArgs) -> Result<Output> {
         "z": r.z,
         "alpha": r.alpha,
         "mixing_variance": r.mixing_variance,
+        "expected_users": a.expected_users,
     });
     let mut table = Table::new(a.json);
     arms_section(&mut table, &c, &t);
@@ -132,7 +139,14 @@ pub(super) fn sequential(a: &SequentialArgs) -> Result<Output> {
     let ci = format!("{level} confidence sequence {}", interval_points(r.ci));
     table.note("absolute lift", points(r.estimate), ci);
     table.row("always-valid p", [num(r.p_value)]);
-    let settings = format!("(alpha {}, mixing variance {})", a.alpha, a.mixing_variance);
+    let settings = match a.expected_users {
+        Some(n) => format!(
+            "(alpha {}, tuned to {n} planned users: mixing variance {})",
+            a.alpha,
+            num(r.mixing_variance)
+        ),
+        None => format!("(alpha {}, mixing variance {})", a.alpha, a.mixing_variance),
+    };
     table.note("significant", yes_no(r.significant), settings);
     Ok((json, table))
 }
