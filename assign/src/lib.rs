@@ -21,11 +21,13 @@
 //! - [`file`]: the file as written (serde structs) and TOML parsing with line numbers.
 //! - [`validate`]: validation into [`Definitions`], layer slices and variant ranges.
 //! - [`metrics`]: validation of metric definitions.
+//! - [`analysis`]: how an experiment is analysed: engine, prior, CUPED, plan.
 //! - [`experiment`]: the validated [`Experiment`] and assignment.
 //! - [`flags`]: feature flags and their evaluation.
 //! - [`conditions`]: rule conditions and the attribute [`Context`].
 //! - [`error`]: [`DefinitionError`] and [`Problem`].
 
+pub mod analysis;
 pub mod conditions;
 pub mod error;
 pub mod experiment;
@@ -35,6 +37,7 @@ pub mod hash;
 pub mod metrics;
 pub mod validate;
 
+pub use analysis::{supports_cuped, Engine, Plan, Prior, DEFAULT_PRE_PERIOD_DAYS};
 pub use conditions::{AttrValue, Condition, Context, Op};
 pub use error::{DefinitionError, Problem};
 pub use experiment::{

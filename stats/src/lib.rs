@@ -64,7 +64,8 @@ pub use fisher::fisher_exact;
 pub use intervals::{newcombe_interval, wilson_interval};
 pub use means::{compare_means, welch_t_test, MeansResult, WelchTest};
 pub use noninferiority::{
-    non_inferiority_means, non_inferiority_proportions, Direction, NonInferiorityResult,
+    non_inferiority_cuped, non_inferiority_means, non_inferiority_proportions, Direction,
+    NonInferiorityResult,
 };
 pub use planning::{
     mde_means, mde_proportions, power_means, power_proportions, runtime_days, sample_size_means,
