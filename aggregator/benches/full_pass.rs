@@ -5,6 +5,11 @@
 //! users arriving), with the analysis time an hour later, and one after another 1% of late
 //! events of existing users. Needs the local stack; run with `scripts/bench-aggregate`.
 //!
+//! Users have history before their first exposure (half of them), and the cost of CUPED is
+//! measured on the same data: full passes of `bench-checkout` (conversion, winsorized revenue
+//! and count metrics) with its definition as is and with `cuped = true`, alternately, three
+//! times each.
+//!
 //! Environment: `ABACUS_BENCH_USERS` (default 1000000), `ABACUS_BENCH_KEEP=1` keeps the
 //! database. The incremental pass runs with `overlap_secs = 0`: the whole dataset was written
 //! in the minute before the full pass, which the default 60 s overlap would reread.
@@ -108,6 +113,7 @@ async fn bench() {
         duplicates: 0.01,
         malformed: 0.0,
         late: 0.01,
+        history: 0.5,
         ..Plan::default()
     };
 
@@ -198,6 +204,27 @@ async fn bench() {
     let returning_recomputed: u64 = returning_passes.iter().map(|p| p.recomputed_users).sum();
     assert!(returning_passes.iter().all(|p| p.mode == "incremental"));
 
+    // CUPED on the three metrics of bench-checkout: the same experiment without and with it,
+    // alternately (each apply stores a new registry version; every pass is full).
+    let mut with_cuped = defs.clone();
+    with_cuped.experiments[0].cuped = true;
+    let only_checkout = PassOptions {
+        experiment: Some("bench-checkout".to_owned()),
+        ..options.clone()
+    };
+    let (mut plain_secs, mut cuped_secs) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        for (definitions, secs) in [(&defs, &mut plain_secs), (&with_cuped, &mut cuped_secs)] {
+            let changes = abacus_registry::plan(ch, definitions).await.unwrap();
+            abacus_registry::apply(ch, &changes).await.unwrap();
+            let started = Instant::now();
+            pass(ch, &config, &only_checkout).await.unwrap();
+            secs.push(started.elapsed().as_secs_f64());
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (plain_mean, cuped_mean) = (mean(&plain_secs), mean(&cuped_secs));
+
     println!();
     println!("| measurement | seconds | ratio |");
     println!("|---|---:|---:|");
@@ -215,6 +242,15 @@ async fn bench() {
         "| incremental pass after {returning_events} more events ({:.2}%) of existing users, {returning_recomputed} users recomputed | {returning_secs:.2} | {:.3}× full |",
         returning_events as f64 / events as f64 * 100.0,
         returning_secs / full
+    );
+    println!(
+        "| full pass of bench-checkout without CUPED (baseline of the next row; mean of 3: {}) | {plain_mean:.2} | 1.00 |",
+        plain_secs.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(", ")
+    );
+    println!(
+        "| full pass of bench-checkout with CUPED on its 3 metrics (mean of 3: {}) | {cuped_mean:.2} | {:.2}× without |",
+        cuped_secs.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(", "),
+        cuped_mean / plain_mean
     );
     println!();
     println!(

@@ -92,6 +92,10 @@ async fn produce_ingest_aggregate_report_in_every_format() {
             "checkout-redesign:treatment:purchase=+8%",
             "--assignment-bug",
             "pricing-annual-discount=45,55",
+            "--history",
+            "0.8",
+            "--base-rate",
+            "purchase=0.3",
         ],
         "produce",
     );
@@ -186,6 +190,68 @@ async fn produce_ingest_aggregate_report_in_every_format() {
         .find(|m| m["kind"] == "ratio")
         .unwrap();
     assert!(ratio.get("control_conversions").is_none(), "{ratio}");
+
+    // CUPED (checkout-redesign): the adjusted estimate with the unadjusted one beside it.
+    let checkout: serde_json::Value = serde_json::from_str(&run(
+        &[
+            "report",
+            "--format",
+            "json",
+            "--experiment",
+            "checkout-redesign",
+        ],
+        "report json",
+    ))
+    .unwrap();
+    let metrics = checkout["metrics"].as_array().unwrap();
+    let purchase = metrics
+        .iter()
+        .find(|m| m["metric"] == "purchase_rate")
+        .unwrap();
+    assert_eq!(purchase["cuped"], true, "{purchase}");
+    assert_eq!(purchase["verdict_uses"], "adjusted");
+    assert_eq!(purchase["engine"], "frequentist");
+    assert!(
+        purchase["variance_reduction"].as_f64().unwrap() > 0.1,
+        "{purchase}"
+    );
+    let unadjusted = &purchase["unadjusted"];
+    for key in [
+        "abs_lift",
+        "rel_lift",
+        "ci_abs_low",
+        "ci_abs_high",
+        "p_value",
+    ] {
+        assert!(
+            unadjusted[key].is_f64(),
+            "unadjusted lacks {key}: {purchase}"
+        );
+    }
+    // Buying and spending before exposure predict them in the experiment (users' propensity
+    // and spending level).
+    let revenue = metrics
+        .iter()
+        .find(|m| m["metric"] == "revenue_per_user")
+        .unwrap();
+    assert!(
+        revenue["variance_reduction"].as_f64().unwrap() > 0.1,
+        "{revenue}"
+    );
+    let width = |m: &serde_json::Value, u: &serde_json::Value| {
+        (m["ci_abs_high"].as_f64().unwrap() - m["ci_abs_low"].as_f64().unwrap())
+            / (u["ci_abs_high"].as_f64().unwrap() - u["ci_abs_low"].as_f64().unwrap())
+    };
+    assert!(
+        width(revenue, &revenue["unadjusted"]) < 0.95,
+        "narrower: {revenue}"
+    );
+    let retention = metrics
+        .iter()
+        .find(|m| m["metric"] == "d7_retention")
+        .unwrap();
+    assert_eq!(retention["cuped"], false, "{retention}");
+    assert!(table.contains("CUPED: variance reduced by"), "{table}");
 
     // HTML: self-contained, renders its charts in headless Chromium.
     let dir = std::env::temp_dir().join(unique_name("report_html"));
