@@ -7,8 +7,8 @@
 //!
 //! Users have history before their first exposure (half of them), and the cost of CUPED is
 //! measured on the same data: full passes of `bench-checkout` (conversion, winsorized revenue
-//! and count metrics) with its definition as is and with `cuped = true`, alternately, three
-//! times each.
+//! and count metrics) with its definition as is and with `cuped = true`, alternately, five
+//! times each (medians reported: single passes vary a lot on a shared machine).
 //!
 //! Environment: `ABACUS_BENCH_USERS` (default 1000000), `ABACUS_BENCH_KEEP=1` keeps the
 //! database. The incremental pass runs with `overlap_secs = 0`: the whole dataset was written
@@ -212,18 +212,33 @@ async fn bench() {
         experiment: Some("bench-checkout".to_owned()),
         ..options.clone()
     };
+    // (total, materialize, statistics) seconds of each pass
     let (mut plain_secs, mut cuped_secs) = (Vec::new(), Vec::new());
-    for _ in 0..3 {
+    for _ in 0..5 {
         for (definitions, secs) in [(&defs, &mut plain_secs), (&with_cuped, &mut cuped_secs)] {
             let changes = abacus_registry::plan(ch, definitions).await.unwrap();
             abacus_registry::apply(ch, &changes).await.unwrap();
             let started = Instant::now();
-            pass(ch, &config, &only_checkout).await.unwrap();
-            secs.push(started.elapsed().as_secs_f64());
+            let p = pass(ch, &config, &only_checkout).await.unwrap();
+            secs.push((
+                started.elapsed().as_secs_f64(),
+                p[0].materialize.as_secs_f64(),
+                p[0].statistics.as_secs_f64(),
+            ));
         }
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let (plain_mean, cuped_mean) = (mean(&plain_secs), mean(&cuped_secs));
+    let median = |v: &[(f64, f64, f64)], part: usize| {
+        let mut x: Vec<f64> = v.iter().map(|t| [t.0, t.1, t.2][part]).collect();
+        x.sort_by(f64::total_cmp);
+        x[x.len() / 2]
+    };
+    let list = |v: &[(f64, f64, f64)]| {
+        v.iter()
+            .map(|t| format!("{:.2}", t.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (plain_median, cuped_median) = (median(&plain_secs, 0), median(&cuped_secs, 0));
 
     println!();
     println!("| measurement | seconds | ratio |");
@@ -244,13 +259,20 @@ async fn bench() {
         returning_secs / full
     );
     println!(
-        "| full pass of bench-checkout without CUPED (baseline of the next row; mean of 3: {}) | {plain_mean:.2} | 1.00 |",
-        plain_secs.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(", ")
+        "| full pass of bench-checkout without CUPED (baseline of the next row; median of {}) | {plain_median:.2} | 1.00 |",
+        list(&plain_secs)
     );
     println!(
-        "| full pass of bench-checkout with CUPED on its 3 metrics (mean of 3: {}) | {cuped_mean:.2} | {:.2}× without |",
-        cuped_secs.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(", "),
-        cuped_mean / plain_mean
+        "| full pass of bench-checkout with CUPED on its 3 metrics (median of {}) | {cuped_median:.2} | {:.2}× without |",
+        list(&cuped_secs),
+        cuped_median / plain_median
+    );
+    println!(
+        "  CUPED medians: materialize {:.2} s vs {:.2} s, statistics {:.2} s vs {:.2} s (with vs without)",
+        median(&cuped_secs, 1),
+        median(&plain_secs, 1),
+        median(&cuped_secs, 2),
+        median(&plain_secs, 2)
     );
     println!();
     println!(

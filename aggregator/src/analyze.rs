@@ -135,7 +135,7 @@ pub fn analyze(ctx: &Context<'_>, inputs: &Inputs) -> Analysis {
     };
     let mut planned = BTreeMap::new();
     for v in &e.variants {
-        if v.name != e.control {
+        if e.sequential && v.name != e.control {
             let users = planned_pair_users(e, &v.name).unwrap_or_else(|err| {
                 warnings.push(format!(
                     "the sequential test of {} uses the default mixing variance: {err}",
