@@ -293,10 +293,10 @@ impl Default for BayesThresholds {
 impl BayesThresholds {
     /// Checks the thresholds.
     pub fn checked(self) -> Result<Self> {
-        let c = check_open_unit("chance to win threshold", self.chance_to_win)?;
+        let c = check_open_unit("chance to win", self.chance_to_win)?;
         if c <= 0.5 {
             return Err(StatsError::OutOfRange {
-                name: "chance to win threshold",
+                name: "chance to win",
                 value: c,
                 expected: "between 0.5 and 1 (exclusive)",
             });

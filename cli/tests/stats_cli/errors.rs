@@ -342,7 +342,20 @@ fn invalid_arguments_exit_2_naming_the_flag() {
                     }
                 })
                 .collect(),
-            "--chance-to-win",
+            "'--chance-to-win': chance to win must be between 0.5 and 1",
+        ),
+        (
+            with(props("100", "2", "100", "3"), &["--expected-users", "0"])
+                .into_iter()
+                .map(|a| {
+                    if a == "proportions" {
+                        "sequential".into()
+                    } else {
+                        a
+                    }
+                })
+                .collect(),
+            "'--expected-users': expected users must be at least 1",
         ),
     ];
     for (args, flag) in cases {
