@@ -101,7 +101,7 @@ pub struct RunRow {
 }
 
 /// One row of `results`: a metric of a treatment variant against control.
-#[derive(Clone, Debug, PartialEq, Row, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Row, Serialize, Deserialize)]
 pub struct ResultRow {
     pub run_id: u64,
     pub experiment_id: String,

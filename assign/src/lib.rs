@@ -19,6 +19,7 @@
 //! # Layout
 //! - [`hash`]: MurmurHash3 x86_32, the key layout and the mapping to 10,000 buckets.
 //! - [`file`]: the file as written (serde structs) and TOML parsing with line numbers.
+//! - [`chunks`]: splitting a file at its top-level tables, so large files parse in bounded memory.
 //! - [`validate`]: validation into [`Definitions`], layer slices and variant ranges.
 //! - [`metrics`]: validation of metric definitions.
 //! - [`analysis`]: how an experiment is analysed: engine, prior, CUPED, plan.
@@ -28,6 +29,7 @@
 //! - [`error`]: [`DefinitionError`] and [`Problem`].
 
 pub mod analysis;
+pub mod chunks;
 pub mod conditions;
 pub mod error;
 pub mod experiment;
