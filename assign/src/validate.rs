@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::analysis::resolve_analysis;
 use crate::experiment::{BucketRange, Experiment, Variant};
 use crate::file::{parse_raw, DateText, RawExperiment, RawFile, RawVariant};
 use crate::flags::{validate_flags, Flag};
@@ -136,6 +137,13 @@ impl Experiment {
             design: (!self.design.is_default()).then(|| self.design.as_str().to_owned()),
             window: self.window.map(|w| w.to_string()),
             burn_in: self.burn_in.map(|w| w.to_string()),
+            cuped: self.cuped,
+            pre_period: self.pre_period.map(|w| w.to_string()),
+            engine: (!self.engine.is_default()).then(|| self.engine.as_str().to_owned()),
+            prior: self.prior,
+            chance_to_win: self.chance_to_win,
+            max_risk: self.max_risk,
+            plan: self.plan,
         }
     }
 }
@@ -393,6 +401,7 @@ fn resolve_experiment(r: &RawExperiment, problems: &mut Vec<Problem>) -> Option<
         ));
     }
     let design = crate::design::resolve(r, &metrics, &subj, problems);
+    let analysis = resolve_analysis(r, &metrics, &subj, problems);
     if problems.len() > before {
         return None;
     }
@@ -429,6 +438,13 @@ fn resolve_experiment(r: &RawExperiment, problems: &mut Vec<Problem>) -> Option<
         design: design.design,
         window: design.window,
         burn_in: design.burn_in,
+        cuped: analysis.cuped,
+        pre_period: analysis.pre_period,
+        engine: analysis.engine,
+        prior: analysis.prior,
+        chance_to_win: analysis.chance_to_win,
+        max_risk: analysis.max_risk,
+        plan: analysis.plan,
     })
 }
 
