@@ -263,6 +263,31 @@ pub(crate) fn resolve(
     for (field, reason) in check_design(design, r.unit.as_deref(), window, burn_in) {
         problems.push(Problem::new(subject, field, reason));
     }
+    if r.unit.is_some() {
+        let cuped = r.cuped || r.metric.iter().any(|m| m.cuped == Some(true));
+        let bayesian = r.engine.as_deref() == Some("bayesian");
+        for (on, field, what) in [
+            (
+                r.sequential,
+                "sequential",
+                "must be false: sequential tests are",
+            ),
+            (cuped, "cuped", "must be false: CUPED is"),
+            (
+                bayesian,
+                "engine",
+                "must be \"frequentist\": the Bayesian engine is",
+            ),
+        ] {
+            if on {
+                problems.push(Problem::new(
+                    subject,
+                    field,
+                    format!("{what} not available with a unit (the analysis compares clusters or (unit, window) cells with cluster-robust intervals)"),
+                ));
+            }
+        }
+    }
     if design == Design::Switchback {
         for m in metrics {
             let metric = format!("{subject}, metric \"{}\"", m.name);

@@ -114,6 +114,20 @@ fn design_keys_are_validated_with_clear_messages() {
         e.contains("unit must be a metadata key of 1 to 64 bytes"),
         "{e}"
     );
+    let e = refused(&file(
+        "unit = \"company_id\"\nsequential = true",
+        "count",
+        "",
+    ));
+    assert!(
+        e.contains("sequential must be false: sequential tests are not available with a unit"),
+        "{e}"
+    );
+    let e = refused(&file("unit = \"company_id\"\ncuped = true", "count", ""));
+    assert!(
+        e.contains("cuped must be false: CUPED is not available"),
+        "{e}"
+    );
     // valid forms
     parse(&file(
         "unit = \"company_id\"",
