@@ -16,9 +16,8 @@
 //! pair is then reported with an error and left out of the correction. Winsorization caps are
 //! not applied here (the check compares effects, and uncapped values keep it valid).
 
-use std::collections::BTreeMap;
-
 use abacus_assign::{Experiment, Metric, MetricKind};
+use abacus_registry::StoredExperiment;
 use abacus_schema::ClickHouse;
 use abacus_stats::{
     adjust_p_values, interaction_test, CellEstimate, Correction, MeanSummary, RatioSummary,
@@ -28,7 +27,7 @@ use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
 use crate::sql::{horizon_ms, Statement, Value};
-use crate::AggregateError;
+use crate::{AggregateConfig, AggregateError, ExperimentPass};
 
 /// Smallest number of users in every cell of a pair for the test to run.
 pub const MIN_CELL_USERS: u64 = 100;
@@ -484,14 +483,62 @@ pub async fn check(
     Ok(pairs.finish(run))
 }
 
-/// Flagged rows by experiment (either side), for logs.
-pub fn flagged_by_experiment(rows: &[InteractionRow]) -> BTreeMap<&str, Vec<&InteractionRow>> {
-    let mut out: BTreeMap<&str, Vec<&InteractionRow>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.flagged == 1) {
-        out.entry(r.experiment_a.as_str()).or_default().push(r);
-        out.entry(r.experiment_b.as_str()).or_default().push(r);
+/// The check at the end of a pass over every experiment: the experiments randomized by user
+/// (a unit's users are not independent, so they are left out), with the base runs the pass
+/// left; writes the rows to `results_interactions` and logs flagged pairs.
+pub async fn after_pass(
+    ch: &ClickHouse,
+    config: &AggregateConfig,
+    due: &[&StoredExperiment],
+    passes: &[ExperimentPass],
+    as_of: DateTime<Utc>,
+) -> Result<Vec<InteractionRow>, AggregateError> {
+    let members: Vec<Member> = due
+        .iter()
+        .filter(|s| s.experiment.unit.is_none())
+        .filter_map(|s| {
+            let p = passes.iter().find(|p| p.experiment_id == s.experiment.id)?;
+            Some(Member {
+                experiment: &s.experiment,
+                base_run_id: p.base_run_id,
+            })
+        })
+        .collect();
+    if members.len() < 2 {
+        return Ok(Vec::new());
     }
-    out
+    let started = std::time::Instant::now();
+    let run = RunInfo {
+        run_id: u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0),
+        computed_at: u32::try_from(Utc::now().timestamp()).unwrap_or(0),
+        as_of_ms: as_of.timestamp_millis(),
+        alpha: config.interaction_alpha,
+    };
+    let rows = check(ch, &members, &run, as_of).await?;
+    crate::store::insert(ch, "results_interactions", &rows).await?;
+    let flagged: Vec<&InteractionRow> = rows.iter().filter(|r| r.flagged == 1).collect();
+    for r in &flagged {
+        tracing::warn!(
+            experiment_a = %r.experiment_a,
+            experiment_b = %r.experiment_b,
+            metric = %r.metric,
+            p_value_adjusted = r.p_value_adjusted,
+            "interaction: the treatment effect of {} on {} differs by {} variant",
+            r.experiment_a,
+            r.metric,
+            r.experiment_b
+        );
+    }
+    tracing::info!(
+        run_id = run.run_id,
+        experiments = members.len(),
+        tests = rows.iter().filter(|r| r.error.is_empty()).count(),
+        not_tested = rows.iter().filter(|r| !r.error.is_empty()).count(),
+        flagged = flagged.len(),
+        elapsed_s = format!("{:.1}", started.elapsed().as_secs_f64()),
+        "interaction check finished"
+    );
+    Ok(rows)
 }
 
 #[cfg(test)]

@@ -35,6 +35,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "0006_cuped_bayesian.sql",
         include_str!("../migrations/0006_cuped_bayesian.sql"),
     ),
+    (
+        "0008_network.sql",
+        include_str!("../migrations/0008_network.sql"),
+    ),
 ];
 
 /// One migration file.
