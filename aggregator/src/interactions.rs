@@ -100,7 +100,10 @@ fn list(items: impl IntoIterator<Item = Value>, values: &mut Vec<Value>) -> Stri
 
 /// The scan: per user with entries in two or more of `members`, the array of
 /// `(code, x, y)` — `code` the 1-based index of `experiment_id:variant` in the members'
-/// variants, `x`/`y` the tested metric's value and denominator.
+/// variants, `x`/`y` the tested metric's value and denominator (0 when no tested metric is a
+/// ratio). Users are grouped by the 64-bit `cityHash64` of their id, a number being much
+/// cheaper to group by than a string; two of a million users share a hash with probability
+/// about 3·10⁻⁸, and a user whose hash is shared keeps one entry per experiment.
 pub fn entries_sql(members: &[Member<'_>], as_of_ms: i64) -> Statement {
     let mut values = Vec::new();
     let codes = list(
@@ -124,7 +127,15 @@ pub fn entries_sql(members: &[Member<'_>], as_of_ms: i64) -> Statement {
         format!("toUInt64(transform(experiment_id, {from}, {to}, toUInt64(1)))")
     };
     let x_index = index(&mut values);
-    let y_index = index(&mut values);
+    // The denominator is only read when a tested metric is a ratio (less to group and send).
+    let ratios = members
+        .iter()
+        .any(|m| tested_metric(m.experiment).is_some_and(|x| x.kind == MetricKind::Ratio));
+    let y = if ratios {
+        format!("metric_denominators[{}]", index(&mut values))
+    } else {
+        "0.".to_owned()
+    };
     let in_ids = list(ids(), &mut values).replace('[', "(").replace(']', ")");
     values.push(Value::Int(as_of_ms));
     let base_from = list(ids(), &mut values);
@@ -144,14 +155,14 @@ pub fn entries_sql(members: &[Member<'_>], as_of_ms: i64) -> Statement {
         "SELECT groupArray((code, x, y)) AS entries \
          FROM ( \
            SELECT user_id, toUInt32(indexOf({codes}, concat(experiment_id, ':', variant))) AS code, \
-             metric_values[{x_index}] AS x, metric_denominators[{y_index}] AS y \
+             metric_values[{x_index}] AS x, {y} AS y \
            FROM experiment_users FINAL \
            WHERE experiment_id IN {in_ids} AND variants = 1 AND t0_ms < ? \
              AND run_id >= toUInt64(transform(experiment_id, {base_from}, {base_to}, toUInt64(0))) \
              AND t0_ms + toInt64(transform(experiment_id, {horizon_from}, {horizon_to}, toInt64(0))) <= ? \
          ) \
          WHERE code > 0 \
-         GROUP BY user_id \
+         GROUP BY cityHash64(user_id) \
          HAVING length(entries) > 1"
     );
     Statement { sql, values }

@@ -36,8 +36,8 @@ SELECT *
 FROM {db}.results
 WHERE (experiment_id, run_id) IN (SELECT experiment_id, max(run_id) FROM {db}.experiment_runs GROUP BY experiment_id);
 
--- One row per interaction test of an aggregation pass: does the treatment effect of
--- experiment_a on its primary metric differ across the variants of experiment_b?
+-- One row per interaction test of an aggregation pass: whether the treatment effect of
+-- experiment_a on its primary metric differs across the variants of experiment_b.
 CREATE TABLE IF NOT EXISTS {db}.{table:results_interactions} {on_cluster}
 (
     run_id            UInt64,           -- the interaction check (epoch ms when it started)
