@@ -41,7 +41,7 @@ pub struct Member<'a> {
 }
 
 /// One row of `results_interactions`: one test of one pair.
-#[derive(Clone, Debug, PartialEq, Row, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Row, Serialize, Deserialize)]
 pub struct InteractionRow {
     pub run_id: u64,
     /// Unix seconds.
