@@ -90,7 +90,14 @@ fn header(input: &Input<'_>) -> Markup {
             " · run " span #run-id { (r.run.run_id) } " (" (r.run.mode) ", computed " (r.computed_at().format("%Y-%m-%d %H:%M UTC")) ")"
             @if let Some(p) = progress(r) { " · " (format!("{:.0}%", p * 100.0)) " of the planned duration" }
         }
+        @if let Some(line) = crate::network::randomization(&r.run, def) {
+            p.meta #randomization { (line) }
+        }
+        @for i in r.interactions.iter().filter(|i| i.flagged == 1) {
+            p.note role="note" .interaction { "Interaction: " (crate::network::interaction_line(i)) }
+        }
         ul.chips aria-label="analysis method" {
+            @if !r.run.unit.is_empty() { li.chip { "clustered by " (r.run.unit) } }
             li.chip { @if r.sequential { "sequential (always valid)" } @else { "fixed horizon" } }
             li.chip { "Holm correction" }
             @if let Some(d) = def { li.chip { "α " (d.alpha) } }
