@@ -23,6 +23,7 @@
 //! - [`metrics`]: validation of metric definitions.
 //! - [`experiment`]: the validated [`Experiment`] and assignment.
 //! - [`flags`]: feature flags and their evaluation.
+//! - [`value`]: typed flag values (boolean, string, integer, float, object).
 //! - [`conditions`]: rule conditions and the attribute [`Context`].
 //! - [`error`]: [`DefinitionError`] and [`Problem`].
 
@@ -34,6 +35,7 @@ pub mod flags;
 pub mod hash;
 pub mod metrics;
 pub mod validate;
+pub mod value;
 
 pub use conditions::{AttrValue, Condition, Context, Op};
 pub use error::{DefinitionError, Problem};
@@ -43,3 +45,4 @@ pub use experiment::{
 pub use flags::{Evaluation, Flag, Reason};
 pub use hash::BUCKETS;
 pub use validate::{parse, parse_date_time, validate, Definitions, EXCLUDED};
+pub use value::{FlagValue, ValueType};

@@ -76,9 +76,10 @@ pub async fn run(cmd: ExperimentsCommand, config: &Config) -> Result<()> {
             }
             for f in &defs.flags {
                 println!(
-                    "  flag {} ({}, {} rules, default {})",
+                    "  flag {} ({}, {} values, {} rules, default {})",
                     f.name,
                     if f.enabled { "enabled" } else { "disabled" },
+                    f.value_type,
                     f.rules.len(),
                     f.default
                 );

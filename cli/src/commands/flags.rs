@@ -13,9 +13,10 @@ use crate::commands::experiments::load_file;
 
 #[derive(Debug, Subcommand)]
 pub enum FlagsCommand {
-    /// Evaluate a flag for one user and print `variant<TAB>reason`.
+    /// Evaluate a flag for one user and print `variant<TAB>reason<TAB>value`.
     ///
-    /// The reason is `flag_disabled`, `rule:<name>` (the first rule whose conditions all
+    /// The value is printed as JSON: `true`, `29.9`, `{"model":"bm25"}`, or the variant name in
+    /// quotes for a flag without typed `values`. The reason is `flag_disabled`, `rule:<name>` (the first rule whose conditions all
     /// hold), `rollout` (no rule matched; the flag's rollout allocated the variant) or
     /// `default`. Attributes are given as text; conditions compare them as numbers or
     /// booleans when the condition's value is one (`--attr app_version=42` matches
@@ -37,7 +38,7 @@ pub struct EvalArgs {
     /// Context attribute, repeatable: --attr region=eu-west --attr app_version=42.
     #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = parse_attr)]
     pub attrs: Vec<(String, String)>,
-    /// Print {"flag", "user_id", "variant", "reason", "bucket"} as JSON.
+    /// Print {"flag", "user_id", "variant", "value", "value_type", "reason", "bucket"} as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -77,12 +78,14 @@ pub fn run(cmd: FlagsCommand) -> Result<()> {
             "flag": flag.name,
             "user_id": args.user,
             "variant": e.variant,
+            "value": e.value,
+            "value_type": flag.value_type,
             "reason": e.reason.to_string(),
             "bucket": e.bucket,
         });
         println!("{value}");
     } else {
-        println!("{}\t{}", e.variant, e.reason);
+        println!("{}\t{}\t{}", e.variant, e.reason, e.value);
     }
     Ok(())
 }
