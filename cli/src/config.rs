@@ -16,6 +16,7 @@ use toml::Value;
 use abacus_aggregator::AggregateConfig;
 use abacus_ingest::{IngestConfig, KafkaConfig};
 use abacus_schema::ClickHouseConfig;
+use abacus_serve::ServeConfig;
 
 /// Name of the config file looked up in the working directory when none is given.
 pub const DEFAULT_FILE: &str = "abacus.toml";
@@ -39,6 +40,9 @@ pub struct Config {
     /// Aggregation passes: watermark overlap, SRM threshold, sequential test.
     #[serde(default)]
     pub aggregate: AggregateConfig,
+    /// `abacus serve`: source, listen address, limits, API keys, exposure logging.
+    #[serde(default)]
+    pub serve: ServeConfig,
 }
 
 /// Where the configuration came from, for `config show` and logs.
@@ -224,6 +228,9 @@ pub fn redacted_toml(config: &Config) -> Result<String> {
         config.clickhouse.password = "<redacted>".into();
     }
     config.clickhouse.url = redact_url(&config.clickhouse.url);
+    for key in config.serve.api_keys.iter_mut() {
+        *key = "<redacted>".into();
+    }
     for (key, value) in config.kafka.client.iter_mut() {
         if is_secret_key(key) {
             *value = "<redacted>".into();

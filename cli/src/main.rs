@@ -40,6 +40,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Ingest(args) => flags.extend(args.overrides()),
         Command::Aggregate(args) => flags.extend(args.overrides()),
+        Command::Serve(args) => flags.extend(args.overrides()),
         _ => {}
     }
     let loaded = config::load(cli.global.config.as_deref(), &env, &flags)?;
@@ -62,6 +63,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime()?.block_on(commands::aggregate::run(*args, &loaded.config))
         }
         Command::Report(args) => runtime()?.block_on(commands::report::run(args, &loaded.config)),
+        Command::Serve(args) => runtime()?.block_on(commands::serve::run(*args, &loaded.config)),
         Command::Stats(cmd) => commands::stats::run(cmd),
     }
 }

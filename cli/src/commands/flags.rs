@@ -3,11 +3,10 @@
 
 use std::path::PathBuf;
 
+use abacus_assign::Context;
+use abacus_serve::eval::FlagRecord;
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
-use serde_json::json;
-
-use abacus_assign::Context;
 
 use crate::commands::experiments::load_file;
 
@@ -72,20 +71,12 @@ pub fn run(cmd: FlagsCommand) -> Result<()> {
     for (key, value) in &args.attrs {
         context.insert(key.clone(), value.clone());
     }
-    let e = flag.evaluate(&args.user, &context);
+    // The record `POST /v1/flags/eval` of `abacus serve` answers too.
+    let record = FlagRecord::new(flag, &args.user, &context);
     if args.json {
-        let value = json!({
-            "flag": flag.name,
-            "user_id": args.user,
-            "variant": e.variant,
-            "value": e.value,
-            "value_type": flag.value_type,
-            "reason": e.reason.to_string(),
-            "bucket": e.bucket,
-        });
-        println!("{value}");
+        println!("{}", serde_json::to_string(&record)?);
     } else {
-        println!("{}\t{}\t{}", e.variant, e.reason, e.value);
+        println!("{}\t{}\t{}", record.variant, record.reason, record.value);
     }
     Ok(())
 }
