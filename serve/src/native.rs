@@ -278,12 +278,14 @@ fn prepare(
             map.insert("event_type".into(), "exposure".into());
         }
         Some(Value::String(t)) if t == "exposure" => {}
-        Some(other) => return Err((
-            "invalid_field",
-            format!(
+        Some(other) => {
+            return Err((
+                "invalid_field",
+                format!(
                 "`event_type` must be \"exposure\" here (got {other}); send conversions to Kafka"
             ),
-        )),
+            ))
+        }
     }
     if map.get("timestamp").is_none_or(Value::is_null) {
         map.insert("timestamp".into(), now.timestamp_millis().into());

@@ -36,6 +36,9 @@ pub fn load_file(path: &Path) -> Result<Snapshot, ServeError> {
     ))
 }
 
+/// How long a changed file must stay unchanged after it was read to be trusted.
+const SETTLE: Duration = Duration::from_millis(20);
+
 /// What identifies a version of the file on disk without reading it.
 fn stat(path: &Path) -> Option<(u64, SystemTime)> {
     let m = std::fs::metadata(path).ok()?;
@@ -63,7 +66,15 @@ pub async fn watch_file(
         if !forced && now == seen {
             continue;
         }
-        match load_file(&path) {
+        let loaded = load_file(&path);
+        // A file caught while being written (truncated, then written) changes again right away;
+        // such a read is not trusted, whether it validates (an empty file does) or not: the
+        // next check reads the finished file.
+        tokio::time::sleep(SETTLE).await;
+        if stat(&path) != now {
+            continue;
+        }
+        match loaded {
             Ok(snapshot) => {
                 seen = now;
                 let same = store.load().is_some_and(|s| s.version == snapshot.version);
@@ -84,13 +95,6 @@ pub async fn watch_file(
                 store.install(snapshot);
             }
             Err(e) => {
-                // A file caught in the middle of being written changes again right away: only
-                // a file that stays as it is counts as a failed reload.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let after = stat(&path);
-                if after != now {
-                    continue;
-                }
                 seen = now;
                 let serving = store
                     .load()

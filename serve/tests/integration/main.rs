@@ -1,0 +1,9 @@
+//! Integration tests of `abacus-serve` (one test binary): the HTTP contract, reload under
+//! load, exposures while Kafka is down, and property tests of the request decoder. The tests
+//! that run the `abacus serve` binary with real OpenFeature clients and the exposure pipeline
+//! end to end are in cli/tests/serve_*.rs.
+
+mod api;
+mod decoder;
+mod reload;
+mod support;
