@@ -5,5 +5,6 @@
 
 mod api;
 mod decoder;
+mod registry;
 mod reload;
 mod support;
