@@ -3,6 +3,8 @@
 //! that run the `abacus serve` binary with real OpenFeature clients and the exposure pipeline
 //! end to end are in cli/tests/serve_*.rs.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 mod api;
 mod decoder;
 mod registry;
