@@ -128,7 +128,15 @@ async fn assign_inner(
             r
         })
         .collect();
-    let body = serde_json::to_vec(&json!({ "assignments": records })).unwrap_or_default();
+    // A struct, not `json!`: the records keep the field order `abacus assign --json` prints.
+    #[derive(serde::Serialize)]
+    struct Assignments<'a> {
+        assignments: Vec<AssignRecord<'a>>,
+    }
+    let body = serde_json::to_vec(&Assignments {
+        assignments: records,
+    })
+    .unwrap_or_default();
     Ok(json_response(StatusCode::OK, body))
 }
 

@@ -345,7 +345,10 @@ fn kubernetes_serve_is_probed_on_readyz_and_reached_through_its_service() {
     let args = strings(container.get("args"));
     let listen = flag_value(&args, "--listen").expect("--listen in serve args");
     let (host, port) = listen.rsplit_once(':').unwrap();
-    assert_eq!(host, "0.0.0.0", "{file}: the kubelet and the Service cannot reach {listen}");
+    assert_eq!(
+        host, "0.0.0.0",
+        "{file}: the kubelet and the Service cannot reach {listen}"
+    );
     let port: u64 = port.parse().unwrap();
     let port_name = container
         .get("ports")
@@ -380,15 +383,23 @@ fn kubernetes_serve_is_probed_on_readyz_and_reached_through_its_service() {
         .and_then(|v| str_at(v, &["configMap", "name"]))
         .expect("the experiments volume is a ConfigMap");
     let (_, cm) = named("ConfigMap", source);
-    let key = Path::new(experiments).file_name().unwrap().to_str().unwrap();
-    let text = str_at(cm, &["data", key]).unwrap_or_else(|| panic!("ConfigMap {source} has no {key}"));
+    let key = Path::new(experiments)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let text =
+        str_at(cm, &["data", key]).unwrap_or_else(|| panic!("ConfigMap {source} has no {key}"));
     abacus_assign::parse(text).unwrap_or_else(|e| panic!("ConfigMap {source}: {e}"));
     // Graceful shutdown fits the grace period (serve.shutdown_timeout_secs defaults to 10).
     let grace = pod_spec(serve)
         .and_then(|s| s.get("terminationGracePeriodSeconds"))
         .and_then(Value::as_u64)
         .expect("terminationGracePeriodSeconds");
-    assert!(grace >= 10 + 10, "{file}: terminationGracePeriodSeconds {grace}");
+    assert!(
+        grace >= 10 + 10,
+        "{file}: terminationGracePeriodSeconds {grace}"
+    );
 
     let (file, service) = named("Service", "abacus-serve");
     let selector = service.get("spec").and_then(|s| s.get("selector")).unwrap();
@@ -399,7 +410,11 @@ fn kubernetes_serve_is_probed_on_readyz_and_reached_through_its_service() {
         .and_then(|m| m.get("labels"))
         .unwrap();
     for (k, v) in selector.as_mapping().unwrap() {
-        assert_eq!(labels.get(k), Some(v), "{file}: selector {k:?} matches the serve pods");
+        assert_eq!(
+            labels.get(k),
+            Some(v),
+            "{file}: selector {k:?} matches the serve pods"
+        );
     }
     let target = service
         .get("spec")
