@@ -81,19 +81,40 @@ pub enum ServeError {
     Http(#[from] std::io::Error),
 }
 
-/// Serves HTTP on `listener` until `shutdown` resolves, then finishes open requests and waits
-/// up to the shutdown timeout for queued exposures to reach Kafka.
+/// Serves HTTP on `listener` until `shutdown` resolves, then finishes open requests (for at most
+/// the shutdown timeout) and waits up to the shutdown timeout again for queued exposures to
+/// reach Kafka.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    use std::future::IntoFuture;
     let addr = listener.local_addr().ok();
     tracing::info!(addr = ?addr, "serving");
-    axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await?;
     let timeout = state.inner().shutdown_timeout;
+    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing open requests");
+            let _ = signalled.send(());
+        })
+        .into_future();
+    // Connections that stay busy past the timeout are closed.
+    let deadline = async move {
+        match on_signal.await {
+            Ok(()) => tokio::time::sleep(timeout).await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        served = server => served?,
+        _ = deadline => tracing::warn!(
+            timeout_secs = timeout.as_secs(),
+            "open requests did not finish within the shutdown timeout; closing them"
+        ),
+    }
     let left = state.exposures().flush(timeout).await;
     if left > 0 {
         tracing::warn!(
