@@ -1,9 +1,9 @@
-//! Errors of the aggregator and the reports.
+//! Errors of the aggregator.
 
 use abacus_registry::RegistryError;
 use abacus_schema::SchemaError;
 
-/// What can go wrong in an aggregation pass or while building a report.
+/// What can go wrong in an aggregation pass.
 #[derive(Debug, thiserror::Error)]
 pub enum AggregateError {
     /// A ClickHouse statement failed.
@@ -23,9 +23,6 @@ pub enum AggregateError {
     /// The registry holds no experiment (or not the one asked for).
     #[error("{0}")]
     NoExperiment(String),
-    /// No aggregation run exists for a report (of this experiment, or of any).
-    #[error("no results {} yet: run `abacus aggregate --once` first", .0.as_deref().map_or_else(|| "in this database".to_owned(), |id| format!("for experiment `{id}`")))]
-    NoResults(Option<String>),
     /// An option is invalid.
     #[error("invalid {what}: {reason}")]
     Invalid {

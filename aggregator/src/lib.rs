@@ -6,7 +6,7 @@
 //! ([`analyze`], using `abacus-stats`) and writes one run to the result tables
 //! (`experiment_runs`, `results`, `results_series`, `results_segments`, `results_balance`;
 //! `results_latest` shows the newest run per experiment). [`run`] repeats passes as a daemon.
-//! [`report`] reads the newest run back for `abacus report`.
+//! Reading runs back and rendering them is the `abacus-report` crate's job.
 //!
 //! # Layout
 //! - [`config`]: the `[aggregate]` configuration section.
@@ -19,7 +19,6 @@
 //! - [`model`]: the rows of the result tables.
 //! - [`store`]: writing a run.
 //! - [`statements`]: every statement rendered with sample values, for the SQL check.
-//! - [`report`]: reading a run back and rendering it as a table, JSON or HTML.
 //! - [`error`](mod@error): the error type, [`AggregateError`].
 
 pub mod analyze;
@@ -31,7 +30,6 @@ pub mod error;
 pub mod exact;
 pub mod materialize;
 pub mod model;
-pub mod report;
 pub mod sql;
 pub mod statements;
 pub mod store;

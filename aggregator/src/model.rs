@@ -1,4 +1,4 @@
-//! Rows of the result tables (written by a pass, read back by reports) and the sufficient
+//! Rows of the result tables (written by a pass, read back by `abacus-report`) and the sufficient
 //! statistics they are computed from. Field order follows the tables in
 //! `schema/migrations/0005_results.sql`; every column is documented in `schema/README.md`.
 

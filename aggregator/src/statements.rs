@@ -1,15 +1,14 @@
-//! Every statement the aggregator and the reports run, rendered with sample values for the
-//! experiments of a definitions file, so that `scripts/sqlcheck/run` can replay them on a
-//! current ClickHouse (the local stack runs 18.16). Printed by
-//! `abacus schema print --runtime FILE`.
+//! Every statement the aggregator runs, rendered with sample values for the experiments of a
+//! definitions file, so that `scripts/sqlcheck/run` can replay them on a current ClickHouse
+//! (the local stack runs 18.16). Printed by `abacus schema print --runtime FILE` (the reports'
+//! statements are in `abacus_report::statements`).
 
 use abacus_assign::Experiment;
 use clickhouse::Row;
 
 use crate::collect::{cells_sql, Source};
 use crate::materialize::SELECT_STATE;
-use crate::model::{BalanceRow, ResultRow, RunRow, SegmentRow, SeriesRow};
-use crate::report::LATEST_RUNS;
+use crate::model::ResultRow;
 use crate::sql::{materialize, Scope, Statement, Value};
 
 fn fields<R: Row>() -> String {
@@ -61,44 +60,12 @@ pub fn for_experiment(e: &Experiment) -> Vec<(String, String)> {
         format!("{}: statistics per variant, day and segment", e.id),
         bound(&cells_sql(&src), vec![id(), Value::UInt(2)]),
     ));
-    for (table, columns, order) in [
-        ("results", fields::<ResultRow>(), "metric, variant"),
-        (
-            "results_series",
-            fields::<SeriesRow>(),
-            "metric, variant, day",
-        ),
-        (
-            "results_segments",
-            fields::<SegmentRow>(),
-            "metric, segment_key, segment_value, variant",
-        ),
-        (
-            "results_balance",
-            fields::<BalanceRow>(),
-            "segment_key, segment_value, variant",
-        ),
-    ] {
-        out.push((
-            format!("{}: report rows of {table}", e.id),
-            bound(
-                &format!(
-                    "SELECT {columns} FROM {table} WHERE experiment_id = ? AND run_id = ? ORDER BY {order}"
-                ),
-                vec![id(), Value::UInt(2)],
-            ),
-        ));
-    }
     out
 }
 
 /// Statements that do not depend on an experiment.
 pub fn common() -> Vec<(String, String)> {
     vec![
-        (
-            "newest run of every experiment".to_owned(),
-            LATEST_RUNS.replace("?fields", &fields::<RunRow>()),
-        ),
         (
             "results_latest".to_owned(),
             format!(

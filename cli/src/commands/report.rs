@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
-use abacus_aggregator::report::{self, html, json, table};
+use abacus_report::{self as report, html, json, table};
 
 use crate::commands::schema::connect;
 use crate::config::Config;

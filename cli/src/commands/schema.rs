@@ -48,9 +48,11 @@ pub async fn run(cmd: SchemaCommand, config: &Config) -> Result<()> {
             println!("-- runtime statements for {}", file.display());
             println!("USE `{}`;\n", config.clickhouse.database);
             let mut all = abacus_aggregator::statements::common();
+            all.extend(abacus_report::statements::common());
             all.extend(ingest_statements());
             for e in &defs.experiments {
                 all.extend(abacus_aggregator::statements::for_experiment(e));
+                all.extend(abacus_report::statements::for_experiment(e));
             }
             for (what, statement) in all {
                 println!("-- {what}\n{statement};\n");

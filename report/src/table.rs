@@ -5,8 +5,8 @@
 
 use std::fmt::Write as _;
 
-use super::{num, pct, pvalue, verdict, Report};
-use crate::model::ResultRow;
+use crate::{num, pct, pvalue, verdict, Report};
+use abacus_aggregator::model::ResultRow;
 
 fn lift(r: &ResultRow) -> (String, String) {
     match (r.rel_lift, r.ci_rel_low, r.ci_rel_high) {

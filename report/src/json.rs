@@ -12,7 +12,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{verdict, Report};
+use crate::{verdict, Report};
 
 /// The report as the JSON contract.
 pub fn to_json(r: &Report) -> Value {

@@ -5,8 +5,8 @@
 
 use std::fmt::Write as _;
 
-use super::{num, pct, pvalue, verdict, Report};
-use crate::model::{ResultRow, SeriesRow};
+use crate::{num, pct, pvalue, verdict, Report};
+use abacus_aggregator::model::{ResultRow, SeriesRow};
 
 /// Colour of interval bars and bands (the screenshot test looks for it).
 pub const INTERVAL_COLOR: &str = "#2563eb";

@@ -1,0 +1,125 @@
+//! Reports over the aggregation runs the aggregator writes: reading a run's rows back from
+//! the result tables and rendering them. The aggregator only computes and writes; everything
+//! an analyst reads (the terminal table, the JSON contract, the static HTML page) is rendered
+//! here, from the same [`Report`] value.
+//!
+//! # Layout
+//! - [`read`]: loading the newest run of each experiment ([`load`]) from ClickHouse.
+//! - [`table`]: the text table of `abacus report`.
+//! - [`json`]: the JSON contract of `abacus report --format json`.
+//! - [`html`]: one self-contained HTML page with inline SVG charts.
+//! - [`statements`]: every statement the reports run, rendered for the SQL check.
+//! - [`error`](mod@error): the error type, [`ReportError`].
+//!
+//! The number formatting shared by every output ([`num`], [`pct`], [`pvalue`], [`verdict`])
+//! lives in this file.
+
+pub mod error;
+pub mod html;
+pub mod json;
+pub mod read;
+pub mod statements;
+pub mod table;
+
+use abacus_aggregator::model::{BalanceRow, ResultRow, RunRow, SegmentRow, SeriesRow};
+use chrono::{DateTime, Utc};
+
+pub use error::ReportError;
+pub use read::{load, LATEST_RUNS};
+
+/// Everything a report shows for one experiment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    /// Human-readable name from the registry (the id when unknown).
+    pub name: String,
+    /// The hypothesis from the registry.
+    pub hypothesis: String,
+    /// Control variant.
+    pub control: String,
+    /// Whether the experiment uses sequential testing.
+    pub sequential: bool,
+    /// The run.
+    pub run: RunRow,
+    /// One row per metric and treatment.
+    pub results: Vec<ResultRow>,
+    /// Cumulative series by exposure day.
+    pub series: Vec<SeriesRow>,
+    /// Per segment value.
+    pub segments: Vec<SegmentRow>,
+    /// Covariate balance.
+    pub balance: Vec<BalanceRow>,
+}
+
+impl Report {
+    /// The analysis time.
+    pub fn as_of(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(self.run.as_of_ms).unwrap_or_default()
+    }
+
+    /// When the run was computed.
+    pub fn computed_at(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp(i64::from(self.run.computed_at), 0).unwrap_or_default()
+    }
+}
+
+/// A number with `digits` significant digits, without exponent for everyday magnitudes.
+pub fn num(x: f64, digits: usize) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return "0".to_owned();
+    }
+    let magnitude = x.abs().log10().floor() as i32;
+    if !(-4..=9).contains(&magnitude) {
+        return format!("{x:.*e}", digits.saturating_sub(1));
+    }
+    let decimals = (digits as i32 - 1 - magnitude).max(0) as usize;
+    format!("{x:.decimals$}")
+}
+
+/// A share as a percentage with sign, e.g. `+8.12%`.
+pub fn pct(x: f64) -> String {
+    format!("{:+.2}%", x * 100.0)
+}
+
+/// A p-value: 4 decimals, or `<0.0001`.
+pub fn pvalue(p: f64) -> String {
+    if p < 0.0001 {
+        "<0.0001".to_owned()
+    } else {
+        format!("{p:.4}")
+    }
+}
+
+/// The verdict of one result row, in words.
+pub fn verdict(r: &ResultRow) -> String {
+    if !r.error.is_empty() {
+        return "no test".to_owned();
+    }
+    if r.is_guardrail == 1 {
+        return format!("guardrail {}", r.guardrail_verdict);
+    }
+    let better = match r.direction.as_str() {
+        "decrease" => r.abs_lift < 0.0,
+        _ => r.abs_lift > 0.0,
+    };
+    match (r.significant == 1, better) {
+        (true, true) => "better".to_owned(),
+        (true, false) => "worse".to_owned(),
+        (false, _) => "not significant".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_readable() {
+        assert_eq!(num(0.123456, 4), "0.1235");
+        assert_eq!(num(1234.5678, 4), "1235");
+        assert_eq!(num(5.0, 4), "5.000");
+        assert_eq!(pct(0.0812), "+8.12%");
+        assert_eq!(pct(-0.5), "-50.00%");
+        assert_eq!(pvalue(0.00001), "<0.0001");
+        assert_eq!(pvalue(0.04321), "0.0432");
+    }
+}

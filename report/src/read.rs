@@ -1,0 +1,105 @@
+//! Reading runs back from the result tables (`experiment_runs`, `results`, `results_series`,
+//! `results_segments`, `results_balance`), with the registry's names and metric order.
+
+use abacus_aggregator::model::{ResultRow, RunRow};
+use abacus_schema::ClickHouse;
+use clickhouse::RowOwned;
+
+use crate::{Report, ReportError};
+
+/// The newest run of every experiment.
+pub const LATEST_RUNS: &str = "SELECT ?fields FROM experiment_runs \
+     WHERE (experiment_id, run_id) IN \
+       (SELECT experiment_id, max(run_id) FROM experiment_runs GROUP BY experiment_id) \
+     ORDER BY experiment_id";
+
+/// The statement reading the rows of one run from `table`, ordered by `order`.
+pub fn rows_sql(table: &str, order: &str) -> String {
+    format!("SELECT ?fields FROM {table} WHERE experiment_id = ? AND run_id = ? ORDER BY {order}")
+}
+
+async fn rows<T: RowOwned + clickhouse::RowRead>(
+    ch: &ClickHouse,
+    table: &str,
+    run: &RunRow,
+    order: &str,
+) -> Result<Vec<T>, ReportError> {
+    ch.client()
+        .query(&rows_sql(table, order))
+        .bind(&run.experiment_id)
+        .bind(run.run_id)
+        .fetch_all::<T>()
+        .await
+        .map_err(|e| ReportError::query(format!("read {table}"), &e))
+}
+
+/// Loads the newest run of `experiment`, or of every experiment with a run.
+pub async fn load(ch: &ClickHouse, experiment: Option<&str>) -> Result<Vec<Report>, ReportError> {
+    let mut runs = ch
+        .client()
+        .query(LATEST_RUNS)
+        .fetch_all::<RunRow>()
+        .await
+        .map_err(|e| ReportError::query("read experiment_runs", &e))?;
+    if let Some(id) = experiment {
+        runs.retain(|r| r.experiment_id == id);
+        if runs.is_empty() {
+            return Err(ReportError::NoResults(Some(id.to_owned())));
+        }
+    }
+    if runs.is_empty() {
+        return Err(ReportError::NoResults(None));
+    }
+    let registry = abacus_registry::current(ch).await?;
+    let mut out = Vec::new();
+    for run in runs {
+        let def = registry
+            .iter()
+            .find(|s| s.experiment.id == run.experiment_id)
+            .map(|s| &s.experiment);
+        let results: Vec<ResultRow> = rows(ch, "results", &run, "metric, variant").await?;
+        // Metrics in definition order (primary first), as the experiment lists them.
+        let mut results = results;
+        if let Some(def) = def {
+            let position = |m: &str| {
+                def.metrics
+                    .iter()
+                    .position(|x| x.name == m)
+                    .unwrap_or(usize::MAX)
+            };
+            results.sort_by_key(|r| (r.is_primary == 0, position(&r.metric), r.variant.clone()));
+        }
+        out.push(Report {
+            name: def.map_or_else(|| run.experiment_id.clone(), |d| d.name.clone()),
+            hypothesis: def.map(|d| d.hypothesis.clone()).unwrap_or_default(),
+            control: def.map_or_else(
+                || {
+                    results
+                        .first()
+                        .map(|r| r.control.clone())
+                        .unwrap_or_default()
+                },
+                |d| d.control.clone(),
+            ),
+            sequential: def.is_some_and(|d| d.sequential),
+            results,
+            series: rows(ch, "results_series", &run, "metric, variant, day").await?,
+            segments: rows(
+                ch,
+                "results_segments",
+                &run,
+                "metric, segment_key, segment_value, variant",
+            )
+            .await?,
+            balance: rows(
+                ch,
+                "results_balance",
+                &run,
+                "segment_key, segment_value, variant",
+            )
+            .await?,
+            run,
+        });
+    }
+    Ok(out)
+}
