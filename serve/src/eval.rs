@@ -10,7 +10,6 @@
 
 use abacus_assign::{Experiment, Flag, FlagValue, Reason, ValueType, EXCLUDED};
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use crate::request::EvalContext;
 use crate::snapshot::{Snapshot, Target};
@@ -138,9 +137,42 @@ pub struct OfrepEvaluation<'a> {
     pub variant: &'a str,
     /// Why.
     pub reason: OfrepReason,
-    /// Flat scalars: `kind`, `configVersion`, and for experiments `experimentId`, `layer`,
-    /// `namespaceBucket`, `variantBucket`, `inExperiment`; for flags `valueType`, `rule`, `bucket`.
-    pub metadata: Map<String, Value>,
+    /// Flat scalars about the evaluation.
+    pub metadata: Metadata<'a>,
+}
+
+/// OFREP `metadata` (flat scalars only; absent fields are left out, never `null`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata<'a> {
+    /// `flag` or `experiment`.
+    pub kind: &'static str,
+    /// The experiment id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment_id: Option<&'a str>,
+    /// The experiment's layer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<&'a str>,
+    /// Whether the user is in the experiment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_experiment: Option<bool>,
+    /// The user's namespace bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace_bucket: Option<u32>,
+    /// The user's variant bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant_bucket: Option<u32>,
+    /// A flag's value type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_type: Option<&'static str>,
+    /// The flag rule that matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'a str>,
+    /// The flag allocation bucket used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<u32>,
+    /// The configuration version that answered.
+    pub config_version: &'a str,
 }
 
 /// An evaluated value: a flag's typed value or an experiment's variant name.
@@ -185,7 +217,7 @@ pub fn evaluate<'a>(
 }
 
 /// Evaluates a flag.
-pub fn evaluate_flag<'a>(flag: &'a Flag, ctx: &'a EvalContext, version: &str) -> Evaluated<'a> {
+pub fn evaluate_flag<'a>(flag: &'a Flag, ctx: &'a EvalContext, version: &'a str) -> Evaluated<'a> {
     let e = flag.evaluate(&ctx.targeting_key, &ctx.context);
     let reason = match e.reason {
         Reason::FlagDisabled => OfrepReason::Disabled,
@@ -194,16 +226,17 @@ pub fn evaluate_flag<'a>(flag: &'a Flag, ctx: &'a EvalContext, version: &str) ->
         Reason::Default if flag.rules.is_empty() && flag.rollout.is_none() => OfrepReason::Static,
         Reason::Default => OfrepReason::Default,
     };
-    let mut metadata = Map::new();
-    metadata.insert("kind".into(), "flag".into());
-    metadata.insert("valueType".into(), flag.value_type.name().into());
-    if let Reason::Rule(rule) = e.reason {
-        metadata.insert("rule".into(), rule.into());
-    }
-    if let Some(b) = e.bucket {
-        metadata.insert("bucket".into(), b.into());
-    }
-    metadata.insert("configVersion".into(), version.into());
+    let metadata = Metadata {
+        kind: "flag",
+        value_type: Some(flag.value_type.name()),
+        rule: match e.reason {
+            Reason::Rule(rule) => Some(rule),
+            _ => None,
+        },
+        bucket: e.bucket,
+        config_version: version,
+        ..Metadata::default()
+    };
     Evaluated {
         answer: OfrepEvaluation {
             key: &flag.name,
@@ -220,20 +253,20 @@ pub fn evaluate_flag<'a>(flag: &'a Flag, ctx: &'a EvalContext, version: &str) ->
 pub fn evaluate_experiment<'a>(
     experiment: &'a Experiment,
     ctx: &'a EvalContext,
-    version: &str,
+    version: &'a str,
 ) -> Evaluated<'a> {
     let a = experiment.assignment(&ctx.targeting_key);
     let variant = a.variant.map_or(EXCLUDED, |v| v.name.as_str());
-    let mut metadata = Map::new();
-    metadata.insert("kind".into(), "experiment".into());
-    metadata.insert("experimentId".into(), experiment.id.as_str().into());
-    if let Some(layer) = &experiment.layer {
-        metadata.insert("layer".into(), layer.as_str().into());
-    }
-    metadata.insert("inExperiment".into(), a.variant.is_some().into());
-    metadata.insert("namespaceBucket".into(), a.namespace_bucket.into());
-    metadata.insert("variantBucket".into(), a.variant_bucket.into());
-    metadata.insert("configVersion".into(), version.into());
+    let metadata = Metadata {
+        kind: "experiment",
+        experiment_id: Some(&experiment.id),
+        layer: experiment.layer.as_deref(),
+        in_experiment: Some(a.variant.is_some()),
+        namespace_bucket: Some(a.namespace_bucket),
+        variant_bucket: Some(a.variant_bucket),
+        config_version: version,
+        ..Metadata::default()
+    };
     Evaluated {
         answer: OfrepEvaluation {
             key: &experiment.id,
@@ -289,7 +322,7 @@ mod tests {
         assert_eq!(e.answer.reason, OfrepReason::TargetingMatch);
         assert_eq!(
             serde_json::to_value(&e.answer).unwrap()["value"],
-            Value::Bool(true)
+            serde_json::Value::Bool(true)
         );
         assert!(e.exposure.is_none());
         let plain = ctx("u1", Context::new());
