@@ -15,9 +15,9 @@
 
 use std::collections::HashSet;
 
-use crate::conditions::{condition, Condition, Context};
+use crate::conditions::{condition, AttrValue, Condition, Context, Op};
 use crate::experiment::BucketRange;
-use crate::file::{RawAllocation, RawFlag};
+use crate::file::{RawAllocation, RawCondition, RawFlag, RawRule};
 use crate::hash::flag_bucket;
 use crate::validate::{check_id, check_variant_name, weight_ranges};
 use crate::value::{from_toml, unify, FlagValue, ValueType};
@@ -161,6 +161,93 @@ impl Flag {
             }
         }
         (&self.default, Reason::Default, None)
+    }
+}
+
+impl Flag {
+    /// The flag as it would be written in a file (what the registry stores, as TOML).
+    ///
+    /// `values` is left out when every value is its variant name (an untyped flag).
+    pub fn to_raw(&self) -> RawFlag {
+        let untyped = self
+            .variants
+            .iter()
+            .zip(&self.values)
+            .all(|(v, value)| *value == FlagValue::Str(v.clone()));
+        let values = (!untyped).then(|| {
+            self.variants
+                .iter()
+                .zip(&self.values)
+                .map(|(v, value)| (v.clone(), to_toml(value)))
+                .collect()
+        });
+        let allocation = |a: &Allocation| {
+            a.entries
+                .iter()
+                .map(|(variant, weight, _)| RawAllocation {
+                    variant: variant.clone(),
+                    weight: i64::from(*weight),
+                })
+                .collect()
+        };
+        RawFlag {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            enabled: self.enabled,
+            variants: self.variants.clone(),
+            default: self.default.clone(),
+            value_type: (!untyped).then(|| self.value_type.name().to_owned()),
+            values,
+            rollout: self.rollout.as_ref().map(allocation).unwrap_or_default(),
+            rule: self
+                .rules
+                .iter()
+                .map(|r| RawRule {
+                    name: r.name.clone(),
+                    conditions: r.conditions.iter().map(condition_to_raw).collect(),
+                    allocation: allocation(&r.allocation),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn to_toml(value: &FlagValue) -> toml::Value {
+    match value {
+        FlagValue::Bool(b) => toml::Value::Boolean(*b),
+        FlagValue::Str(s) => toml::Value::String(s.clone()),
+        FlagValue::Int(i) => toml::Value::Integer(*i),
+        FlagValue::Float(x) => toml::Value::Float(*x),
+        // Objects came from TOML tables, so they convert back (a hand-built object that does
+        // not is caught by the registry's round-trip check).
+        FlagValue::Object(m) => {
+            toml::Value::try_from(m).unwrap_or_else(|_| toml::Value::Table(Default::default()))
+        }
+    }
+}
+
+fn condition_to_raw(c: &Condition) -> RawCondition {
+    let scalar = |v: &AttrValue| match v {
+        AttrValue::Str(s) => toml::Value::String(s.clone()),
+        AttrValue::Bool(b) => toml::Value::Boolean(*b),
+        AttrValue::Num(x) => toml::Value::Float(*x),
+    };
+    let set = |vs: &[AttrValue]| toml::Value::Array(vs.iter().map(scalar).collect());
+    let (op, value) = match &c.op {
+        Op::Eq(v) => ("eq", Some(scalar(v))),
+        Op::Ne(v) => ("ne", Some(scalar(v))),
+        Op::In(vs) => ("in", Some(set(vs))),
+        Op::NotIn(vs) => ("not_in", Some(set(vs))),
+        Op::Gt(x) => ("gt", Some(toml::Value::Float(*x))),
+        Op::Gte(x) => ("gte", Some(toml::Value::Float(*x))),
+        Op::Lt(x) => ("lt", Some(toml::Value::Float(*x))),
+        Op::Lte(x) => ("lte", Some(toml::Value::Float(*x))),
+        Op::Exists => ("exists", None),
+    };
+    RawCondition {
+        attr: c.attr.clone(),
+        op: op.to_owned(),
+        value,
     }
 }
 

@@ -241,3 +241,22 @@ fn a_flag_may_not_share_its_name_with_an_experiment() {
         "{err}"
     );
 }
+
+#[test]
+fn flags_round_trip_through_their_file_form() {
+    let defs = parse(EXAMPLE).expect("valid file");
+    let text = format!(
+        "{}\n[[flag]]\nname = \"ops\"\ndefault = \"no\"\n[[flag.rule]]\nname = \"r\"\nconditions = [{{ attr = \"plan\", op = \"ne\", value = \"free\" }}, {{ attr = \"country\", op = \"not_in\", value = [\"US\", 1, true] }}, {{ attr = \"age\", op = \"lt\", value = 17 }}, {{ attr = \"x\", op = \"exists\" }}]\nallocation = [{{ variant = \"yes\", weight = 3 }}, {{ variant = \"no\", weight = 1 }}]\n",
+        ""
+    );
+    let extra = parse(&text).expect("valid flag");
+    for f in defs.flags.iter().chain(&extra.flags) {
+        let raw = abacus_assign::file::RawFile {
+            experiment: Vec::new(),
+            flag: vec![f.to_raw()],
+        };
+        let toml_text = toml::to_string(&raw).expect("serializes");
+        let back = parse(&toml_text).unwrap_or_else(|e| panic!("{}: {e}\n{toml_text}", f.name));
+        assert_eq!(&back.flags[0], f, "{toml_text}");
+    }
+}

@@ -31,6 +31,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "0005_results.sql",
         include_str!("../migrations/0005_results.sql"),
     ),
+    (
+        "0006_flags.sql",
+        include_str!("../migrations/0006_flags.sql"),
+    ),
 ];
 
 /// One migration file.

@@ -106,23 +106,31 @@ pub async fn watch_file(
     }
 }
 
-/// Reads the newest applied version of every experiment from the registry.
-///
-/// The registry stores experiments only; flags are served from an experiments file.
+/// Reads the newest applied version of every experiment and flag from the registry.
 pub async fn load_registry(ch: &ClickHouse) -> Result<Snapshot, ServeError> {
-    let stored = abacus_registry::current(ch)
-        .await
-        .map_err(|e| ServeError::Source {
-            source_name: "registry".into(),
-            message: e.to_string(),
-        })?;
-    let content: String = stored
+    let failed = |e: abacus_registry::RegistryError| ServeError::Source {
+        source_name: "registry".into(),
+        message: e.to_string(),
+    };
+    let stored = abacus_registry::current(ch).await.map_err(failed)?;
+    let flags = abacus_registry::current_flags(ch).await.map_err(failed)?;
+    let mut content: String = stored
         .iter()
-        .map(|s| format!("{}:{}:{}\n", s.experiment.id, s.version, s.checksum))
+        .map(|s| {
+            format!(
+                "experiment:{}:{}:{}\n",
+                s.experiment.id, s.version, s.checksum
+            )
+        })
         .collect();
+    content.extend(
+        flags
+            .iter()
+            .map(|f| format!("flag:{}:{}:{}\n", f.flag.name, f.version, f.checksum)),
+    );
     let definitions = Definitions {
         experiments: stored.into_iter().map(|s| s.experiment).collect(),
-        flags: Vec::new(),
+        flags: flags.into_iter().map(|f| f.flag).collect(),
     };
     Ok(Snapshot::new(definitions, content.as_bytes(), "registry"))
 }

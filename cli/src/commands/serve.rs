@@ -42,9 +42,8 @@ when the queue is full or Kafka is down, exposures are dropped and counted in /m
 service answers without Kafka.
 
 Definitions come from --experiments FILE (reloaded when the file changes and on SIGHUP) or
---source registry (the newest applied version of every experiment, read every
---registry-poll-secs; flags are not stored in the registry, so they are served only from a
-file). A new version is validated completely and swapped in one step; an invalid file or an
+--source registry (the newest applied version of every experiment and flag that
+`abacus experiments apply` stored, read every --registry-poll-secs). A new version is validated completely and swapped in one step; an invalid file or an
 unreachable ClickHouse keeps the last good configuration serving and shows why in /readyz and
 /metrics.
 

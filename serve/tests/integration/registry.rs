@@ -21,6 +21,12 @@ async fn apply(db: &TestDatabase, text: &str) {
     abacus_registry::apply(db.clickhouse(), &plan)
         .await
         .unwrap();
+    let flags = abacus_registry::plan_flags(db.clickhouse(), &defs)
+        .await
+        .unwrap();
+    abacus_registry::apply_flags(db.clickhouse(), &flags)
+        .await
+        .unwrap();
 }
 
 async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
@@ -67,12 +73,24 @@ async fn the_registry_source_follows_applied_versions_and_survives_outages() {
     assert_eq!(r.status, 404);
 
     apply(&db, EXAMPLE).await;
-    wait_until("version 1 of the experiments", || {
+    wait_until("version 1 of the experiments and flags", || {
         store
             .load()
-            .is_some_and(|s| s.definitions.experiments.len() == 4)
+            .is_some_and(|s| s.definitions.experiments.len() == 4 && s.definitions.flags.len() == 4)
     })
     .await;
+    // Flags come from the registry too, typed values and all.
+    let v = c
+        .post_json(
+            "/ofrep/v1/evaluate/flags/free-shipping-threshold",
+            r#"{"context":{"targetingKey":"u1","region":"eu-west"}}"#,
+        )
+        .await
+        .json();
+    assert_eq!(
+        (v["variant"].as_str(), v["value"].as_f64()),
+        (Some("low"), Some(29.9))
+    );
     let first = store.load().unwrap().version.clone();
     let defs = abacus_assign::parse(EXAMPLE).unwrap();
     let exp = defs.experiment("aa-baseline").unwrap();
@@ -105,6 +123,39 @@ async fn the_registry_source_follows_applied_versions_and_survives_outages() {
             .traffic,
         0.5
     );
+
+    // A changed flag is a new version too.
+    apply(
+        &db,
+        &EXAMPLE.replace(
+            "values = { standard = 50, low = 29.9 }",
+            "values = { standard = 45, low = 29.9 }",
+        ),
+    )
+    .await;
+    reload.notify_one();
+    wait_until("flag version 2", || {
+        store.load().is_some_and(|s| {
+            s.definitions
+                .flag("free-shipping-threshold")
+                .and_then(|f| f.value("standard"))
+                == Some(&abacus_assign::FlagValue::Float(45.0))
+        })
+    })
+    .await;
+    let flags = abacus_registry::current_flags(db.clickhouse())
+        .await
+        .unwrap();
+    let shipping = flags
+        .iter()
+        .find(|f| f.flag.name == "free-shipping-threshold")
+        .unwrap();
+    assert_eq!(shipping.version, 2);
+    assert!(flags
+        .iter()
+        .filter(|f| f.flag.name != "free-shipping-threshold")
+        .all(|f| f.version == 1));
+    let served = store.load().unwrap();
 
     // The registry cannot be read: the last good configuration keeps serving, /readyz says why.
     db.clickhouse()
