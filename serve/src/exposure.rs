@@ -277,7 +277,8 @@ impl Exposures {
             .set("bootstrap.servers", &kafka.brokers)
             .set("acks", "all")
             .set("enable.idempotence", "true")
-            .set("linger.ms", "5")
+            .set("linger.ms", "20")
+            .set("batch.num.messages", "10000")
             .set("compression.type", "lz4")
             .set(
                 "queue.buffering.max.messages",
