@@ -220,19 +220,28 @@ impl std::fmt::Display for DateText {
 
 /// Parses the TOML text into [`RawFile`]. Errors carry the line and column and, when the error
 /// lies inside an `[[experiment]]` or `[[flag]]` table, that table's id or name.
+///
+/// The text is parsed one top-level table at a time ([`crate::chunks`]), so memory grows with
+/// the largest table, not with the file; the result is that of parsing the whole text.
 pub fn parse_raw(text: &str) -> Result<RawFile, DefinitionError> {
-    toml::from_str::<RawFile>(text).map_err(|err| {
-        let offset = err.span().map_or(0, |s| s.start);
-        let (line, column) = line_column(text, offset);
-        DefinitionError::Syntax {
-            line,
-            column,
-            within: enclosing_table(text, offset)
-                .map(|t| format!(" (in {t})"))
-                .unwrap_or_default(),
-            message: err.message().trim().to_owned(),
-        }
-    })
+    let mut file = RawFile::default();
+    for chunk in crate::chunks::split(text) {
+        let part = toml::from_str::<RawFile>(chunk.text).map_err(|err| {
+            let offset = chunk.start + err.span().map_or(0, |s| s.start);
+            let (line, column) = line_column(text, offset);
+            DefinitionError::Syntax {
+                line,
+                column,
+                within: enclosing_table(text, offset)
+                    .map(|t| format!(" (in {t})"))
+                    .unwrap_or_default(),
+                message: err.message().trim().to_owned(),
+            }
+        })?;
+        file.experiment.extend(part.experiment);
+        file.flag.extend(part.flag);
+    }
+    Ok(file)
 }
 
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
@@ -271,13 +280,24 @@ fn enclosing_table(text: &str, offset: usize) -> Option<String> {
     } else {
         ("flag", "name")
     };
-    let name = text.parse::<toml::Table>().ok().and_then(|doc| {
-        doc.get(table)?
-            .as_array()?
-            .get(index)?
-            .get(key)?
-            .as_str()
-            .map(str::to_owned)
+    // The id from an untyped parse of the table's own chunk (not the whole file, which may
+    // be large); chunks start at top-level headers, so the table is the chunk's last one.
+    let chunks = crate::chunks::split(text);
+    let chunk = chunks
+        .iter()
+        .rev()
+        .find(|c| c.start <= offset)
+        .copied()
+        .unwrap_or(crate::chunks::Chunk { start: 0, text });
+    let whole = chunk.start == 0 && chunk.text.len() == text.len();
+    let name = chunk.text.parse::<toml::Table>().ok().and_then(|doc| {
+        let tables = doc.get(table)?.as_array()?;
+        let entry = if whole {
+            tables.get(index)?
+        } else {
+            tables.last()?
+        };
+        entry.get(key)?.as_str().map(str::to_owned)
     });
     Some(match name {
         Some(name) => format!("{table} \"{name}\""),

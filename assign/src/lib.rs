@@ -19,6 +19,7 @@
 //! # Layout
 //! - [`hash`]: MurmurHash3 x86_32, the key layout and the mapping to 10,000 buckets.
 //! - [`file`]: the file as written (serde structs) and TOML parsing with line numbers.
+//! - [`chunks`]: splitting a file at its top-level tables, so large files parse in bounded memory.
 //! - [`validate`]: validation into [`Definitions`], layer slices and variant ranges.
 //! - [`metrics`]: validation of metric definitions.
 //! - [`experiment`]: the validated [`Experiment`] and assignment.
@@ -27,6 +28,7 @@
 //! - [`conditions`]: rule conditions and the attribute [`Context`].
 //! - [`error`]: [`DefinitionError`] and [`Problem`].
 
+pub mod chunks;
 pub mod conditions;
 pub mod error;
 pub mod experiment;

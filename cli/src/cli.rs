@@ -104,6 +104,9 @@ pub enum Command {
     /// Show the newest results per experiment as a table, JSON or a self-contained HTML page.
     #[command(long_about = commands::report::LONG_ABOUT)]
     Report(commands::report::ReportArgs),
+    /// Serve the analysts' dashboard (web UI over the results; live updates).
+    #[command(long_about = commands::dashboard::LONG_ABOUT)]
+    Dashboard(commands::dashboard::DashboardArgs),
     /// Validate experiment definitions and store, list and show them in the registry.
     #[command(subcommand)]
     Experiments(commands::experiments::ExperimentsCommand),

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use toml::Value;
 
 use abacus_aggregator::AggregateConfig;
+use abacus_dashboard::DashboardConfig;
 use abacus_ingest::{IngestConfig, KafkaConfig};
+use abacus_schema::redact::{is_secret_key, redact_url, REDACTED};
 use abacus_schema::ClickHouseConfig;
 use abacus_serve::ServeConfig;
 
@@ -40,6 +42,9 @@ pub struct Config {
     /// Aggregation passes: watermark overlap, SRM threshold, sequential test.
     #[serde(default)]
     pub aggregate: AggregateConfig,
+    /// The dashboard: listen address, refresh period, optional token or basic auth.
+    #[serde(default)]
+    pub dashboard: DashboardConfig,
     /// `abacus serve`: source, listen address, limits, API keys, exposure logging.
     #[serde(default)]
     pub serve: ServeConfig,
@@ -225,43 +230,26 @@ fn merge(base: &mut Value, over: Value) {
 pub fn redacted_toml(config: &Config) -> Result<String> {
     let mut config = config.clone();
     if !config.clickhouse.password.is_empty() {
-        config.clickhouse.password = "<redacted>".into();
+        config.clickhouse.password = REDACTED.into();
     }
     config.clickhouse.url = redact_url(&config.clickhouse.url);
+    for secret in [
+        &mut config.dashboard.token,
+        &mut config.dashboard.basic_password,
+    ] {
+        if !secret.is_empty() {
+            *secret = "<redacted>".into();
+        }
+    }
     for key in config.serve.api_keys.iter_mut() {
-        *key = "<redacted>".into();
+        *key = REDACTED.into();
     }
     for (key, value) in config.kafka.client.iter_mut() {
         if is_secret_key(key) {
-            *value = "<redacted>".into();
+            *value = REDACTED.into();
         }
     }
     toml::to_string_pretty(&config).context("failed to render configuration")
-}
-
-fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    ["password", "secret", "jaas", "key.pem", "token"]
-        .iter()
-        .any(|s| key.contains(s))
-}
-
-/// Hides the password of `scheme://user:password@host` URLs.
-fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!(
-                "{scheme}://{user}:<redacted>@{host}{}",
-                &rest[authority_end..]
-            )
-        }
-        None => url.to_owned(),
-    }
 }
 
 #[cfg(test)]

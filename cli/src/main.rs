@@ -40,6 +40,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Ingest(args) => flags.extend(args.overrides()),
         Command::Aggregate(args) => flags.extend(args.overrides()),
+        Command::Dashboard(args) => flags.extend(args.overrides()),
         Command::Serve(args) => flags.extend(args.overrides()),
         _ => {}
     }
@@ -63,6 +64,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime()?.block_on(commands::aggregate::run(*args, &loaded.config))
         }
         Command::Report(args) => runtime()?.block_on(commands::report::run(args, &loaded.config)),
+        Command::Dashboard(args) => {
+            runtime()?.block_on(commands::dashboard::run(args, &loaded.config))
+        }
         Command::Serve(args) => runtime()?.block_on(commands::serve::run(*args, &loaded.config)),
         Command::Stats(cmd) => commands::stats::run(cmd),
     }
@@ -94,8 +98,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only on a terminal: a journal or log file gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use abacus_assign::{Definitions, Experiment, BUCKETS};
 use abacus_schema::{ClickHouse, SchemaError};
 
-use crate::store::{canonical_json, checksum, current, StoredExperiment};
+use crate::store::{canonical_json, checksum, current, ExperimentRow, StoredExperiment};
 use crate::RegistryError;
 
 /// What applying the file does to one experiment.
@@ -106,9 +106,14 @@ pub async fn plan(ch: &ClickHouse, definitions: &Definitions) -> Result<Plan, Re
             checksum: sum,
         });
     }
+    let in_file: std::collections::HashSet<&str> = definitions
+        .experiments
+        .iter()
+        .map(|e| e.id.as_str())
+        .collect();
     let not_in_file = stored
         .keys()
-        .filter(|id| definitions.experiment(id).is_none())
+        .filter(|id| !in_file.contains(id.as_str()))
         .cloned()
         .collect();
     Ok(Plan {
@@ -119,6 +124,10 @@ pub async fn plan(ch: &ClickHouse, definitions: &Definitions) -> Result<Plan, Re
 
 /// Stores every new and changed experiment of `plan` as a new version, in one INSERT, and
 /// returns the `(id, version)` pairs stored. Nothing is written when the plan is a no-op.
+///
+/// The rows go as RowBinary (no SQL text to parse, whatever the size of the file; ClickHouse
+/// 18.16's VALUES parser failed on a 50 MB statement) with the time set here, and in one block
+/// (`max_insert_block_size` above the row count), so either every version is stored or none.
 pub async fn apply(ch: &ClickHouse, plan: &Plan) -> Result<Vec<(String, u32)>, RegistryError> {
     let stored: Vec<(&Change, u32)> = plan
         .changes
@@ -128,22 +137,28 @@ pub async fn apply(ch: &ClickHouse, plan: &Plan) -> Result<Vec<(String, u32)>, R
     if stored.is_empty() {
         return Ok(Vec::new());
     }
-    let tuples = vec!["(?, ?, now(), ?, ?)"; stored.len()].join(", ");
-    let sql = format!(
-        "INSERT INTO experiments (experiment_id, version, applied_at, checksum, definition) VALUES {tuples}"
-    );
-    let mut query = ch.client().query(&sql);
-    for (c, version) in &stored {
-        query = query
-            .bind(c.experiment.id.as_str())
-            .bind(*version)
-            .bind(c.checksum.as_str())
-            .bind(c.json.as_str());
-    }
-    query
-        .execute()
+    let applied_at = u32::try_from(chrono::Utc::now().timestamp()).unwrap_or(u32::MAX);
+    let failed = |e: clickhouse::error::Error| -> RegistryError {
+        SchemaError::query("store experiment definitions", &e).into()
+    };
+    let block = (stored.len() + 1).max(1_048_576).to_string();
+    let mut insert = ch
+        .client()
+        .insert::<ExperimentRow>("experiments")
         .await
-        .map_err(|e| SchemaError::query("store experiment definitions", &e))?;
+        .map_err(failed)?
+        .with_setting("max_insert_block_size", block);
+    for (c, version) in &stored {
+        let row = ExperimentRow {
+            experiment_id: c.experiment.id.clone(),
+            version: *version,
+            applied_at,
+            checksum: c.checksum.clone(),
+            definition: c.json.clone(),
+        };
+        insert.write(&row).await.map_err(failed)?;
+    }
+    insert.end().await.map_err(failed)?;
     let out: Vec<(String, u32)> = stored
         .iter()
         .map(|(c, v)| (c.experiment.id.clone(), *v))

@@ -19,6 +19,17 @@ pub enum ReportError {
     /// No aggregation run exists for a report (of this experiment, or of any).
     #[error("no results {} yet: run `abacus aggregate --once` first", .0.as_deref().map_or_else(|| "in this database".to_owned(), |id| format!("for experiment `{id}`")))]
     NoResults(Option<String>),
+    /// Reading the statistics again for another baseline failed.
+    #[error(transparent)]
+    Aggregate(#[from] abacus_aggregator::AggregateError),
+    /// A baseline cannot be used.
+    #[error("cannot compare experiment `{experiment}` against this baseline: {reason}")]
+    Baseline {
+        /// The experiment.
+        experiment: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl ReportError {

@@ -7,7 +7,7 @@
 //! "ci_abs_high", "p_value", "p_value_adjusted", "significant"}]}`
 //!
 //! Conversion counts (converted users) appear for conversion and retention metrics only.
-//! More keys are added (name, run, guardrails, sequential p-values, warnings); none of the
+//! More keys are added (name, run, baseline, guardrails, sequential p-values, warnings); none of the
 //! keys above is ever removed or renamed.
 
 use serde_json::{json, Map, Value};
@@ -87,6 +87,7 @@ pub fn to_json(r: &Report) -> Value {
         "run_id": r.run.run_id,
         "definition_version": r.run.definition_version,
         "sequential": r.sequential,
+        "baseline": r.baseline,
         "variants": variants,
         "srm": {
             "chi2": r.run.srm_chi2,

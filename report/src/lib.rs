@@ -8,20 +8,29 @@
 //! - [`table`]: the text table of `abacus report`.
 //! - [`json`]: the JSON contract of `abacus report --format json`.
 //! - [`html`]: one self-contained HTML page with inline SVG charts.
+//! - [`baseline`]: comparisons against another variant than the control (more than two arms).
+//! - [`decision`]: health checks and the ship / do-not-decide / keep-running decision (pure).
+//! - [`view`]: the experiment page's metrics table as values; the CSV and JSON exports.
+//! - [`pages`]: the dashboard's server-rendered pages (list, experiment, run history).
 //! - [`statements`]: every statement the reports run, rendered for the SQL check.
 //! - [`error`](mod@error): the error type, [`ReportError`].
 //!
 //! The number formatting shared by every output ([`num`], [`pct`], [`pvalue`], [`verdict`])
 //! lives in this file.
 
+pub mod baseline;
+pub mod decision;
 pub mod error;
 pub mod html;
 pub mod json;
+pub mod pages;
 pub mod read;
 pub mod statements;
 pub mod table;
+pub mod view;
 
 use abacus_aggregator::model::{BalanceRow, ResultRow, RunRow, SegmentRow, SeriesRow};
+use abacus_assign::Experiment;
 use chrono::{DateTime, Utc};
 
 pub use error::ReportError;
@@ -34,8 +43,13 @@ pub struct Report {
     pub name: String,
     /// The hypothesis from the registry.
     pub hypothesis: String,
-    /// Control variant.
+    /// Control variant of the design.
     pub control: String,
+    /// The variant the comparisons are against: the control, or another variant picked as
+    /// baseline ([`baseline::rebase`]).
+    pub baseline: String,
+    /// The definition from the registry (absent when the registry no longer has it).
+    pub definition: Option<Experiment>,
     /// Whether the experiment uses sequential testing.
     pub sequential: bool,
     /// The run.

@@ -2,6 +2,7 @@
 //! `results_segments`, `results_balance`), with the registry's names and metric order.
 
 use abacus_aggregator::model::{ResultRow, RunRow};
+use abacus_assign::Experiment;
 use abacus_schema::ClickHouse;
 use clickhouse::RowOwned;
 
@@ -33,14 +34,49 @@ async fn rows<T: RowOwned + clickhouse::RowRead>(
         .map_err(|e| ReportError::query(format!("read {table}"), &e))
 }
 
-/// Loads the newest run of `experiment`, or of every experiment with a run.
-pub async fn load(ch: &ClickHouse, experiment: Option<&str>) -> Result<Vec<Report>, ReportError> {
-    let mut runs = ch
-        .client()
+/// Every run of one experiment, newest first.
+pub const RUNS_OF: &str =
+    "SELECT ?fields FROM experiment_runs WHERE experiment_id = ? ORDER BY run_id DESC";
+
+/// The primary metrics' results of every run of one experiment (the run history).
+pub const PRIMARY_HISTORY: &str = "SELECT ?fields FROM results \
+     WHERE experiment_id = ? AND is_primary = 1 ORDER BY run_id, metric, variant";
+
+/// The newest run of every experiment with a run.
+pub async fn latest_runs(ch: &ClickHouse) -> Result<Vec<RunRow>, ReportError> {
+    ch.client()
         .query(LATEST_RUNS)
         .fetch_all::<RunRow>()
         .await
-        .map_err(|e| ReportError::query("read experiment_runs", &e))?;
+        .map_err(|e| ReportError::query("read experiment_runs", &e))
+}
+
+/// Every run of `experiment`, newest first.
+pub async fn runs_of(ch: &ClickHouse, experiment: &str) -> Result<Vec<RunRow>, ReportError> {
+    ch.client()
+        .query(RUNS_OF)
+        .bind(experiment)
+        .fetch_all::<RunRow>()
+        .await
+        .map_err(|e| ReportError::query("read experiment_runs", &e))
+}
+
+/// The primary metrics' result rows of every run of `experiment`, oldest run first.
+pub async fn primary_history(
+    ch: &ClickHouse,
+    experiment: &str,
+) -> Result<Vec<ResultRow>, ReportError> {
+    ch.client()
+        .query(PRIMARY_HISTORY)
+        .bind(experiment)
+        .fetch_all::<ResultRow>()
+        .await
+        .map_err(|e| ReportError::query("read the run history from results", &e))
+}
+
+/// Loads the newest run of `experiment`, or of every experiment with a run.
+pub async fn load(ch: &ClickHouse, experiment: Option<&str>) -> Result<Vec<Report>, ReportError> {
+    let mut runs = latest_runs(ch).await?;
     if let Some(id) = experiment {
         runs.retain(|r| r.experiment_id == id);
         if runs.is_empty() {
@@ -57,49 +93,64 @@ pub async fn load(ch: &ClickHouse, experiment: Option<&str>) -> Result<Vec<Repor
             .iter()
             .find(|s| s.experiment.id == run.experiment_id)
             .map(|s| &s.experiment);
-        let results: Vec<ResultRow> = rows(ch, "results", &run, "metric, variant").await?;
-        // Metrics in definition order (primary first), as the experiment lists them.
-        let mut results = results;
-        if let Some(def) = def {
-            let position = |m: &str| {
-                def.metrics
-                    .iter()
-                    .position(|x| x.name == m)
-                    .unwrap_or(usize::MAX)
-            };
-            results.sort_by_key(|r| (r.is_primary == 0, position(&r.metric), r.variant.clone()));
-        }
-        out.push(Report {
-            name: def.map_or_else(|| run.experiment_id.clone(), |d| d.name.clone()),
-            hypothesis: def.map(|d| d.hypothesis.clone()).unwrap_or_default(),
-            control: def.map_or_else(
-                || {
-                    results
-                        .first()
-                        .map(|r| r.control.clone())
-                        .unwrap_or_default()
-                },
-                |d| d.control.clone(),
-            ),
-            sequential: def.is_some_and(|d| d.sequential),
-            results,
-            series: rows(ch, "results_series", &run, "metric, variant, day").await?,
-            segments: rows(
-                ch,
-                "results_segments",
-                &run,
-                "metric, segment_key, segment_value, variant",
-            )
-            .await?,
-            balance: rows(
-                ch,
-                "results_balance",
-                &run,
-                "segment_key, segment_value, variant",
-            )
-            .await?,
-            run,
-        });
+        out.push(load_run(ch, run, def).await?);
     }
     Ok(out)
+}
+
+/// Sorts result rows in definition order (primary metrics first), as the experiment lists them.
+pub fn sort_results(results: &mut [ResultRow], def: Option<&Experiment>) {
+    if let Some(def) = def {
+        let position = |m: &str| {
+            def.metrics
+                .iter()
+                .position(|x| x.name == m)
+                .unwrap_or(usize::MAX)
+        };
+        results.sort_by_key(|r| (r.is_primary == 0, position(&r.metric), r.variant.clone()));
+    }
+}
+
+/// Reads the rows of `run` into a report, with names from `def`.
+pub async fn load_run(
+    ch: &ClickHouse,
+    run: RunRow,
+    def: Option<&Experiment>,
+) -> Result<Report, ReportError> {
+    let mut results: Vec<ResultRow> = rows(ch, "results", &run, "metric, variant").await?;
+    sort_results(&mut results, def);
+    let control = def.map_or_else(
+        || {
+            results
+                .first()
+                .map(|r| r.control.clone())
+                .unwrap_or_default()
+        },
+        |d| d.control.clone(),
+    );
+    Ok(Report {
+        name: def.map_or_else(|| run.experiment_id.clone(), |d| d.name.clone()),
+        hypothesis: def.map(|d| d.hypothesis.clone()).unwrap_or_default(),
+        baseline: control.clone(),
+        control,
+        definition: def.cloned(),
+        sequential: def.is_some_and(|d| d.sequential),
+        results,
+        series: rows(ch, "results_series", &run, "metric, variant, day").await?,
+        segments: rows(
+            ch,
+            "results_segments",
+            &run,
+            "metric, segment_key, segment_value, variant",
+        )
+        .await?,
+        balance: rows(
+            ch,
+            "results_balance",
+            &run,
+            "segment_key, segment_value, variant",
+        )
+        .await?,
+        run,
+    })
 }

@@ -8,7 +8,7 @@ use abacus_aggregator::sql::{Statement, Value};
 use abacus_assign::Experiment;
 use clickhouse::Row;
 
-use crate::read::{rows_sql, LATEST_RUNS};
+use crate::read::{rows_sql, LATEST_RUNS, PRIMARY_HISTORY, RUNS_OF};
 
 fn fields<R: Row>() -> String {
     R::COLUMN_NAMES.join(", ")
@@ -16,7 +16,25 @@ fn fields<R: Row>() -> String {
 
 /// `(what, statement)` for every report statement run for `e`, values inlined.
 pub fn for_experiment(e: &Experiment) -> Vec<(String, String)> {
-    let mut out = Vec::new();
+    let id = || vec![Value::Str(e.id.clone())];
+    let mut out = vec![
+        (
+            format!("{}: every run (run picker, history)", e.id),
+            Statement {
+                sql: RUNS_OF.replace("?fields", &fields::<RunRow>()),
+                values: id(),
+            }
+            .render(),
+        ),
+        (
+            format!("{}: primary metrics of every run (history)", e.id),
+            Statement {
+                sql: PRIMARY_HISTORY.replace("?fields", &fields::<ResultRow>()),
+                values: id(),
+            }
+            .render(),
+        ),
+    ];
     for (table, columns, order) in [
         ("results", fields::<ResultRow>(), "metric, variant"),
         (

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clickhouse::Client;
 
 use crate::ident::check_ident;
+use crate::redact::redact_url;
 use crate::render::Target;
 use crate::{ClickHouseConfig, SchemaError};
 
@@ -35,6 +36,26 @@ impl std::fmt::Display for ServerVersion {
 /// (such as 18.16) reject the settings it sends, so validation stays off there.
 const VALIDATION_SINCE: ServerVersion = ServerVersion(24, 1, 0);
 
+/// A client on the `clickhouse` crate's own HTTP stack (hyper-util's client over an
+/// HTTPS-capable connector, TCP keepalive 60 s, idle pooled connections dropped after 2 s as
+/// the server closes them after 3 s) with one addition: a read or a write on a connection
+/// fails after `timeout` without progress, so a hung or stopped server fails the query instead
+/// of holding it for ever. Writing resets the read timer, so a long insert is not cut short.
+fn client_with_timeouts(timeout: Duration) -> Client {
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    http.enforce_http(false);
+    let https = hyper_tls::HttpsConnector::new_with_connector(http);
+    let mut connector = hyper_timeout::TimeoutConnector::new(https);
+    connector.set_read_timeout(Some(timeout));
+    connector.set_write_timeout(Some(timeout));
+    connector.set_reset_reader_on_write(true);
+    let hyper = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build(connector);
+    Client::with_http_client(hyper)
+}
+
 /// A checked connection to one ClickHouse deployment and the Abacus database on it.
 #[derive(Clone, Debug)]
 pub struct ClickHouse {
@@ -54,8 +75,10 @@ impl ClickHouse {
         if let Some(cluster) = config.cluster() {
             check_ident("cluster", cluster)?;
         }
-        let base = Client::default()
+        let query_timeout = config.query_timeout_secs.max(1);
+        let base = client_with_timeouts(Duration::from_secs(query_timeout))
             .with_url(config.url.trim_end_matches('/'))
+            .with_setting("max_execution_time", query_timeout.to_string())
             .with_user(&config.user)
             .with_password(&config.password)
             .with_compression(clickhouse::Compression::Lz4)
@@ -67,18 +90,18 @@ impl ClickHouse {
         )
         .await
         .map_err(|_| SchemaError::Timeout {
-            url: config.url.clone(),
+            url: redact_url(&config.url),
             secs,
         })?
         .map_err(|e| SchemaError::Unreachable {
-            url: config.url.clone(),
+            url: redact_url(&config.url),
             message: crate::error::describe(&e),
         })?;
         let version = ServerVersion::parse(&answer).unwrap_or(ServerVersion(0, 0, 0));
         let validate = version >= VALIDATION_SINCE;
         let server = base.with_validation(validate);
         let database_client = server.clone().with_database(&config.database);
-        tracing::debug!(url = %config.url, %version, validate, "connected to clickhouse");
+        tracing::debug!(url = %redact_url(&config.url), %version, validate, "connected to clickhouse");
         Ok(Self {
             server,
             database_client,

@@ -2,8 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::redact::{redact_url, REDACTED};
+
 /// Connection settings for ClickHouse, shared by every component that reads or writes it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClickHouseConfig {
     /// HTTP(S) endpoint of the server, e.g. `http://127.0.0.1:8123`.
@@ -25,6 +27,11 @@ pub struct ClickHouseConfig {
     /// Seconds to wait for the server to answer the first request before giving up.
     #[serde(default = "default_connect_timeout_secs")]
     pub connect_timeout_secs: u64,
+    /// Seconds a query may go without a byte from the server before it fails with a timeout
+    /// (a hung or stopped server), and the server-side `max_execution_time` of every query.
+    /// Raise it when single aggregation queries legitimately run longer.
+    #[serde(default = "default_query_timeout_secs")]
+    pub query_timeout_secs: u64,
 }
 
 fn default_url() -> String {
@@ -43,6 +50,10 @@ fn default_connect_timeout_secs() -> u64 {
     5
 }
 
+fn default_query_timeout_secs() -> u64 {
+    300
+}
+
 impl Default for ClickHouseConfig {
     fn default() -> Self {
         Self {
@@ -52,7 +63,28 @@ impl Default for ClickHouseConfig {
             password: String::new(),
             cluster: String::new(),
             connect_timeout_secs: default_connect_timeout_secs(),
+            query_timeout_secs: default_query_timeout_secs(),
         }
+    }
+}
+
+/// `{:?}` never shows the password (nor one in the URL).
+impl std::fmt::Debug for ClickHouseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let password = if self.password.is_empty() {
+            ""
+        } else {
+            REDACTED
+        };
+        f.debug_struct("ClickHouseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("password", &password)
+            .field("cluster", &self.cluster)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("query_timeout_secs", &self.query_timeout_secs)
+            .finish()
     }
 }
 

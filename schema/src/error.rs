@@ -65,20 +65,36 @@ pub enum SchemaError {
 
 /// One line describing a `clickhouse` client error. The crate's messages repeat their sources
 /// (`network error: client error (Connect): network error: …`); repeated segments are dropped.
+///
+/// A read or write that timed out (see `query_timeout_secs` in [`crate::ClickHouseConfig`])
+/// is said in words, with the setting that controls it.
 pub fn describe(err: &clickhouse::error::Error) -> String {
     let mut texts = vec![err.to_string()];
+    let mut timed_out = false;
     let mut source = std::error::Error::source(err);
     while let Some(inner) = source {
         texts.push(inner.to_string());
+        timed_out |= inner
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut);
         source = inner.source();
     }
+
     let mut seen: Vec<&str> = Vec::new();
     for segment in texts.iter().flat_map(|t| t.split(": ")) {
         if !seen.contains(&segment) {
             seen.push(segment);
         }
     }
-    seen.join(": ")
+    let text = seen.join(": ");
+    if timed_out {
+        format!(
+            "the server sent no answer within the query timeout \
+             (clickhouse.query_timeout_secs); it may be hung or overloaded ({text})"
+        )
+    } else {
+        text
+    }
 }
 
 impl SchemaError {

@@ -15,6 +15,7 @@
 //! - [`render`]: the migration template language and its cluster rendering.
 //! - [`migrations`]: the embedded migration files.
 //! - [`migrator`]: the ledger, status and applying pending migrations.
+//! - [`redact`]: keeping passwords in URLs and secret settings out of output.
 //! - [`error`]: the crate's error type, [`SchemaError`].
 //!
 //! The tables themselves are documented in `schema/README.md`.
@@ -25,6 +26,7 @@ pub mod error;
 pub mod ident;
 pub mod migrations;
 pub mod migrator;
+pub mod redact;
 pub mod render;
 
 pub use client::{ClickHouse, ServerVersion};
@@ -32,3 +34,4 @@ pub use config::ClickHouseConfig;
 pub use error::SchemaError;
 pub use migrations::{embedded, Migration};
 pub use migrator::{migrate, status, SchemaStatus};
+pub use redact::{is_secret_key, redact_url};

@@ -3,6 +3,7 @@
 pub mod aggregate;
 pub mod assign;
 pub mod config;
+pub mod dashboard;
 pub mod experiments;
 pub mod flags;
 pub mod ingest;

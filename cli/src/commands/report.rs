@@ -39,6 +39,11 @@ pub struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Compare against this variant instead of the control (experiments with more than two
+    /// variants; newest run only). Recomputed from the run's user rows with the aggregator's
+    /// methods.
+    #[arg(long, value_name = "VARIANT", requires = "experiment")]
+    pub baseline: Option<String>,
     /// Write to FILE instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -46,9 +51,16 @@ pub struct ReportArgs {
 
 pub async fn run(args: ReportArgs, config: &Config) -> Result<()> {
     let ch = connect(config).await?;
-    let reports = report::load(&ch, args.experiment.as_deref())
+    let mut reports = report::load(&ch, args.experiment.as_deref())
         .await
         .context("cannot build the report")?;
+    if let Some(baseline) = &args.baseline {
+        for r in &mut reports {
+            *r = report::baseline::rebase(&ch, r, baseline, &config.aggregate)
+                .await
+                .context("cannot compare against the baseline")?;
+        }
+    }
     let text = match args.format {
         Format::Table => reports
             .iter()

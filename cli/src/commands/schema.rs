@@ -139,7 +139,7 @@ pub async fn connect(config: &Config) -> Result<ClickHouse> {
         .with_context(|| {
             format!(
                 "failed to connect to clickhouse at {}",
-                config.clickhouse.url
+                abacus_schema::redact_url(&config.clickhouse.url)
             )
         })
 }

@@ -124,8 +124,10 @@ fn kubernetes_manifests_are_well_formed_and_of_the_expected_kinds() {
             "CronJob",
             "Deployment",
             "Deployment",
+            "Deployment",
             "Job",
             "Namespace",
+            "Service",
             "Service"
         ],
         "the manifests define one of each expected kind"
@@ -171,7 +173,7 @@ fn kubernetes_containers_run_real_abacus_command_lines() {
         }
     }
     subcommands.sort();
-    assert_eq!(subcommands, ["aggregate", "ingest", "schema", "serve"]);
+    assert_eq!(subcommands, ["aggregate", "dashboard", "ingest", "schema", "serve"]);
 }
 
 #[test]
@@ -304,6 +306,78 @@ fn kubernetes_configmap_loads_and_ingest_shuts_down_within_the_grace_period() {
     );
     let schedule = str_at(cron, &["spec", "schedule"]).unwrap();
     assert_eq!(schedule.split_whitespace().count(), 5, "{file}: {schedule}");
+}
+
+#[test]
+fn kubernetes_dashboard_is_reachable_through_its_service_and_probed_on_healthz() {
+    let docs = manifests();
+    let (file, dashboard) = docs
+        .iter()
+        .find(|(_, d)| {
+            str_at(d, &["metadata", "name"]) == Some("abacus-dashboard") && kind(d) == "Deployment"
+        })
+        .expect("a dashboard Deployment");
+    let container = containers(dashboard)[0];
+    let args = strings(container.get("args"));
+    let addr = flag_value(&args, "--listen").expect("--listen in dashboard args");
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    assert_eq!(host, "0.0.0.0", "{file}: the Service cannot reach {addr}");
+    let port: u64 = port.parse().unwrap();
+    let named = container
+        .get("ports")
+        .and_then(Value::as_sequence)
+        .and_then(|p| {
+            p.iter()
+                .find(|p| p.get("containerPort").and_then(Value::as_u64) == Some(port))
+        })
+        .and_then(|p| str_at(p, &["name"]))
+        .unwrap_or_else(|| panic!("{file}: no containerPort {port}"));
+    for probe in ["readinessProbe", "livenessProbe"] {
+        let get = container.get(probe).and_then(|p| p.get("httpGet"));
+        let get = get.unwrap_or_else(|| panic!("{file}: no {probe}.httpGet"));
+        assert_eq!(str_at(get, &["path"]), Some("/healthz"), "{file}: {probe}");
+        assert_eq!(
+            get.get("port").and_then(Value::as_str),
+            Some(named),
+            "{file}: {probe}"
+        );
+    }
+    // A read-only user of its own: the user and password come from the Secret.
+    let env: Vec<&str> = container
+        .get("env")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.get("valueFrom").is_some())
+        .filter_map(|e| str_at(e, &["name"]))
+        .collect();
+    assert!(env.contains(&"ABACUS_CLICKHOUSE_USER"), "{file}: {env:?}");
+    let service = docs
+        .iter()
+        .find(|(_, d)| kind(d) == "Service")
+        .map(|(_, d)| d)
+        .expect("a dashboard Service");
+    let selector = service.get("spec").and_then(|s| s.get("selector")).unwrap();
+    let labels = dashboard
+        .get("spec")
+        .and_then(|s| s.get("template"))
+        .and_then(|t| t.get("metadata"))
+        .and_then(|m| m.get("labels"))
+        .unwrap();
+    for (k, v) in selector.as_mapping().unwrap() {
+        assert_eq!(labels.get(k), Some(v), "{file}: the Service selects {k:?}");
+    }
+    let target = service
+        .get("spec")
+        .and_then(|s| s.get("ports"))
+        .and_then(Value::as_sequence)
+        .and_then(|p| p.first())
+        .and_then(|p| p.get("targetPort"))
+        .unwrap();
+    assert!(
+        target.as_str() == Some(named) || target.as_u64() == Some(port),
+        "{file}: the Service targets {target:?}, not the dashboard port"
+    );
 }
 
 #[test]

@@ -36,6 +36,7 @@ fn unit_files() -> BTreeMap<String, String> {
         [
             "abacus-aggregate.service",
             "abacus-aggregate.timer",
+            "abacus-dashboard.service",
             "abacus-ingest.service",
             "abacus-serve.service"
         ]
@@ -98,7 +99,9 @@ fn systemd_units_have_the_production_settings() {
         let s = |key: &str| setting(&unit, "Service", key);
         assert_eq!(s("User"), Some("abacus"), "{name}");
         assert_eq!(
-            s("EnvironmentFile"),
+            unit.get(&("Service".to_owned(), "EnvironmentFile".to_owned()))
+                .and_then(|v| v.first())
+                .map(String::as_str),
             Some("/etc/abacus/abacus.env"),
             "{name}"
         );
@@ -130,6 +133,15 @@ fn systemd_units_have_the_production_settings() {
     );
     assert_eq!(
         setting(&ingest, "Install", "WantedBy"),
+        Some("multi-user.target")
+    );
+
+    let dashboard = parse_unit(&units["abacus-dashboard.service"]);
+    let d = |key: &str| setting(&dashboard, "Service", key);
+    assert_eq!(d("Restart"), Some("on-failure"));
+    assert_eq!(d("KillSignal"), Some("SIGTERM"));
+    assert_eq!(
+        setting(&dashboard, "Install", "WantedBy"),
         Some("multi-user.target")
     );
 
