@@ -118,7 +118,8 @@ async fn wait_for(serve: &Serve, series: &str, want: f64, limit: Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evaluations_go_on_while_kafka_is_down_and_exposures_follow_when_it_is_back() {
     let kafka = PrivateKafka {
-        dir: std::env::temp_dir().join(abacus_testkit::unique_name("serve_kafka_down_stack")),
+        dir: std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(abacus_testkit::unique_name("serve_kafka_down_stack")),
         port: free_pair(),
     };
     let brokers = format!("127.0.0.1:{}", kafka.port);

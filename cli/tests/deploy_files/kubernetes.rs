@@ -173,7 +173,10 @@ fn kubernetes_containers_run_real_abacus_command_lines() {
         }
     }
     subcommands.sort();
-    assert_eq!(subcommands, ["aggregate", "dashboard", "ingest", "schema", "serve"]);
+    assert_eq!(
+        subcommands,
+        ["aggregate", "dashboard", "ingest", "schema", "serve"]
+    );
 }
 
 #[test]

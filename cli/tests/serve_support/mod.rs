@@ -34,7 +34,8 @@ impl Serve {
     pub async fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let log = std::env::temp_dir().join(format!("{}.log", abacus_testkit::unique_name(name)));
+        let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{}.log", abacus_testkit::unique_name(name)));
         let file = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_abacus"));
         cmd.arg("serve")
@@ -126,7 +127,8 @@ impl Drop for Serve {
 
 /// Writes `text` to a fresh temp file named after `test`.
 pub fn temp_file(test: &str, ext: &str, text: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("{}.{ext}", abacus_testkit::unique_name(test)));
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{}.{ext}", abacus_testkit::unique_name(test)));
     std::fs::write(&path, text).expect("write temp file");
     path
 }

@@ -236,7 +236,8 @@ impl TestServer {
 
 /// Writes `text` to a fresh file named after `test` in the temp dir.
 pub fn temp_file(test: &str, text: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("{}.toml", abacus_testkit::unique_name(test)));
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{}.toml", abacus_testkit::unique_name(test)));
     std::fs::write(&path, text).expect("write temp file");
     path
 }
