@@ -96,12 +96,26 @@ pub struct IngestConfig {
     /// Quarantined payloads are cut to this many bytes (the original length is kept).
     #[serde(default = "default_quarantine_raw_bytes")]
     pub quarantine_raw_bytes: usize,
+    /// Events whose `event_value` has a larger magnitude are quarantined (one absurd value
+    /// would swamp a metric's sums and variances).
+    #[serde(default = "default_max_abs_event_value")]
+    pub max_abs_event_value: f64,
+    /// Events timed before this (epoch milliseconds; default 2000-01-01T00:00:00Z) are
+    /// quarantined: epoch seconds sent as milliseconds land in January 1970.
+    #[serde(default = "default_min_timestamp_ms")]
+    pub min_timestamp_ms: i64,
     /// An `event_id` seen within this many seconds (ingest time) is a duplicate.
     #[serde(default = "default_dedupe_window_secs")]
     pub dedupe_window_secs: u64,
-    /// Most ids remembered per partition; beyond it the oldest are forgotten early.
+    /// Most ids remembered per partition; beyond it the oldest are forgotten early (counted
+    /// and logged). Each costs at most 55 bytes, about 43 at the default (216 MB per partition;
+    /// `abacus_ingest::dedupe::max_heap_bytes`).
     #[serde(default = "default_dedupe_max_ids")]
     pub dedupe_max_ids: usize,
+    /// Bound on the dedupe memory of the whole process (bytes): the per-partition cap is
+    /// lowered so that all owned partitions together stay within it.
+    #[serde(default = "default_dedupe_max_bytes")]
+    pub dedupe_max_bytes: usize,
     /// First retry delay after a failed insert (milliseconds); doubles up to `retry_max_ms`.
     #[serde(default = "default_retry_initial_ms")]
     pub retry_initial_ms: u64,
@@ -137,11 +151,20 @@ fn default_max_message_bytes() -> usize {
 fn default_quarantine_raw_bytes() -> usize {
     64 << 10
 }
+fn default_max_abs_event_value() -> f64 {
+    crate::event::DEFAULT_MAX_ABS_EVENT_VALUE
+}
+fn default_min_timestamp_ms() -> i64 {
+    crate::event::DEFAULT_MIN_TIMESTAMP_MS
+}
 fn default_dedupe_window_secs() -> u64 {
     6 * 3600
 }
 fn default_dedupe_max_ids() -> usize {
     5_000_000
+}
+fn default_dedupe_max_bytes() -> usize {
+    1 << 30
 }
 fn default_retry_initial_ms() -> u64 {
     200
@@ -165,8 +188,11 @@ impl Default for IngestConfig {
             max_inflight_batches: default_max_inflight_batches(),
             max_message_bytes: default_max_message_bytes(),
             quarantine_raw_bytes: default_quarantine_raw_bytes(),
+            max_abs_event_value: default_max_abs_event_value(),
+            min_timestamp_ms: default_min_timestamp_ms(),
             dedupe_window_secs: default_dedupe_window_secs(),
             dedupe_max_ids: default_dedupe_max_ids(),
+            dedupe_max_bytes: default_dedupe_max_bytes(),
             retry_initial_ms: default_retry_initial_ms(),
             retry_max_ms: default_retry_max_ms(),
             shutdown_timeout_secs: default_shutdown_timeout_secs(),

@@ -6,48 +6,61 @@
 //! the rebalance callbacks (which librdkafka runs inside `poll`) can flush in-flight work for
 //! revoked partitions and rebuild dedupe state for assigned ones before the group moves on:
 //! a partition's new owner starts only after the old owner has written and committed what it
-//! read, and reads the stored state from ClickHouse.
+//! read, and reads the stored state from ClickHouse (`rebalance.rs`).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use abacus_schema::ClickHouse;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 
+use crate::batch::{Batch, Limits, Message, Settled};
 use crate::config::IngestConfig;
-use crate::dedupe::{IdHash, Seen};
-use crate::event::{decode, Origin};
 use crate::metrics::Metrics;
-use crate::sink::{Batch, QuarantineRow, Written};
-use crate::state::{rebuild, PartitionState};
+use crate::sink::Written;
+use crate::state::PartitionState;
 use crate::IngestError;
+
+#[path = "rebalance.rs"]
+mod rebalance;
 
 /// A batch's outcome, sent back from the writer.
 #[derive(Debug)]
 pub struct Ack {
-    /// Offsets the batch settled, per partition (first, last).
-    pub offsets: BTreeMap<(String, i32), (i64, i64)>,
+    /// Offsets the batch settled, per partition.
+    pub offsets: Vec<Settled>,
     /// What was written, or why not.
     pub result: Result<Written, IngestError>,
 }
 
-/// Per-partition bookkeeping besides the dedupe state.
+/// An owned partition: its dedupe state and bookkeeping.
 #[derive(Debug)]
 struct Owned {
+    topic: String,
+    partition: i32,
     state: PartitionState,
     /// Whether the consumer reported reaching the end of the partition since its last message.
     at_eof: bool,
+    /// Early evictions already reported in a warning, and when.
+    warned_evicted: u64,
+    warned_at: Option<Instant>,
 }
+
+/// Least time between two warnings about early dedupe evictions of one partition.
+const EVICTION_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// Everything the consumer thread and the rebalance callbacks share.
 #[derive(Debug)]
 pub struct Shared {
-    owned: HashMap<(String, i32), Owned>,
+    /// Owned partitions (few per process: a linear search, mostly answered by `last_owned`
+    /// since messages come in runs per partition).
+    owned: Vec<Owned>,
+    last_owned: usize,
     batch: Batch,
     batch_tx: tokio::sync::mpsc::Sender<Batch>,
     ack_rx: mpsc::Receiver<Ack>,
@@ -57,12 +70,77 @@ pub struct Shared {
     pub failed: Option<IngestError>,
     /// Whether any assignment happened (for `--once`).
     pub ever_assigned: bool,
+    /// When to read the clock (see [`Clock`]).
+    clock: Clock,
+    /// Emptied batch buffers the writer gave back (no page faults, no growth copies).
+    spare_buffers: Vec<Vec<u8>>,
+}
+
+/// Reading the clock costs more than handling a message on some machines, so the time (for
+/// dedupe and the batch interval) is read every [`CLOCK_EVERY`] messages, and whenever the
+/// consumer loop comes round without a new message (idle, or between rare events).
+#[derive(Debug)]
+struct Clock {
+    handled: u64,
+    handled_at_last_look: Cell<u64>,
+    handled_at_last_read: Cell<u64>,
+    now_secs: Cell<i64>,
+}
+
+/// See [`Clock`].
+const CLOCK_EVERY: u64 = 64;
+
+fn epoch_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl Clock {
+    fn new() -> Self {
+        Self {
+            handled: 0,
+            handled_at_last_look: Cell::new(0),
+            handled_at_last_read: Cell::new(0),
+            now_secs: Cell::new(epoch_secs()),
+        }
+    }
+
+    /// Counts a handled message.
+    fn tick(&mut self) {
+        self.handled += 1;
+    }
+
+    /// Whether time-based decisions should be made now; if so, the clock was just read.
+    fn look(&self) -> bool {
+        let idle = self.handled_at_last_look.replace(self.handled) == self.handled;
+        let look = idle || self.handled - self.handled_at_last_read.get() >= CLOCK_EVERY;
+        if look {
+            self.handled_at_last_read.set(self.handled);
+            self.now_secs.set(epoch_secs());
+        }
+        look
+    }
+
+    /// Epoch seconds as of the last read.
+    fn now_secs(&self) -> i64 {
+        self.now_secs.get()
+    }
 }
 
 impl Shared {
     /// Whether nothing is buffered or in flight.
     pub fn batch_is_empty(&self) -> bool {
         self.batch.is_empty() && self.inflight == 0
+    }
+
+    /// The index of `(topic, partition)` in `owned`.
+    fn find_owned(&mut self, topic: &str, partition: i32) -> Option<usize> {
+        let hit = |o: &Owned| o.partition == partition && o.topic == topic;
+        if self.owned.get(self.last_owned).is_some_and(hit) {
+            return Some(self.last_owned);
+        }
+        let i = self.owned.iter().position(hit)?;
+        self.last_owned = i;
+        Some(i)
     }
 }
 
@@ -73,6 +151,7 @@ pub struct IngestContext {
     ch: ClickHouse,
     runtime: Handle,
     config: IngestConfig,
+    limits: Limits,
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
 }
@@ -90,7 +169,8 @@ impl IngestContext {
     ) -> Self {
         Self {
             shared: Mutex::new(Shared {
-                owned: HashMap::new(),
+                owned: Vec::new(),
+                last_owned: 0,
                 batch: Batch::default(),
                 batch_tx,
                 ack_rx,
@@ -98,9 +178,12 @@ impl IngestContext {
                 paused: false,
                 failed: None,
                 ever_assigned: false,
+                clock: Clock::new(),
+                spare_buffers: Vec::new(),
             }),
             ch,
             runtime,
+            limits: Limits::of(&config),
             config,
             metrics,
             stop,
@@ -122,9 +205,7 @@ impl IngestContext {
         payload: Option<&[u8]>,
     ) {
         self.metrics.consumed.inc();
-        let now = chrono::Utc::now().timestamp();
-        let key = (topic.to_owned(), partition);
-        let Some(owned) = shared.owned.get_mut(&key) else {
+        let Some(i) = shared.find_owned(topic, partition) else {
             // librdkafka delivers only assigned partitions; a straggler after revocation is
             // left uncommitted and will be read again by the owner.
             tracing::debug!(
@@ -135,54 +216,36 @@ impl IngestContext {
             );
             return;
         };
+        let owned = &mut shared.owned[i];
         owned.at_eof = false;
-        let batch = &mut shared.batch;
-        batch.settle(topic, partition, offset);
-        let size = payload.map_or(0, <[u8]>::len);
-        batch.bytes += size;
-        if owned.state.stored.remove(&offset) {
-            self.metrics.redelivered.inc();
-            return;
-        }
-        let origin = Origin {
+        let msg = Message {
             topic,
             partition,
             offset,
-            ingested_at: u32::try_from(now).unwrap_or(u32::MAX),
+            payload,
         };
-        match decode(payload, self.config.max_message_bytes, origin) {
-            Ok(row) => match owned.state.dedupe.insert(IdHash::of(&row.event_id), now) {
-                Seen::New => batch.events.push(row),
-                Seen::Duplicate => self.metrics.duplicates.inc(),
-            },
-            Err(rejection) => {
-                self.metrics.reject(rejection.code);
-                let raw = payload.unwrap_or_default();
-                let cut = raw.len().min(self.config.quarantine_raw_bytes);
-                batch.quarantine.push(QuarantineRow {
-                    received_at: origin.ingested_at,
-                    kafka_topic: topic.to_owned(),
-                    kafka_partition: partition,
-                    kafka_offset: offset,
-                    reason: rejection.code.to_owned(),
-                    detail: rejection.detail,
-                    raw: raw[..cut].to_vec(),
-                    raw_length: raw.len() as u64,
-                    truncated: u8::from(cut < raw.len()),
-                });
-            }
+        shared.clock.tick();
+        let now = shared.clock.now_secs();
+        shared
+            .batch
+            .add(&mut owned.state, msg, now, self.limits, &self.metrics);
+        if owned.state.dedupe.evicted_early() != owned.warned_evicted {
+            rebalance::warn_evictions(owned, now);
         }
     }
 
-    /// Whether the current batch should go to the writer now.
+    /// Whether the current batch should go to the writer now. Also refreshes the clock (see
+    /// [`Clock`]): the consumer loop calls this after every poll.
     pub fn batch_due(&self, shared: &Shared) -> bool {
+        let look = shared.clock.look();
         let b = &shared.batch;
         !b.is_empty()
-            && (b.events.len() + b.quarantine.len() >= self.config.batch_rows
+            && (b.rows() >= self.config.batch_rows
                 || b.bytes >= self.config.batch_bytes
-                || b.started.is_some_and(|t| {
-                    t.elapsed() >= Duration::from_millis(self.config.batch_interval_ms)
-                }))
+                || (look
+                    && b.started.is_some_and(|t| {
+                        t.elapsed() >= Duration::from_millis(self.config.batch_interval_ms)
+                    })))
     }
 
     /// Hands the current batch to the writer if there is room; otherwise pauses consumption
@@ -195,7 +258,13 @@ impl IngestContext {
             self.pause(consumer, shared);
             return false;
         }
+        let capacity = shared.batch.events.buf.len();
         let batch = std::mem::take(&mut shared.batch);
+        // The next batch writes into a buffer the writer gave back, or one as large as this.
+        shared.batch.events.buf = shared
+            .spare_buffers
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(capacity));
         match shared.batch_tx.try_send(batch) {
             Ok(()) => {
                 shared.inflight += 1;
@@ -266,14 +335,33 @@ impl IngestContext {
         mode: CommitMode,
     ) {
         match ack.result {
-            Ok(written) => {
+            Ok(mut written) => {
+                if written.spare.capacity() > 0
+                    && shared.spare_buffers.len() <= self.config.max_inflight_batches
+                {
+                    shared
+                        .spare_buffers
+                        .push(std::mem::take(&mut written.spare));
+                }
                 self.metrics.inserted.add(written.inserted);
                 self.metrics.redelivered.add(written.already_stored);
+                for (slot, id) in &written.refused {
+                    let settled = &ack.offsets[*slot];
+                    if let Some(i) = shared.find_owned(&settled.topic, settled.partition) {
+                        shared.owned[i].state.dedupe.forget(*id);
+                    }
+                }
                 let mut tpl = TopicPartitionList::new();
-                for ((topic, partition), (_, last)) in &ack.offsets {
-                    if shared.owned.contains_key(&(topic.clone(), *partition)) {
-                        let _ =
-                            tpl.add_partition_offset(topic, *partition, Offset::Offset(last + 1));
+                for settled in &ack.offsets {
+                    if shared
+                        .find_owned(&settled.topic, settled.partition)
+                        .is_some()
+                    {
+                        let _ = tpl.add_partition_offset(
+                            &settled.topic,
+                            settled.partition,
+                            Offset::Offset(settled.last + 1),
+                        );
                     }
                 }
                 if tpl.count() > 0 {
@@ -319,8 +407,8 @@ impl IngestContext {
     /// Records that the consumer reached the end of partition `partition` (of every
     /// subscribed topic: librdkafka's end-of-partition event does not name the topic).
     pub fn reached_eof(&self, shared: &mut Shared, partition: i32) {
-        for ((_, p), owned) in shared.owned.iter_mut() {
-            if *p == partition {
+        for owned in &mut shared.owned {
+            if owned.partition == partition {
                 owned.at_eof = true;
             }
         }
@@ -329,80 +417,7 @@ impl IngestContext {
     /// Whether `--once` is complete: something was assigned and the consumer reported the end
     /// of every owned partition after its last message.
     pub fn caught_up(&self, shared: &Shared) -> bool {
-        shared.ever_assigned && !shared.owned.is_empty() && shared.owned.values().all(|o| o.at_eof)
-    }
-
-    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
-        let timeout = Duration::from_secs(10);
-        let committed = consumer
-            .committed_offsets(tpl.clone(), timeout)
-            .unwrap_or_else(|_| tpl.clone());
-        for elem in committed.elements() {
-            let (topic, partition) = (elem.topic().to_owned(), elem.partition());
-            // Without a committed offset the group starts at the beginning (auto.offset.reset
-            // = earliest); offsets below the log start are simply never delivered.
-            let start = match elem.offset() {
-                Offset::Offset(n) => n,
-                _ => 0,
-            };
-            let mut attempt = 0;
-            let state = loop {
-                let built = self.runtime.block_on(rebuild(
-                    &self.ch,
-                    &topic,
-                    partition,
-                    start,
-                    self.config.dedupe_window_secs,
-                    self.config.dedupe_max_ids,
-                ));
-                match built {
-                    Ok(state) => break Some(state),
-                    Err(e) if !self.stop.load(Ordering::Relaxed) => {
-                        let delay = Duration::from_millis(
-                            (self.config.retry_initial_ms << attempt.min(6))
-                                .min(self.config.retry_max_ms),
-                        );
-                        tracing::warn!(topic, partition, error = %e, "cannot rebuild dedupe state from clickhouse; retrying");
-                        std::thread::sleep(delay);
-                        attempt += 1;
-                    }
-                    Err(_) => break None,
-                }
-            };
-            let Some(state) = state else { continue };
-            tracing::info!(
-                topic,
-                partition,
-                committed = start,
-                remembered_ids = state.dedupe.len(),
-                already_stored = state.stored.len(),
-                "partition assigned"
-            );
-            self.lock().owned.insert(
-                (topic, partition),
-                Owned {
-                    state,
-                    at_eof: false,
-                },
-            );
-        }
-        self.lock().ever_assigned = true;
-    }
-
-    fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
-        let deadline =
-            Instant::now() + Duration::from_secs(self.config.shutdown_timeout_secs.max(1));
-        let mut shared = self.lock();
-        if !self.flush_all(consumer, &mut shared, deadline) {
-            tracing::error!("could not write in-flight batches before giving up partitions; they will be redelivered to the new owner");
-        }
-        shared.paused = false;
-        for elem in tpl.elements() {
-            let key = (elem.topic().to_owned(), elem.partition());
-            shared.owned.remove(&key);
-            self.metrics.clear_lag(&key.0, key.1);
-            tracing::info!(topic = %key.0, partition = key.1, "partition revoked");
-        }
+        shared.ever_assigned && !shared.owned.is_empty() && shared.owned.iter().all(|o| o.at_eof)
     }
 }
 
@@ -425,7 +440,7 @@ impl ClientContext for IngestContext {
             for (partition, p) in &t.partitions {
                 if *partition >= 0
                     && p.consumer_lag >= 0
-                    && self.lock().owned.contains_key(&(topic.clone(), *partition))
+                    && self.lock().find_owned(topic, *partition).is_some()
                 {
                     self.metrics.set_lag(topic, *partition, p.consumer_lag);
                 }
@@ -434,18 +449,27 @@ impl ClientContext for IngestContext {
     }
 }
 
-impl ConsumerContext for IngestContext {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            self.revoke(consumer, tpl);
-        }
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(tpl) => self.assign(consumer, tpl),
-            Rebalance::Revoke(_) => {}
-            Rebalance::Error(e) => tracing::error!(error = %e, "rebalance failed"),
+    /// The last partial batch must still be sent on time once messages stop coming.
+    #[test]
+    fn the_clock_is_read_every_64_messages_and_whenever_idle() {
+        let mut clock = Clock::new();
+        let mut looks = Vec::new();
+        for n in 1..=200u64 {
+            clock.tick();
+            if clock.look() {
+                looks.push(n);
+            }
         }
+        assert_eq!(looks, [64, 128, 192]);
+        // No new message since the last call: idle, so look (every time).
+        assert!(clock.look());
+        assert!(clock.look());
+        clock.tick();
+        assert!(!clock.look());
+        assert!(clock.look());
     }
 }

@@ -1,6 +1,6 @@
 //! The event format (the contract with producers) and its validation: one JSON object per
-//! Kafka message becomes an [`EventRow`] for the event store, or a [`Rejection`] that says why
-//! the message goes to quarantine.
+//! Kafka message becomes an [`Event`] (borrowing from the message) for the event store, or a
+//! [`Rejection`] that says why the message goes to quarantine.
 //!
 //! | field | rule |
 //! |---|---|
@@ -9,15 +9,26 @@
 //! | `experiment_id`, `variant` | strings (1–256 characters), required for exposures, optional for conversions |
 //! | `user_id` | string, 1–256 characters, required |
 //! | `event_name` | string; defaults to `"exposure"` for exposures, required for conversions |
-//! | `event_value` | finite number, optional |
-//! | `metadata` | object of string → string, optional |
-//! | `timestamp` | RFC 3339 string or integer epoch milliseconds, required, 1970-01-01 … 2105-12-31 |
+//! | `event_value` | finite number within ±`max_abs_event_value` (default 10^12), optional |
+//! | `metadata` | object of string → string with unique keys, optional |
+//! | `timestamp` | RFC 3339 string or integer epoch milliseconds, required, from `min_timestamp_ms` (default 2000-01-01) to 2105-12-31 |
 //!
-//! Unknown fields are ignored; `null` counts as absent.
+//! Unknown fields are ignored; `null` counts as absent. A key that appears twice (at the top
+//! level or in `metadata`) makes the message invalid JSON for ingest, whichever value is last.
+//!
+//! The message is parsed once: the top level is split into raw field values (serde_json checks
+//! the whole document), and each field is then read from its raw text. A string without
+//! escapes is borrowed from the message as is; only strings with escapes are decoded into a
+//! new `String`.
+
+use std::borrow::Cow;
 
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+
+use crate::json;
+use crate::scan::{self, Fields, Metadata};
 
 /// Longest `event_id` in characters.
 pub const MAX_EVENT_ID_CHARS: usize = 128;
@@ -25,6 +36,33 @@ pub const MAX_EVENT_ID_CHARS: usize = 128;
 pub const MAX_ID_CHARS: usize = 256;
 /// Latest accepted timestamp (exclusive): 2106-01-01, the end of ClickHouse's `DateTime`.
 pub const MAX_TIMESTAMP_MS: i64 = 4_291_747_200_000;
+/// Default earliest accepted timestamp: 2000-01-01T00:00:00Z. Epoch seconds sent where
+/// milliseconds are expected fall before it (1,780,000,000 ms is January 1970).
+pub const DEFAULT_MIN_TIMESTAMP_MS: i64 = 946_684_800_000;
+/// Default largest accepted `|event_value|`: 10^12. One absurd value (1.7e308) would otherwise
+/// swamp every sum and variance of a metric.
+pub const DEFAULT_MAX_ABS_EVENT_VALUE: f64 = 1e12;
+
+/// The limits a message must keep to be accepted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Validation {
+    /// Larger messages are `too_large`.
+    pub max_bytes: usize,
+    /// Values with a larger magnitude are refused.
+    pub max_abs_value: f64,
+    /// Earlier timestamps (epoch milliseconds) are refused.
+    pub min_timestamp_ms: i64,
+}
+
+impl Default for Validation {
+    fn default() -> Self {
+        Self {
+            max_bytes: 1 << 20,
+            max_abs_value: DEFAULT_MAX_ABS_EVENT_VALUE,
+            min_timestamp_ms: DEFAULT_MIN_TIMESTAMP_MS,
+        }
+    }
+}
 
 /// `event_type` values as stored in the `Enum8` column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +73,33 @@ pub enum EventType {
     Conversion = 2,
 }
 
+/// A valid event, borrowing its text from the message wherever it holds no escapes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event<'a> {
+    /// Producer's id of the event.
+    pub event_id: Cow<'a, str>,
+    /// Exposure or conversion.
+    pub event_type: EventType,
+    /// Experiment id (`""` for untagged conversions).
+    pub experiment_id: Cow<'a, str>,
+    /// Variant (`""` when absent).
+    pub variant: Cow<'a, str>,
+    /// The user.
+    pub user_id: Cow<'a, str>,
+    /// Event name (`exposure` for exposures).
+    pub event_name: Cow<'a, str>,
+    /// Optional value.
+    pub event_value: Option<f64>,
+    /// Metadata pairs, sorted by key, keys unique.
+    pub metadata: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// Event time in epoch milliseconds.
+    pub timestamp_ms: i64,
+}
+
 /// One row of the `events` table (column order matters for RowBinary on old servers).
+///
+/// The hot path does not build these (it encodes an [`Event`] straight into RowBinary, see
+/// [`crate::rowbinary`]); they serve tests, tools and rows refused by ClickHouse.
 #[derive(Clone, Debug, PartialEq, Row, Serialize, Deserialize)]
 pub struct EventRow {
     /// Producer's id of the event.
@@ -93,7 +157,7 @@ impl Rejection {
         "rejected_by_clickhouse",
     ];
 
-    fn new(code: &'static str, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(code: &'static str, detail: impl Into<String>) -> Self {
         Self {
             code,
             detail: detail.into(),
@@ -137,12 +201,36 @@ struct Wire<'a> {
     timestamp: Option<&'a RawValue>,
 }
 
-/// Decodes and validates one message (`max_bytes` is the size limit).
-pub fn decode(
-    payload: Option<&[u8]>,
-    max_bytes: usize,
-    origin: Origin<'_>,
-) -> Result<EventRow, Rejection> {
+impl<'a> Wire<'a> {
+    fn fields(self) -> Fields<'a> {
+        let raw = |v: Option<&'a RawValue>| v.map(RawValue::get).filter(|t| *t != "null");
+        Fields {
+            event_id: raw(self.event_id),
+            event_type: raw(self.event_type),
+            experiment_id: raw(self.experiment_id),
+            variant: raw(self.variant),
+            user_id: raw(self.user_id),
+            event_name: raw(self.event_name),
+            event_value: raw(self.event_value),
+            timestamp: raw(self.timestamp),
+            metadata: raw(self.metadata).map_or(Metadata::Absent, Metadata::Raw),
+            plain: false,
+        }
+    }
+}
+
+/// Parses and validates one message.
+pub fn parse<'a>(payload: Option<&'a [u8]>, rules: &Validation) -> Result<Event<'a>, Rejection> {
+    parse_with(payload, rules, true)
+}
+
+/// [`parse`], optionally without the fast scan (tests compare both paths).
+pub(crate) fn parse_with<'a>(
+    payload: Option<&'a [u8]>,
+    rules: &Validation,
+    fast: bool,
+) -> Result<Event<'a>, Rejection> {
+    let max_bytes = rules.max_bytes;
     let bytes = payload.unwrap_or_default();
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Rejection::new("empty", "message is empty"));
@@ -163,11 +251,15 @@ pub fn decode(
             Err(e) => Rejection::new("invalid_json", format!("message is not valid JSON: {e}")),
         });
     }
-    let wire: Wire<'_> = serde_json::from_str(text)
-        .map_err(|e| Rejection::new("invalid_json", format!("message is not valid JSON: {e}")))?;
-
-    let event_id = required_string("event_id", wire.event_id, MAX_EVENT_ID_CHARS)?;
-    let event_type = match required_string("event_type", wire.event_type, 16)?.as_str() {
+    let wire = match scan::scan(text).filter(|_| fast) {
+        Some(fields) => fields,
+        None => serde_json::from_str::<Wire<'_>>(text)
+            .map_err(|e| Rejection::new("invalid_json", format!("message is not valid JSON: {e}")))?
+            .fields(),
+    };
+    let plain = wire.plain;
+    let event_id = json::required_string("event_id", wire.event_id, MAX_EVENT_ID_CHARS, plain)?;
+    let event_type = match &*json::required_string("event_type", wire.event_type, 16, plain)? {
         "exposure" => EventType::Exposure,
         "conversion" => EventType::Conversion,
         other => {
@@ -177,197 +269,86 @@ pub fn decode(
             ))
         }
     };
-    let user_id = required_string("user_id", wire.user_id, MAX_ID_CHARS)?;
+    let user_id = json::required_string("user_id", wire.user_id, MAX_ID_CHARS, plain)?;
     let (experiment_id, variant, event_name) = match event_type {
         EventType::Exposure => (
-            required_string("experiment_id", wire.experiment_id, MAX_ID_CHARS)?,
-            required_string("variant", wire.variant, MAX_ID_CHARS)?,
-            optional_string("event_name", wire.event_name, MAX_ID_CHARS)?
-                .unwrap_or_else(|| "exposure".to_owned()),
+            json::required_string("experiment_id", wire.experiment_id, MAX_ID_CHARS, plain)?,
+            json::required_string("variant", wire.variant, MAX_ID_CHARS, plain)?,
+            json::optional_string("event_name", wire.event_name, MAX_ID_CHARS, plain)?
+                .unwrap_or(Cow::Borrowed("exposure")),
         ),
         EventType::Conversion => (
-            optional_string("experiment_id", wire.experiment_id, MAX_ID_CHARS)?.unwrap_or_default(),
-            optional_string("variant", wire.variant, MAX_ID_CHARS)?.unwrap_or_default(),
-            required_string("event_name", wire.event_name, MAX_ID_CHARS)?,
+            json::optional_string("experiment_id", wire.experiment_id, MAX_ID_CHARS, plain)?
+                .unwrap_or_default(),
+            json::optional_string("variant", wire.variant, MAX_ID_CHARS, plain)?
+                .unwrap_or_default(),
+            json::required_string("event_name", wire.event_name, MAX_ID_CHARS, plain)?,
         ),
     };
-    let event_value = optional_number("event_value", wire.event_value)?;
-    let (metadata_keys, metadata_values) = metadata(wire.metadata)?;
-    let timestamp_ms = timestamp(wire.timestamp)?;
+    let event_value = json::optional_number("event_value", wire.event_value)?;
+    if let Some(v) = event_value.filter(|v| v.abs() > rules.max_abs_value) {
+        return Err(Rejection::new(
+            "invalid_field",
+            format!(
+                "`event_value` {v:e} is beyond ±{:e}, the largest magnitude accepted (ingest.max_abs_event_value)",
+                rules.max_abs_value
+            ),
+        ));
+    }
+    let metadata = json::metadata(wire.metadata)?;
+    let timestamp_ms = json::timestamp(wire.timestamp, rules.min_timestamp_ms, plain)?;
 
-    Ok(EventRow {
+    Ok(Event {
         event_id,
-        event_type: event_type as i8,
+        event_type,
         experiment_id,
         variant,
         user_id,
         event_name,
         event_value,
-        metadata_keys,
-        metadata_values,
+        metadata,
         timestamp_ms,
-        ingested_at: origin.ingested_at,
-        kafka_topic: origin.topic.to_owned(),
-        kafka_partition: origin.partition,
-        kafka_offset: origin.offset,
     })
 }
 
-fn present(raw: Option<&RawValue>) -> Option<&RawValue> {
-    raw.filter(|r| r.get() != "null")
-}
-
-fn required_string(
-    field: &str,
-    raw: Option<&RawValue>,
-    max_chars: usize,
-) -> Result<String, Rejection> {
-    optional_string(field, raw, max_chars)?
-        .ok_or_else(|| Rejection::new("missing_field", format!("missing field `{field}`")))
-}
-
-fn optional_string(
-    field: &str,
-    raw: Option<&RawValue>,
-    max_chars: usize,
-) -> Result<Option<String>, Rejection> {
-    let Some(raw) = present(raw) else {
-        return Ok(None);
+/// Decodes and validates one message into an owned row (`max_bytes` is the size limit; the
+/// other limits are the defaults).
+pub fn decode(
+    payload: Option<&[u8]>,
+    max_bytes: usize,
+    origin: Origin<'_>,
+) -> Result<EventRow, Rejection> {
+    let rules = Validation {
+        max_bytes,
+        ..Validation::default()
     };
-    let value: String = serde_json::from_str(raw.get()).map_err(|_| {
-        Rejection::new(
-            "invalid_field",
-            format!("`{field}` must be a string, got {}", kind(raw)),
-        )
-    })?;
-    let chars = value.chars().count();
-    if chars == 0 || chars > max_chars {
-        return Err(Rejection::new(
-            "invalid_field",
-            format!("`{field}` must have 1 to {max_chars} characters, got {chars}"),
-        ));
-    }
-    Ok(Some(value))
+    parse(payload, &rules).map(|event| event.into_row(origin))
 }
 
-fn optional_number(field: &str, raw: Option<&RawValue>) -> Result<Option<f64>, Rejection> {
-    let Some(raw) = present(raw) else {
-        return Ok(None);
-    };
-    let value: f64 = serde_json::from_str(raw.get()).map_err(|_| match kind(raw) {
-        "a number" => Rejection::new(
-            "invalid_field",
-            format!(
-                "`{field}` must be a finite number, got {}",
-                shorten(raw.get())
-            ),
-        ),
-        other => Rejection::new(
-            "invalid_field",
-            format!("`{field}` must be a number, got {other}"),
-        ),
-    })?;
-    if !value.is_finite() {
-        return Err(Rejection::new(
-            "invalid_field",
-            format!("`{field}` must be finite"),
-        ));
-    }
-    Ok(Some(value))
-}
-
-fn metadata(raw: Option<&RawValue>) -> Result<(Vec<String>, Vec<String>), Rejection> {
-    let Some(raw) = present(raw) else {
-        return Ok((Vec::new(), Vec::new()));
-    };
-    let map: std::collections::BTreeMap<String, serde_json::Value> =
-        serde_json::from_str(raw.get()).map_err(|_| {
-            Rejection::new(
-                "invalid_field",
-                format!("`metadata` must be an object, got {}", kind(raw)),
-            )
-        })?;
-    let mut keys = Vec::with_capacity(map.len());
-    let mut values = Vec::with_capacity(map.len());
-    for (key, value) in map {
-        match value {
-            serde_json::Value::String(s) => {
-                keys.push(key);
-                values.push(s);
-            }
-            other => {
-                return Err(Rejection::new(
-                    "invalid_field",
-                    format!(
-                        "`metadata.{key}` must be a string, got {}",
-                        json_kind(&other)
-                    ),
-                ))
-            }
+impl Event<'_> {
+    /// The owned row of this event read at `origin`.
+    pub fn into_row(self, origin: Origin<'_>) -> EventRow {
+        let (metadata_keys, metadata_values) = self
+            .metadata
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .unzip();
+        EventRow {
+            event_id: self.event_id.into_owned(),
+            event_type: self.event_type as i8,
+            experiment_id: self.experiment_id.into_owned(),
+            variant: self.variant.into_owned(),
+            user_id: self.user_id.into_owned(),
+            event_name: self.event_name.into_owned(),
+            event_value: self.event_value,
+            metadata_keys,
+            metadata_values,
+            timestamp_ms: self.timestamp_ms,
+            ingested_at: origin.ingested_at,
+            kafka_topic: origin.topic.to_owned(),
+            kafka_partition: origin.partition,
+            kafka_offset: origin.offset,
         }
-    }
-    Ok((keys, values))
-}
-
-fn timestamp(raw: Option<&RawValue>) -> Result<i64, Rejection> {
-    let raw =
-        present(raw).ok_or_else(|| Rejection::new("missing_field", "missing field `timestamp`"))?;
-    let text = raw.get();
-    let ms = if text.starts_with('"') {
-        let s: String = serde_json::from_str(text).map_err(|_| invalid_timestamp(text))?;
-        chrono::DateTime::parse_from_rfc3339(&s)
-            .map_err(|e| {
-                Rejection::new(
-                    "invalid_field",
-                    format!("`timestamp` {s:?} is not an RFC 3339 time ({e})"),
-                )
-            })?
-            .timestamp_millis()
-    } else {
-        serde_json::from_str::<i64>(text).map_err(|_| invalid_timestamp(text))?
-    };
-    if !(0..MAX_TIMESTAMP_MS).contains(&ms) {
-        return Err(Rejection::new(
-            "invalid_field",
-            format!("`timestamp` {ms} ms is outside 1970-01-01 … 2105-12-31"),
-        ));
-    }
-    Ok(ms)
-}
-
-fn shorten(text: &str) -> String {
-    text.chars().take(40).collect()
-}
-
-fn invalid_timestamp(text: &str) -> Rejection {
-    let shown = shorten(text);
-    Rejection::new(
-        "invalid_field",
-        format!(
-            "`timestamp` must be an RFC 3339 string or integer epoch milliseconds, got {shown}"
-        ),
-    )
-}
-
-fn kind(raw: &RawValue) -> &'static str {
-    match raw.get().as_bytes().first() {
-        Some(b'"') => "a string",
-        Some(b'{') => "an object",
-        Some(b'[') => "an array",
-        Some(b't' | b'f') => "a boolean",
-        Some(b'n') => "null",
-        _ => "a number",
-    }
-}
-
-fn json_kind(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
     }
 }
 

@@ -17,6 +17,21 @@ fn rejected(payload: &[u8]) -> Rejection {
     decode(Some(payload), 1 << 20, ORIGIN).expect_err("should be rejected")
 }
 
+fn conversion(extra: &str) -> String {
+    format!(
+        r#"{{"event_id":"e","event_type":"conversion","event_name":"p","user_id":"u","timestamp":1793613600250{extra}}}"#
+    )
+}
+
+fn rejected_as(json: &str, code: &str, needles: &[&str]) -> Rejection {
+    let r = rejected(json.as_bytes());
+    assert_eq!(r.code, code, "{json}: {r:?}");
+    for needle in needles {
+        assert!(r.detail.contains(needle), "{json}: {needle:?} not in {r:?}");
+    }
+    r
+}
+
 #[test]
 fn a_full_exposure_decodes_with_lineage() {
     let row = ok(
@@ -109,7 +124,7 @@ fn bad_messages_get_precise_reasons() {
 fn limits_are_enforced() {
     let long_id = "x".repeat(129);
     let json = format!(
-        r#"{{"event_id":"{long_id}","user_id":"u","event_type":"conversion","event_name":"p","timestamp":1}}"#
+        r#"{{"event_id":"{long_id}","user_id":"u","event_type":"conversion","event_name":"p","timestamp":1793613600250}}"#
     );
     assert_eq!(rejected(json.as_bytes()).code, "invalid_field");
     let big = vec![b' '; 100];
@@ -119,7 +134,7 @@ fn limits_are_enforced() {
     // Multi-byte characters count as characters, not bytes.
     let id = "é".repeat(128);
     let json = format!(
-        r#"{{"event_id":"{id}","user_id":"u","event_type":"conversion","event_name":"p","timestamp":1}}"#
+        r#"{{"event_id":"{id}","user_id":"u","event_type":"conversion","event_name":"p","timestamp":1793613600250}}"#
     );
     assert_eq!(ok(&json).event_id, id);
 }
@@ -127,4 +142,123 @@ fn limits_are_enforced() {
 #[test]
 fn a_missing_payload_is_empty() {
     assert_eq!(decode(None, 10, ORIGIN).unwrap_err().code, "empty");
+}
+
+/// Defect 7 of issue #14: a lone surrogate was reported as "must be a string, got a string".
+#[test]
+fn invalid_escapes_are_named_as_such() {
+    let json = r#"{"event_id":"a\ud800","event_type":"conversion","event_name":"p","user_id":"u","timestamp":1793613600250}"#;
+    let r = rejected_as(
+        json,
+        "invalid_field",
+        &["`event_id`", "invalid escape", "hex escape"],
+    );
+    assert!(!r.detail.contains("got a string"), "{r:?}");
+    rejected_as(
+        &conversion(r#","metadata":{"k":"\udc00x"}"#),
+        "invalid_field",
+        &["`metadata.k`", "invalid escape", "surrogate"],
+    );
+    let r = rejected_as(
+        &conversion(r#","metadata":{"\ud800":"x"}"#),
+        "invalid_field",
+        &["`metadata` has a key with an invalid escape", "hex escape"],
+    );
+    assert!(!r.detail.contains("got an object"), "{r:?}");
+    // Escapes that are fine are decoded.
+    let row = ok(&conversion(r#","metadata":{"k\u00e9":"\ud83d\ude00\n"}"#));
+    assert_eq!(
+        (
+            row.metadata_keys[0].as_str(),
+            row.metadata_values[0].as_str()
+        ),
+        ("ké", "😀\n")
+    );
+}
+
+/// Defect 7 of issue #14: metadata nested past serde's limit was "must be an object, got an object".
+#[test]
+fn deeply_nested_metadata_names_the_key_and_its_type() {
+    let deep = format!("{}1{}", "[".repeat(300), "]".repeat(300));
+    let r = rejected_as(
+        &conversion(&format!(r#","metadata":{{"a":"x","deep":{deep}}}"#)),
+        "invalid_field",
+        &["`metadata.deep` must be a string, got an array"],
+    );
+    assert!(!r.detail.contains("got an object"), "{r:?}");
+    let deep = format!("{}1{}", "{\"k\":".repeat(300), "}".repeat(300));
+    rejected_as(
+        &conversion(&format!(r#","metadata":{{"deep":{deep}}}"#)),
+        "invalid_field",
+        &["`metadata.deep` must be a string, got an object"],
+    );
+}
+
+#[test]
+fn absurd_values_are_refused() {
+    for v in ["1.7e308", "-1.7e308", "1000000000000.5", "-2e12"] {
+        rejected_as(
+            &conversion(&format!(r#","event_value":{v}"#)),
+            "invalid_field",
+            &["`event_value`", "beyond", "max_abs_event_value"],
+        );
+    }
+    assert_eq!(
+        ok(&conversion(r#","event_value":-1e12"#)).event_value,
+        Some(-1e12)
+    );
+    let rules = Validation {
+        max_abs_value: 10.0,
+        ..Validation::default()
+    };
+    let json = conversion(r#","event_value":10.5"#);
+    assert_eq!(
+        parse(Some(json.as_bytes()), &rules).unwrap_err().code,
+        "invalid_field"
+    );
+}
+
+#[test]
+fn timestamps_before_the_floor_are_refused_and_seconds_are_suspected() {
+    let seconds = r#"{"event_id":"e","event_type":"conversion","event_name":"p","user_id":"u","timestamp":1780000000}"#;
+    rejected_as(
+        seconds,
+        "invalid_field",
+        &[
+            "1970-01-21",
+            "before 2000-01-01",
+            "milliseconds",
+            "seconds (2026-05-28",
+        ],
+    );
+    let old = r#"{"event_id":"e","event_type":"conversion","event_name":"p","user_id":"u","timestamp":"1999-12-31T23:59:59Z"}"#;
+    let r = rejected_as(
+        old,
+        "invalid_field",
+        &["before 2000-01-01", "min_timestamp_ms"],
+    );
+    assert!(!r.detail.contains("seconds ("), "{r:?}");
+    assert_eq!(ok(r#"{"event_id":"e","event_type":"conversion","event_name":"p","user_id":"u","timestamp":"2000-01-01T00:00:00Z"}"#).timestamp_ms, DEFAULT_MIN_TIMESTAMP_MS);
+    let rules = Validation {
+        min_timestamp_ms: 0,
+        ..Validation::default()
+    };
+    assert_eq!(
+        parse(Some(seconds.as_bytes()), &rules).map(|e| e.timestamp_ms),
+        Ok(1_780_000_000)
+    );
+}
+
+#[test]
+fn duplicate_metadata_keys_are_refused_like_duplicate_fields() {
+    rejected_as(
+        &conversion(r#","metadata":{"region":"eu","device":"ios","region":"us"}"#),
+        "invalid_json",
+        &["duplicate key \"region\" in `metadata`"],
+    );
+    rejected_as(
+        &conversion(r#","user_id":"v""#),
+        "invalid_json",
+        &["duplicate field `user_id`"],
+    );
 }

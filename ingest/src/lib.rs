@@ -9,20 +9,29 @@
 //!
 //! # Layout
 //! - [`config`]: the `[kafka]` and `[ingest]` configuration sections.
-//! - [`event`]: the event format and its validation.
-//! - [`dedupe`]: remembered event ids per partition, bounded in time and memory.
+//! - [`event`]: the event format and its validation (`scan` splits the usual messages
+//!   in one pass, `json` reads the fields).
+//! - [`rowbinary`]: encoding accepted events straight into RowBinary.
+//! - [`batch`]: the per-message work (validate, dedupe, encode) and what a batch holds.
+//! - [`dedupe`]: remembered event ids per partition, bounded in time and memory (`forgotten`
+//!   remembers, approximately, ids the cap forced out).
 //! - [`state`]: rebuilding dedupe state and stored offsets from ClickHouse.
 //! - [`sink`]: RowBinary inserts with retries, ambiguity checks and poison-row isolation.
 //! - [`consumer`]: the consumer thread's state, batching, commits and rebalance callbacks.
 //! - [`pipeline`]: [`run`], wiring consumer, writer, shutdown and `--once`.
 //! - [`metrics`]: counters, histograms, lag and the Prometheus endpoint.
 
+pub mod batch;
 pub mod config;
 pub mod consumer;
 pub mod dedupe;
 pub mod event;
+mod forgotten;
+mod json;
 pub mod metrics;
 pub mod pipeline;
+pub mod rowbinary;
+mod scan;
 pub mod sink;
 pub mod state;
 

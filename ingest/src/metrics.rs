@@ -99,6 +99,10 @@ pub struct Metrics {
     pub duplicates: Counter,
     /// Redelivered messages skipped because their offset is already stored.
     pub redelivered: Counter,
+    /// Ids the dedupe cap forced out before their window ended.
+    pub dedupe_evicted_early: Counter,
+    /// Events accepted whose id was probably forgotten early because of the dedupe cap.
+    pub possible_duplicates: Counter,
     /// Failed insert attempts (each is retried).
     pub insert_failures: Counter,
     /// Offset commits that failed.
@@ -118,6 +122,8 @@ impl Default for Metrics {
             inserted: Counter::default(),
             duplicates: Counter::default(),
             redelivered: Counter::default(),
+            dedupe_evicted_early: Counter::default(),
+            possible_duplicates: Counter::default(),
             insert_failures: Counter::default(),
             commit_failures: Counter::default(),
             rejected: Rejection::CODES
@@ -202,6 +208,16 @@ impl Metrics {
                 &self.redelivered,
             ),
             (
+                "abacus_ingest_dedupe_evicted_early_total",
+                "Event ids forgotten before the dedupe window ended because of dedupe_max_ids or dedupe_max_bytes.",
+                &self.dedupe_evicted_early,
+            ),
+            (
+                "abacus_ingest_possible_duplicates_total",
+                "Events accepted although their id was probably seen before and forgotten early because of the dedupe cap (about 0.3% false positives while the cap is evicting).",
+                &self.possible_duplicates,
+            ),
+            (
                 "abacus_ingest_insert_failures_total",
                 "Failed insert attempts (retried).",
                 &self.insert_failures,
@@ -237,6 +253,13 @@ impl Metrics {
             "abacus_ingest_insert_seconds",
             "Duration of ClickHouse inserts.",
         );
+        if let Some(cpu) = process_cpu_seconds() {
+            let name = "process_cpu_seconds_total";
+            let _ = writeln!(
+                out,
+                "# HELP {name} Total user and system CPU time spent in seconds.\n# TYPE {name} counter\n{name} {cpu}"
+            );
+        }
         let name = "abacus_ingest_consumer_lag";
         let _ = writeln!(
             out,
@@ -253,6 +276,20 @@ impl Metrics {
         }
         out
     }
+}
+
+/// CPU seconds (user + system) this process has used so far, from `/proc/self/stat` (Linux;
+/// `None` elsewhere). Clock ticks are taken as 1/100 s, the value on every Linux platform Rust
+/// supports.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (in parentheses, which may hold spaces): utime, stime are
+    // the 12th and 13th.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some((user + system) as f64 / 100.0)
 }
 
 fn escape_label(value: &str) -> String {
@@ -321,6 +358,8 @@ mod tests {
             text.contains("abacus_ingest_consumer_lag{topic=\"events\",partition=\"2\"} 17"),
             "{text}"
         );
+        assert!(text.contains("process_cpu_seconds_total "), "{text}");
+        assert!(process_cpu_seconds().is_some_and(|s| s >= 0.0));
         assert_eq!(m.rejected_total(), 1);
         assert_eq!(m.total_lag(), 17);
     }

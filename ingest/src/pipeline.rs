@@ -72,14 +72,24 @@ pub const FETCH_DEFAULTS: &[(&str, &str)] = &[
 /// The librdkafka configuration of the ingest consumer: ingest's defaults (overridable), the
 /// user's `[kafka.client]` settings, then the settings ingest's guarantees depend on (which
 /// the user cannot override).
+///
+/// The consumer group protocol is librdkafka's default, `classic` (any Kafka ≥ 0.10, Redpanda,
+/// MSK); `"group.protocol" = "consumer"` in `[kafka.client]` selects KIP-848 (brokers ≥ 4.0),
+/// where the broker sets the session timeout, so ingest's default for it is left out.
 pub fn consumer_config(kafka: &KafkaConfig) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &kafka.brokers)
         .set("group.id", &kafka.group)
         .set("auto.offset.reset", "earliest")
-        .set("statistics.interval.ms", "5000")
-        .set("session.timeout.ms", "30000");
+        .set("statistics.interval.ms", "5000");
+    let kip848 = kafka
+        .client
+        .get("group.protocol")
+        .is_some_and(|p| p.trim().eq_ignore_ascii_case("consumer"));
+    if !kip848 {
+        config.set("session.timeout.ms", "30000");
+    }
     for (key, value) in FETCH_DEFAULTS {
         config.set(*key, *value);
     }
@@ -202,6 +212,7 @@ pub async fn run(
         duplicates = summary.duplicates,
         redelivered = summary.redelivered,
         quarantined = summary.quarantined,
+        cpu_seconds = crate::metrics::process_cpu_seconds().unwrap_or(f64::NAN),
         "ingest stopped"
     );
     Ok(summary)
@@ -219,11 +230,16 @@ fn consume(
     let started = Instant::now();
     let mut last_progress = Instant::now();
     let mut last_consumed = 0;
+    let mut polls = 0u64;
     let ctx = consumer.context();
     while !stop.load(Ordering::Relaxed) {
-        match consumer.poll(Duration::from_millis(100)) {
+        let mut got_message = false;
+        // Never hold the lock while polling: rebalance callbacks run inside `poll` and take it.
+        let polled = consumer.poll(Duration::from_millis(100));
+        let mut shared = ctx.lock();
+        match polled {
             Some(Ok(msg)) => {
-                let mut shared = ctx.lock();
+                got_message = true;
                 ctx.handle(
                     &mut shared,
                     msg.topic(),
@@ -233,7 +249,6 @@ fn consume(
                 );
             }
             Some(Err(KafkaError::PartitionEOF(partition))) => {
-                let mut shared = ctx.lock();
                 ctx.reached_eof(&mut shared, partition);
             }
             None => {}
@@ -241,7 +256,6 @@ fn consume(
                 tracing::warn!(error = %e, "kafka consumer error (librdkafka retries by itself)")
             }
         }
-        let mut shared = ctx.lock();
         if ctx.batch_due(&shared) || (once && ctx.caught_up(&shared)) {
             ctx.try_dispatch(&consumer, &mut shared);
         }
@@ -261,7 +275,9 @@ fn consume(
             }
         }
         drop(shared);
-        if last_progress.elapsed() >= progress_every {
+        // Reading the clock costs more than a message on some machines: look now and then.
+        polls += 1;
+        if (!got_message || polls % 256 == 0) && last_progress.elapsed() >= progress_every {
             let consumed = metrics.consumed.get();
             let rate = (consumed - last_consumed) as f64 / last_progress.elapsed().as_secs_f64();
             tracing::info!(
@@ -314,5 +330,25 @@ mod tests {
         assert_eq!(config.get("fetch.queue.backoff.ms"), Some("500"));
         assert_eq!(config.get("enable.auto.commit"), Some("false"));
         assert_eq!(config.get("enable.partition.eof"), Some("true"));
+    }
+
+    #[test]
+    fn the_kip848_group_protocol_gets_no_client_session_timeout() {
+        let mut kafka = KafkaConfig::default();
+        assert_eq!(
+            consumer_config(&kafka).get("session.timeout.ms"),
+            Some("30000")
+        );
+        kafka
+            .client
+            .insert("group.protocol".into(), "consumer".into());
+        let config = consumer_config(&kafka);
+        assert_eq!(config.get("session.timeout.ms"), None);
+        // librdkafka accepts it, and rejects a client session timeout in this mode.
+        let consumer: Result<BaseConsumer, _> = config.create();
+        assert!(consumer.is_ok(), "{:?}", consumer.err());
+        let rejected: Result<BaseConsumer, _> =
+            config.clone().set("session.timeout.ms", "30000").create();
+        assert!(rejected.is_err());
     }
 }

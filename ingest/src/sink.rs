@@ -6,22 +6,30 @@
 //! retry the sink asks ClickHouse which offsets of the batch are already stored and drops
 //! those rows, so a retry never doubles an event.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
+use std::ops::Range;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use abacus_schema::ClickHouse;
+use bytes::Bytes;
 use clickhouse::Row;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::event::EventRow;
+pub use crate::batch::Batch;
+use crate::batch::{EventRows, Settled};
+use crate::dedupe::IdHash;
 use crate::metrics::Metrics;
+use crate::rowbinary::{decode_event, insert_sql};
 use crate::state;
 use crate::IngestError;
+
+/// RowBinary is sent in pieces of this size (each compressed on its own).
+const CHUNK_BYTES: usize = 1 << 20;
 
 /// One row of the `quarantine` table.
 #[derive(Clone, Debug, PartialEq, Row, Serialize, Deserialize)]
@@ -61,44 +69,6 @@ mod serde_bytes_as_string {
     }
 }
 
-/// What the consumer hands to the writer: rows plus the offsets they settle.
-#[derive(Debug, Default)]
-pub struct Batch {
-    /// Accepted events.
-    pub events: Vec<EventRow>,
-    /// Refused messages.
-    pub quarantine: Vec<QuarantineRow>,
-    /// Per (topic, partition): first and last offset consumed into this batch (inclusive),
-    /// including duplicates that were dropped. Committing `last + 1` settles them.
-    pub offsets: BTreeMap<(String, i32), (i64, i64)>,
-    /// Message bytes in the batch (for the size trigger).
-    pub bytes: usize,
-    /// When the first message entered the batch.
-    pub started: Option<Instant>,
-}
-
-impl Batch {
-    /// Records that `offset` of `(topic, partition)` is part of this batch.
-    pub fn settle(&mut self, topic: &str, partition: i32, offset: i64) {
-        match self.offsets.get_mut(&(topic.to_owned(), partition)) {
-            Some((first, last)) => {
-                *first = (*first).min(offset);
-                *last = (*last).max(offset);
-            }
-            None => {
-                self.offsets
-                    .insert((topic.to_owned(), partition), (offset, offset));
-            }
-        }
-        self.started.get_or_insert_with(Instant::now);
-    }
-
-    /// Whether the batch settles nothing.
-    pub fn is_empty(&self) -> bool {
-        self.offsets.is_empty()
-    }
-}
-
 /// What a written batch amounted to.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Written {
@@ -108,6 +78,11 @@ pub struct Written {
     pub already_stored: u64,
     /// Messages quarantined (including rows ClickHouse refused).
     pub quarantined: u64,
+    /// Ids of events ClickHouse refused, by slot of the batch's offsets: the consumer forgets
+    /// them so that a corrected resend is accepted.
+    pub refused: Vec<(usize, IdHash)>,
+    /// The batch's emptied RowBinary buffer, for the consumer to reuse.
+    pub spare: Vec<u8>,
 }
 
 /// Retry policy for ClickHouse writes.
@@ -141,9 +116,9 @@ pub struct Sink {
     cancel: Arc<AtomicBool>,
 }
 
-/// An insert attempt of an owned part, returning the part with the outcome.
-pub type PartInsert<'a, T> =
-    Pin<Box<dyn Future<Output = (Vec<T>, Result<(), clickhouse::error::Error>)> + Send + 'a>>;
+/// An insert attempt of a range of rows.
+pub type PartInsert<'a> =
+    Pin<Box<dyn Future<Output = Result<(), clickhouse::error::Error>> + Send + 'a>>;
 
 impl Sink {
     /// A sink writing through `ch`; `cancel` stops retrying (shutdown while ClickHouse is down).
@@ -164,58 +139,89 @@ impl Sink {
     /// Writes a batch durably (events, then quarantine rows). Retries transient failures until
     /// they succeed or the sink is cancelled ([`IngestError::Cancelled`]).
     pub async fn write(&self, batch: &mut Batch) -> Result<Written, IngestError> {
-        let mut written = Written::default();
         let events = std::mem::take(&mut batch.events);
-        let (inserted, already, refused) = self.write_events(events, &batch.offsets).await?;
-        written.inserted = inserted;
-        written.already_stored = already;
+        let mut written = self.write_events(events, &batch.offsets).await?;
+        let refused = std::mem::take(&mut written.refused_rows);
         batch.quarantine.extend(refused);
         let quarantine = std::mem::take(&mut batch.quarantine);
-        written.quarantined = self.write_quarantine(quarantine, &batch.offsets).await?;
-        Ok(written)
+        written.outcome.quarantined = self.write_quarantine(quarantine, &batch.offsets).await?;
+        Ok(written.outcome)
     }
 
     async fn write_events(
         &self,
-        mut rows: Vec<EventRow>,
-        offsets: &BTreeMap<(String, i32), (i64, i64)>,
-    ) -> Result<(u64, u64, Vec<QuarantineRow>), IngestError> {
+        mut rows: EventRows,
+        offsets: &[Settled],
+    ) -> Result<EventsWritten, IngestError> {
         let total = rows.len() as u64;
         let mut attempt = 0;
         loop {
             if rows.is_empty() {
-                return Ok((0, total, Vec::new()));
+                return Ok(EventsWritten::already(total));
             }
+            let data = Bytes::from(std::mem::take(&mut rows.buf));
             let started = Instant::now();
-            match self.insert("events", &rows).await {
+            let result = self.insert_rowbinary(data.clone()).await;
+            match result {
                 Ok(()) => {
                     self.metrics.observe_insert(rows.len(), started.elapsed());
-                    return Ok((rows.len() as u64, total - rows.len() as u64, Vec::new()));
+                    let inserted = rows.len() as u64;
+                    // Every piece sent is dropped by now: the buffer is ours again.
+                    let mut spare = data.try_into_mut().map(Vec::from).unwrap_or_default();
+                    spare.clear();
+                    return Ok(EventsWritten {
+                        outcome: Written {
+                            inserted,
+                            already_stored: total - inserted,
+                            spare,
+                            ..Written::default()
+                        },
+                        refused_rows: Vec::new(),
+                    });
                 }
                 Err(e) if is_data_error(&e) => {
                     tracing::warn!(rows = rows.len(), error = %e, "clickhouse refused the batch for data reasons; splitting it to isolate bad rows");
-                    let (ok, bad) =
-                        isolate(rows, |part: Vec<EventRow>| -> PartInsert<'_, EventRow> {
-                            Box::pin(async move {
-                                let result = self.insert("events", &part).await;
-                                (part, result)
-                            })
-                        })
-                        .await;
-                    let refused = bad
-                        .into_iter()
-                        .map(|(row, err)| refused_row(row, &err))
-                        .collect::<Vec<_>>();
-                    let inserted = ok as u64;
-                    return Ok((inserted, total - inserted - refused.len() as u64, refused));
-                }
-                Err(e) => {
-                    self.backoff("events", attempt, &e).await?;
-                    attempt += 1;
-                    self.drop_stored("events", offsets, &mut rows, |r| {
-                        (&r.kafka_topic, r.kafka_partition, r.kafka_offset)
+                    let meta = &rows.rows;
+                    let span = |r: &Range<usize>| {
+                        let start = if r.start == 0 {
+                            0
+                        } else {
+                            meta[r.start - 1].end
+                        };
+                        start..meta[r.end - 1].end
+                    };
+                    let (ok, bad) = isolate(rows.len(), |part: Range<usize>| -> PartInsert<'_> {
+                        let piece = data.slice(span(&part));
+                        Box::pin(self.insert_rowbinary(piece))
                     })
                     .await;
+                    let received_at = u32::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+                    let mut outcome = Written {
+                        inserted: ok as u64,
+                        ..Written::default()
+                    };
+                    let mut refused_rows = Vec::with_capacity(bad.len());
+                    for (i, err) in bad {
+                        let bytes = &data[span(&(i..i + 1))];
+                        let row = refused_row(bytes, meta[i], offsets, received_at, &err);
+                        if let Some(id) = decode_event(bytes).map(|r| IdHash::of(&r.event_id)) {
+                            outcome.refused.push((meta[i].slot, id));
+                        }
+                        refused_rows.push(row);
+                    }
+                    outcome.already_stored = total - outcome.inserted - refused_rows.len() as u64;
+                    return Ok(EventsWritten {
+                        outcome,
+                        refused_rows,
+                    });
+                }
+                Err(e) => {
+                    rows.buf = data.to_vec();
+                    self.backoff("events", attempt, &e).await?;
+                    attempt += 1;
+                    if let Ok(stored) = state::stored_offsets(&self.ch, "events", offsets).await {
+                        rows.retain(|m| !is_stored(&stored, &offsets[m.slot], m.offset));
+                    }
                 }
             }
         }
@@ -224,7 +230,7 @@ impl Sink {
     async fn write_quarantine(
         &self,
         mut rows: Vec<QuarantineRow>,
-        offsets: &BTreeMap<(String, i32), (i64, i64)>,
+        offsets: &[Settled],
     ) -> Result<u64, IngestError> {
         let total = rows.len() as u64;
         let mut attempt = 0;
@@ -237,30 +243,21 @@ impl Sink {
                 Err(e) => {
                     self.backoff("quarantine", attempt, &e).await?;
                     attempt += 1;
-                    self.drop_stored("quarantine", offsets, &mut rows, |r| {
-                        (&r.kafka_topic, r.kafka_partition, r.kafka_offset)
-                    })
-                    .await;
+                    // The insert failed in transit but may still have been committed by the
+                    // server: drop what is stored. If ClickHouse cannot be asked, ask again
+                    // after the next attempt.
+                    if let Ok(stored) = state::stored_offsets(&self.ch, "quarantine", offsets).await
+                    {
+                        rows.retain(|r| {
+                            !stored.contains(&(
+                                r.kafka_topic.clone(),
+                                r.kafka_partition,
+                                r.kafka_offset,
+                            ))
+                        });
+                    }
                 }
             }
-        }
-    }
-
-    /// After an insert failed in transit (it may still have been committed by the server),
-    /// removes the rows whose offsets `table` already holds, so the retry doubles nothing.
-    /// If ClickHouse cannot be asked, the rows stay and the next attempt asks again.
-    async fn drop_stored<T>(
-        &self,
-        table: &'static str,
-        offsets: &BTreeMap<(String, i32), (i64, i64)>,
-        rows: &mut Vec<T>,
-        lineage: impl Fn(&T) -> (&String, i32, i64),
-    ) {
-        if let Ok(stored) = state::stored_offsets(&self.ch, table, offsets).await {
-            rows.retain(|r| {
-                let (topic, partition, offset) = lineage(r);
-                !stored.contains(&(topic.clone(), partition, offset))
-            });
         }
     }
 
@@ -289,13 +286,28 @@ impl Sink {
         Ok(())
     }
 
+    /// Sends encoded event rows (RowBinary) in one `INSERT`.
+    async fn insert_rowbinary(&self, data: Bytes) -> Result<(), clickhouse::error::Error> {
+        let mut insert = self.ch.client().insert_formatted_with(insert_sql("events"));
+        if self.ch.version().0 >= 19 {
+            // Late events may span many months (partitions); never refuse a batch for that.
+            insert = insert.with_setting("max_partitions_per_insert_block", "0");
+        }
+        let mut at = 0;
+        while at < data.len() {
+            let end = (at + CHUNK_BYTES).min(data.len());
+            insert.send(data.slice(at..end)).await?;
+            at = end;
+        }
+        insert.end().await
+    }
+
     async fn insert<T>(&self, table: &str, rows: &[T]) -> Result<(), clickhouse::error::Error>
     where
         T: clickhouse::RowOwned + clickhouse::RowWrite + Send + Sync,
     {
         let mut insert = self.ch.client().insert::<T>(table).await?;
         if self.ch.version().0 >= 19 {
-            // Late events may span many months (partitions); never refuse a batch for that.
             insert = insert.with_setting("max_partitions_per_insert_block", "0");
         }
         for row in rows {
@@ -303,6 +315,28 @@ impl Sink {
         }
         insert.end().await
     }
+}
+
+/// The outcome of writing the events of a batch, and the rows ClickHouse refused.
+struct EventsWritten {
+    outcome: Written,
+    refused_rows: Vec<QuarantineRow>,
+}
+
+impl EventsWritten {
+    fn already(total: u64) -> Self {
+        Self {
+            outcome: Written {
+                already_stored: total,
+                ..Written::default()
+            },
+            refused_rows: Vec::new(),
+        }
+    }
+}
+
+fn is_stored(stored: &StoredOffsets, settled: &Settled, offset: i64) -> bool {
+    stored.contains(&(settled.topic.to_string(), settled.partition, offset))
 }
 
 /// Whether ClickHouse refused the data itself (retrying cannot help) rather than failing.
@@ -328,45 +362,51 @@ pub fn exception_code(text: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-/// Inserts `rows` by halves until every rejected row stands alone. Returns how many rows were
-/// inserted and the rows that failed on their own, with their errors.
-pub async fn isolate<'a, T, F>(rows: Vec<T>, insert: F) -> (usize, Vec<(T, String)>)
+/// Inserts rows `0..rows` by halves until every rejected row stands alone. Returns how many
+/// rows were inserted and the rows that failed on their own, with their errors.
+pub async fn isolate<'a, F>(rows: usize, insert: F) -> (usize, Vec<(usize, String)>)
 where
-    T: Send + 'a,
-    F: Fn(Vec<T>) -> PartInsert<'a, T>,
+    F: Fn(Range<usize>) -> PartInsert<'a>,
 {
     let mut inserted = 0;
     let mut bad = Vec::new();
-    let mut stack = vec![rows];
+    let mut stack = Vec::new();
+    stack.push(0..rows);
     while let Some(part) = stack.pop() {
         if part.is_empty() {
             continue;
         }
-        let (part, result) = insert(part).await;
-        match result {
+        match insert(part.clone()).await {
             Ok(()) => inserted += part.len(),
-            Err(e) if part.len() == 1 => bad.push((
-                part.into_iter().next().expect("one row"),
-                abacus_schema::error::describe(&e),
-            )),
+            Err(e) if part.len() == 1 => bad.push((part.start, abacus_schema::error::describe(&e))),
             Err(_) => {
-                let mut left = part;
-                let right = left.split_off(left.len() / 2);
-                stack.push(right);
-                stack.push(left);
+                let mid = part.start + part.len() / 2;
+                stack.push(mid..part.end);
+                stack.push(part.start..mid);
             }
         }
     }
+    bad.sort_by_key(|(i, _)| *i);
     (inserted, bad)
 }
 
-fn refused_row(row: EventRow, err: &str) -> QuarantineRow {
-    let raw = serde_json::to_vec(&row).unwrap_or_default();
+/// The quarantine row of an event ClickHouse refused: the row as JSON, with the server's error.
+fn refused_row(
+    bytes: &[u8],
+    meta: crate::batch::RowMeta,
+    offsets: &[Settled],
+    received_at: u32,
+    err: &str,
+) -> QuarantineRow {
+    let raw = decode_event(bytes)
+        .and_then(|row| serde_json::to_vec(&row).ok())
+        .unwrap_or_default();
+    let settled = &offsets[meta.slot];
     QuarantineRow {
-        received_at: row.ingested_at,
-        kafka_topic: row.kafka_topic,
-        kafka_partition: row.kafka_partition,
-        kafka_offset: row.kafka_offset,
+        received_at,
+        kafka_topic: settled.topic.to_string(),
+        kafka_partition: settled.partition,
+        kafka_offset: meta.offset,
         reason: "rejected_by_clickhouse".into(),
         detail: err.to_owned(),
         raw_length: raw.len() as u64,
@@ -417,29 +457,24 @@ mod tests {
 
     #[tokio::test]
     async fn isolate_finds_exactly_the_bad_rows() {
-        let rows: Vec<u32> = (0..1000).collect();
-        let bad_rows = [3u32, 500, 501, 999];
+        let bad_rows = [3usize, 500, 501, 999];
         let calls = std::sync::atomic::AtomicUsize::new(0);
-        let insert = |part: Vec<u32>| -> PartInsert<'_, u32> {
+        let insert = |part: Range<usize>| -> PartInsert<'_> {
             calls.fetch_add(1, Ordering::Relaxed);
-            let poisoned = part.iter().any(|r| bad_rows.contains(r));
+            let poisoned = part.clone().any(|r| bad_rows.contains(&r));
             Box::pin(async move {
                 if poisoned {
-                    (
-                        part,
-                        Err(clickhouse::error::Error::BadResponse(
-                            "Code: 53. TYPE_MISMATCH".into(),
-                        )),
-                    )
+                    Err(clickhouse::error::Error::BadResponse(
+                        "Code: 53. TYPE_MISMATCH".into(),
+                    ))
                 } else {
-                    (part, Ok(()))
+                    Ok(())
                 }
             })
         };
-        let (inserted, bad) = isolate(rows, insert).await;
+        let (inserted, bad) = isolate(1000, insert).await;
         assert_eq!(inserted, 996);
-        let mut found: Vec<u32> = bad.iter().map(|(r, _)| *r).collect();
-        found.sort();
+        let found: Vec<usize> = bad.iter().map(|(r, _)| *r).collect();
         assert_eq!(found, bad_rows);
         assert!(bad[0].1.contains("TYPE_MISMATCH"));
         // Logarithmic, not linear, in the batch size.

@@ -3,12 +3,13 @@
 //! state survives restarts, crashes between insert and commit, and partition moves between
 //! ingest processes: it is rebuilt from the event store, never trusted from memory alone.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use abacus_schema::ClickHouse;
 use clickhouse::Row;
 use serde::Deserialize;
 
+use crate::batch::Settled;
 use crate::dedupe::{DedupeSet, IdHash};
 use crate::sink::StoredOffsets;
 use crate::IngestError;
@@ -108,18 +109,18 @@ pub async fn rebuild(
 pub async fn stored_offsets(
     ch: &ClickHouse,
     table: &'static str,
-    ranges: &BTreeMap<(String, i32), (i64, i64)>,
+    ranges: &[Settled],
 ) -> Result<StoredOffsets, IngestError> {
     let mut found = StoredOffsets::new();
     let sql = select_stored(table);
-    for ((topic, partition), (first, last)) in ranges {
+    for settled in ranges {
         let rows = ch
             .client()
             .query(&sql)
-            .bind(topic)
-            .bind(partition)
-            .bind(first)
-            .bind(last)
+            .bind(&*settled.topic)
+            .bind(settled.partition)
+            .bind(settled.first)
+            .bind(settled.last)
             .fetch_all::<StoredOffset>()
             .await
             .map_err(|e| IngestError::clickhouse("check stored offsets", &e))?;

@@ -148,7 +148,7 @@ async fn rereading_a_topic_with_a_new_group_stores_nothing_twice() {
 async fn a_bad_input_corpus_lands_in_quarantine_with_reasons() {
     let db = TestDatabase::create("ingest_bad_corpus").await;
     let topic = create_topic("ingest_bad_corpus", 1).await;
-    let ok = r#"{"event_id":"good","event_type":"conversion","event_name":"p","user_id":"u","timestamp":1}"#;
+    let ok = r#"{"event_id":"good","event_type":"conversion","event_name":"p","user_id":"u","timestamp":1793613600250}"#;
     let huge = format!(
         r#"{{"event_id":"huge","event_type":"conversion","event_name":"p","user_id":"u","timestamp":1,"pad":"{}"}}"#,
         "x".repeat(2 << 20)
@@ -165,6 +165,13 @@ async fn a_bad_input_corpus_lands_in_quarantine_with_reasons() {
         ("invalid_field", br#"{"event_id":"t9","event_type":"conversion","event_name":"p","user_id":"u","timestamp":1,"event_value":"NaN"}"#.to_vec()),
         ("not_an_object", b"[1,2,3]".to_vec()),
         ("accepted", ok.as_bytes().to_vec()),
+        // Guards of issue #14: seconds for milliseconds, an absurd value, a repeated metadata
+        // key, a lone surrogate, metadata nested past serde's limit.
+        ("invalid_field", br#"{"event_id":"t12","event_type":"conversion","event_name":"p","user_id":"u","timestamp":1780000000}"#.to_vec()),
+        ("invalid_field", br#"{"event_id":"t13","event_type":"conversion","event_name":"p","user_id":"u","timestamp":1793613600250,"event_value":1.7e308}"#.to_vec()),
+        ("invalid_json", br#"{"event_id":"t14","event_type":"conversion","event_name":"p","user_id":"u","timestamp":1793613600250,"metadata":{"a":"1","a":"2"}}"#.to_vec()),
+        ("invalid_field", br#"{"event_id":"t15\ud800","event_type":"conversion","event_name":"p","user_id":"u","timestamp":1793613600250}"#.to_vec()),
+        ("invalid_field", format!(r#"{{"event_id":"t16","event_type":"conversion","event_name":"p","user_id":"u","timestamp":1793613600250,"metadata":{{"k":{}1{}}}}}"#, "[".repeat(200), "]".repeat(200)).into_bytes()),
     ];
     let messages: Vec<_> = corpus
         .iter()
@@ -201,6 +208,24 @@ async fn a_bad_input_corpus_lands_in_quarantine_with_reasons() {
         .map(|r| (r.kafka_offset, r.reason.as_str()))
         .collect();
     assert_eq!(got, expected);
+    let details: Vec<String> = db
+        .clickhouse()
+        .client()
+        .query("SELECT detail FROM quarantine WHERE kafka_offset >= 11 ORDER BY kafka_offset")
+        .fetch_all()
+        .await
+        .unwrap();
+    let needles = [
+        "milliseconds",
+        "max_abs_event_value",
+        "duplicate key \"a\" in `metadata`",
+        "invalid escape",
+        "`metadata.k` must be a string, got an array",
+    ];
+    assert_eq!(details.len(), needles.len());
+    for (detail, needle) in details.iter().zip(needles) {
+        assert!(detail.contains(needle), "{needle:?} not in {detail:?}");
+    }
     let huge_row = &rows[3];
     assert_eq!(huge_row.truncated, 1);
     assert!(huge_row.raw_length > 2 << 20);

@@ -1,5 +1,5 @@
 //! Feature flags in the registry: every applied version of every flag, in the table `flags`
-//! (migration `0006_flags.sql`), so that `abacus serve --source registry` serves flags too.
+//! (migration `0007_flags.sql`), so that `abacus serve --source registry` serves flags too.
 //!
 //! A flag is stored as its `[[flag]]` TOML table ([`abacus_assign::Flag::to_raw`]), with the
 //! SHA-256 of that text as checksum; reading parses and validates it again. An unchanged flag is

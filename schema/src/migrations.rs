@@ -32,8 +32,12 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../migrations/0005_results.sql"),
     ),
     (
-        "0006_flags.sql",
-        include_str!("../migrations/0006_flags.sql"),
+        "0006_cuped_bayesian.sql",
+        include_str!("../migrations/0006_cuped_bayesian.sql"),
+    ),
+    (
+        "0007_flags.sql",
+        include_str!("../migrations/0007_flags.sql"),
     ),
 ];
 

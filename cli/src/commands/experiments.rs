@@ -295,15 +295,46 @@ fn print_experiment(s: &StoredExperiment, latest: u32) {
         "  period      {} to {end}",
         e.start.format("%Y-%m-%d %H:%M:%S UTC")
     );
-    println!(
-        "  analysis    alpha {}, {}",
-        e.alpha,
+    let mut analysis = vec![
+        format!("alpha {}", e.alpha),
         if e.sequential {
-            "sequential"
+            "sequential".to_owned()
         } else {
-            "fixed horizon"
-        }
-    );
+            "fixed horizon".to_owned()
+        },
+        e.engine.as_str().to_owned(),
+    ];
+    if let Some(p) = e.prior {
+        analysis.push(format!(
+            "prior N({}, {}²) on relative effects",
+            p.mean, p.sd
+        ));
+    }
+    let cuped: Vec<&str> = e
+        .metrics
+        .iter()
+        .filter(|m| e.uses_cuped(m))
+        .map(|m| m.name.as_str())
+        .collect();
+    if !cuped.is_empty() {
+        analysis.push(format!(
+            "CUPED over {} before exposure on {}",
+            e.pre_period(),
+            cuped.join(", ")
+        ));
+    }
+    if let Some(plan) = e.plan {
+        analysis.push(match plan.users {
+            Some(n) => format!("planned users {n}"),
+            None => format!(
+                "plan: baseline {}, mde {}, power {}",
+                plan.baseline.unwrap_or(0.0),
+                plan.mde.unwrap_or(0.0),
+                plan.power.unwrap_or(0.8)
+            ),
+        });
+    }
+    println!("  analysis    {}", analysis.join(", "));
     if !e.segments.is_empty() {
         println!("  segments    {}", e.segments.join(", "));
     }

@@ -20,7 +20,11 @@ the same --group to scale out (one partition is owned by one instance at a time)
 SIGINT/SIGTERM flush, commit and exit 0. librdkafka settings (SASL, TLS, fetch tuning) go in \
 [kafka.client] of the config file; ingest defaults fetch.queue.backoff.ms=10 and \
 fetch.wait.max.ms=100 there (librdkafka's 1 s backoff would hold it far below what the broker \
-delivers).";
+delivers). The consumer group protocol is `classic` (every Kafka version, Redpanda, MSK; a \
+killed instance's partitions move after session.timeout.ms, 30 s by default); on Kafka 4.0+ \
+\"group.protocol\" = \"consumer\" in [kafka.client] selects KIP-848 (incremental rebalances: the \
+other instances keep their partitions; the broker's group.consumer.session.timeout.ms, 45 s by \
+default, replaces session.timeout.ms).";
 
 /// Flags of `abacus ingest`. Each `--x` overrides `ingest.x` of the config file and
 /// `ABACUS_INGEST_X` of the environment.
@@ -51,12 +55,21 @@ pub struct IngestArgs {
     /// Quarantined payloads are cut to this size (length kept) [default: 65536] [config: ingest.quarantine_raw_bytes]
     #[arg(long, value_name = "BYTES")]
     pub quarantine_raw_bytes: Option<String>,
+    /// Quarantine events whose |event_value| is larger [default: 1e12] [config: ingest.max_abs_event_value]
+    #[arg(long, value_name = "X")]
+    pub max_abs_event_value: Option<String>,
+    /// Quarantine events timed earlier, in epoch ms; catches seconds sent as milliseconds [default: 946684800000 = 2000-01-01] [config: ingest.min_timestamp_ms]
+    #[arg(long, value_name = "MS")]
+    pub min_timestamp_ms: Option<String>,
     /// An event_id accepted within this window is a duplicate [default: 21600] [config: ingest.dedupe_window_secs]
     #[arg(long, value_name = "SECS")]
     pub dedupe_window_secs: Option<String>,
-    /// Most ids remembered per partition (about 65 bytes each, measured) [default: 5000000] [config: ingest.dedupe_max_ids]
+    /// Most ids remembered per partition, oldest forgotten first (≤ 55 bytes each: 216 MB at the default) [default: 5000000] [config: ingest.dedupe_max_ids]
     #[arg(long, value_name = "N")]
     pub dedupe_max_ids: Option<String>,
+    /// Dedupe memory bound of the whole process, split between owned partitions [default: 1073741824] [config: ingest.dedupe_max_bytes]
+    #[arg(long, value_name = "BYTES")]
+    pub dedupe_max_bytes: Option<String>,
     /// First retry delay after a failed insert, doubling [default: 200] [config: ingest.retry_initial_ms]
     #[arg(long, value_name = "MS")]
     pub retry_initial_ms: Option<String>,
@@ -82,8 +95,11 @@ impl IngestArgs {
             ("ingest.max_inflight_batches", &self.max_inflight_batches),
             ("ingest.max_message_bytes", &self.max_message_bytes),
             ("ingest.quarantine_raw_bytes", &self.quarantine_raw_bytes),
+            ("ingest.max_abs_event_value", &self.max_abs_event_value),
+            ("ingest.min_timestamp_ms", &self.min_timestamp_ms),
             ("ingest.dedupe_window_secs", &self.dedupe_window_secs),
             ("ingest.dedupe_max_ids", &self.dedupe_max_ids),
+            ("ingest.dedupe_max_bytes", &self.dedupe_max_bytes),
             ("ingest.retry_initial_ms", &self.retry_initial_ms),
             ("ingest.retry_max_ms", &self.retry_max_ms),
             ("ingest.shutdown_timeout_secs", &self.shutdown_timeout_secs),
