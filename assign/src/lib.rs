@@ -26,6 +26,7 @@
 //! - [`experiment`]: the validated [`Experiment`] and assignment.
 //! - [`design`]: randomization units (cluster-randomized experiments) and switchback designs.
 //! - [`flags`]: feature flags and their evaluation.
+//! - [`value`]: typed flag values (boolean, string, integer, float, object).
 //! - [`conditions`]: rule conditions and the attribute [`Context`].
 //! - [`error`]: [`DefinitionError`] and [`Problem`].
 
@@ -40,6 +41,7 @@ pub mod flags;
 pub mod hash;
 pub mod metrics;
 pub mod validate;
+pub mod value;
 
 pub use analysis::{supports_cuped, Engine, Plan, Prior, DEFAULT_PRE_PERIOD_DAYS};
 pub use conditions::{AttrValue, Condition, Context, Op};
@@ -51,3 +53,4 @@ pub use experiment::{
 pub use flags::{Evaluation, Flag, Reason};
 pub use hash::BUCKETS;
 pub use validate::{parse, parse_date_time, validate, Definitions, EXCLUDED};
+pub use value::{FlagValue, ValueType};

@@ -36,6 +36,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../migrations/0006_cuped_bayesian.sql"),
     ),
     (
+        "0007_flags.sql",
+        include_str!("../migrations/0007_flags.sql"),
+    ),
+    (
         "0008_network.sql",
         include_str!("../migrations/0008_network.sql"),
     ),
