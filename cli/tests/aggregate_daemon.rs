@@ -31,7 +31,8 @@ async fn every_runs_passes_until_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let experiments = 4;
+    let text = std::fs::read_to_string(examples).unwrap();
+    let experiments = abacus_assign::parse(&text).unwrap().experiments.len() as u64;
     let deadline = Instant::now() + Duration::from_secs(60);
     while db.count("SELECT count() FROM experiment_runs").await < 3 * experiments {
         assert!(daemon.try_wait().unwrap().is_none(), "the daemon exited");

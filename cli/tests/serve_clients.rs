@@ -42,9 +42,17 @@ fn setup_hint() -> &'static str {
     "the OpenFeature clients are not installed: run serve/tests/clients/setup (scripts/test does)"
 }
 
-/// The context of user `i`: some in the EU on app 42, some staff, the rest without attributes.
+/// Companies the users belong to (the unit of the cluster-randomized example experiment).
+const COMPANIES: usize = 8;
+
+/// The context of user `i`: a company and a city (the units of the cluster and switchback
+/// experiments); some in the EU on app 42, some staff.
 fn user_context(i: usize) -> Value {
-    let mut c = json!({"targetingKey": format!("user-{i}")});
+    let mut c = json!({
+        "targetingKey": format!("user-{i}"),
+        "company_id": format!("company-{}", i % COMPANIES),
+        "city": if i % 2 == 0 { "berlin" } else { "paris" },
+    });
     if i % 3 == 0 {
         c["region"] = json!("eu-west");
         c["app_version"] = json!(42);
@@ -75,25 +83,45 @@ fn assign_context(v: &Value) -> Context {
 /// binary itself for the first 25 users).
 fn expected(users: &[Value]) -> HashMap<(String, String), (String, Value)> {
     let defs = abacus_assign::parse(&std::fs::read_to_string(EXAMPLE).unwrap()).unwrap();
-    let ids: String = users
-        .iter()
-        .map(|u| format!("{}\n", u["targetingKey"].as_str().unwrap()))
-        .collect();
-    let ids_file = temp_file("serve_clients_ids", "txt", &ids);
     let mut out = HashMap::new();
     for e in &defs.experiments {
-        let o = Command::new(env!("CARGO_BIN_EXE_abacus"))
-            .args(["assign", "--experiments", EXAMPLE, "--experiment", &e.id])
-            .args(["--users-file", path_str(&ids_file)])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        for line in String::from_utf8(o.stdout).unwrap().lines() {
-            let (user, variant) = line.split_once('\t').unwrap();
-            out.insert(
-                (user.to_owned(), e.id.clone()),
-                (variant.to_owned(), json!(variant)),
-            );
+        // A cluster or switchback experiment hashes the unit attribute: one run per company,
+        // whose users share it (and their city).
+        let groups: Vec<(Vec<&Value>, Vec<String>)> = if e.unit.is_some() {
+            (0..COMPANIES)
+                .map(|g| {
+                    let members: Vec<&Value> = users.iter().skip(g).step_by(COMPANIES).collect();
+                    let attrs = ["company_id", "city"]
+                        .iter()
+                        .map(|k| format!("{k}={}", members[0][k].as_str().unwrap()))
+                        .collect();
+                    (members, attrs)
+                })
+                .collect()
+        } else {
+            vec![(users.iter().collect(), Vec::new())]
+        };
+        for (members, attrs) in groups {
+            let ids: String = members
+                .iter()
+                .map(|u| format!("{}\n", u["targetingKey"].as_str().unwrap()))
+                .collect();
+            let ids_file = temp_file("serve_clients_ids", "txt", &ids);
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_abacus"));
+            cmd.args(["assign", "--experiments", EXAMPLE, "--experiment", &e.id])
+                .args(["--users-file", path_str(&ids_file)]);
+            for a in &attrs {
+                cmd.arg("--attr").arg(a);
+            }
+            let o = cmd.output().unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            for line in String::from_utf8(o.stdout).unwrap().lines() {
+                let (user, variant) = line.split_once('\t').unwrap();
+                out.insert(
+                    (user.to_owned(), e.id.clone()),
+                    (variant.to_owned(), json!(variant)),
+                );
+            }
         }
     }
     for (i, u) in users.iter().enumerate() {

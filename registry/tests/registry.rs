@@ -27,7 +27,9 @@ async fn applying_twice_stores_one_version_and_a_change_stores_the_next() {
             ("checkout-redesign".to_owned(), 1),
             ("checkout-button-color".to_owned(), 1),
             ("aa-baseline".to_owned(), 1),
-            ("pricing-annual-discount".to_owned(), 1)
+            ("pricing-annual-discount".to_owned(), 1),
+            ("team-workspace".to_owned(), 1),
+            ("delivery-fee".to_owned(), 1)
         ]
     );
     let again = plan(ch, &example()).await.unwrap();
@@ -37,7 +39,7 @@ async fn applying_twice_stores_one_version_and_a_change_stores_the_next() {
         .iter()
         .all(|c| c.action == Action::Unchanged { version: 1 }));
     assert!(apply(ch, &again).await.unwrap().is_empty());
-    assert_eq!(db.count("SELECT count() FROM experiments").await, 4);
+    assert_eq!(db.count("SELECT count() FROM experiments").await, 6);
 
     // Change the A/A test's traffic and the checkout test's weights.
     let edited = EXAMPLE
@@ -77,7 +79,7 @@ async fn applying_twice_stores_one_version_and_a_change_stores_the_next() {
     );
     let stored = apply(ch, &changed).await.unwrap();
     assert_eq!(stored.len(), 2);
-    assert_eq!(db.count("SELECT count() FROM experiments").await, 6);
+    assert_eq!(db.count("SELECT count() FROM experiments").await, 8);
 
     // `current` returns the new versions; older versions stay readable.
     let now = current(ch).await.unwrap();
@@ -91,7 +93,9 @@ async fn applying_twice_stores_one_version_and_a_change_stores_the_next() {
             ("aa-baseline", 2),
             ("checkout-button-color", 1),
             ("checkout-redesign", 2),
-            ("pricing-annual-discount", 1)
+            ("delivery-fee", 1),
+            ("pricing-annual-discount", 1),
+            ("team-workspace", 1)
         ]
     );
     assert_eq!(now[0].experiment.traffic, 0.8);

@@ -156,7 +156,7 @@ test("1. list order, SRM flag, banners (ship, do not decide, keep running)", asy
   const order = await listOrder(page);
   // Most actionable first: unhealthy (SRM), ready to ship, then still running / no difference.
   assert.deepEqual(order.slice(0, 2), ["pricing-annual-discount", "checkout-button-color"]);
-  assert.deepEqual([...order].sort(), ["aa-baseline", "checkout-button-color", "checkout-redesign", "pricing-annual-discount"]);
+  assert.deepEqual([...order].sort(), ["aa-baseline", "checkout-button-color", "checkout-redesign", "delivery-fee", "pricing-annual-discount", "team-workspace"]);
   const rank = { "do not decide": 0, ship: 1, "do not ship": 2, "keep running": 3, "no difference": 4 };
   const chips = await page.$$eval("table.list tbody tr td:nth-child(3) .chip", (c) => c.map((x) => x.textContent.trim()));
   for (let i = 1; i < chips.length; i++) assert.ok(rank[chips[i - 1]] <= rank[chips[i]], `sorted by decision: ${chips}`);
