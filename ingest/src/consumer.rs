@@ -46,6 +46,8 @@ struct Owned {
     state: PartitionState,
     /// Whether the consumer reported reaching the end of the partition since its last message.
     at_eof: bool,
+    /// The next offset to read: the committed offset at assignment, then the last message's + 1.
+    next_offset: i64,
     /// Early evictions already reported in a warning, and when.
     warned_evicted: u64,
     warned_at: Option<Instant>,
@@ -218,6 +220,7 @@ impl IngestContext {
         };
         let owned = &mut shared.owned[i];
         owned.at_eof = false;
+        owned.next_offset = offset + 1;
         let msg = Message {
             topic,
             partition,
@@ -404,12 +407,54 @@ impl IngestContext {
         }
     }
 
-    /// Records that the consumer reached the end of partition `partition` (of every
-    /// subscribed topic: librdkafka's end-of-partition event does not name the topic).
-    pub fn reached_eof(&self, shared: &mut Shared, partition: i32) {
-        for owned in &mut shared.owned {
-            if owned.partition == partition {
+    /// Records that the consumer reached the end of partition number `partition`.
+    ///
+    /// librdkafka's end-of-partition event names the partition number but not the topic. When
+    /// one owned partition has that number, it is the one. When several subscribed topics
+    /// share it, each candidate is asked: it is at its end when what it has read (or where
+    /// the consumer stands, or the log start) reaches its high watermark, as the broker says
+    /// now; the others' own end-of-partition events come later.
+    pub fn reached_eof(&self, consumer: &BaseConsumer<Self>, shared: &mut Shared, partition: i32) {
+        let candidates = shared
+            .owned
+            .iter()
+            .filter(|o| o.partition == partition)
+            .count();
+        if candidates <= 1 {
+            for owned in shared.owned.iter_mut().filter(|o| o.partition == partition) {
                 owned.at_eof = true;
+            }
+            return;
+        }
+        let positions = consumer.position().ok();
+        for owned in shared.owned.iter_mut().filter(|o| o.partition == partition) {
+            let position = positions
+                .as_ref()
+                .and_then(|tpl| tpl.find_partition(&owned.topic, partition))
+                .and_then(|e| match e.offset() {
+                    Offset::Offset(n) => Some(n),
+                    _ => None,
+                })
+                .unwrap_or(0);
+            match consumer.fetch_watermarks(&owned.topic, partition, Duration::from_secs(10)) {
+                Ok((low, high)) if high >= 0 => {
+                    owned.at_eof = owned.next_offset.max(position).max(low) >= high;
+                    tracing::debug!(
+                        topic = %owned.topic,
+                        partition,
+                        next_offset = owned.next_offset,
+                        high_watermark = high,
+                        at_end = owned.at_eof,
+                        "end of partition reported for several topics; checked the watermark"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(
+                    topic = %owned.topic,
+                    partition,
+                    error = %e,
+                    "cannot read the high watermark; waiting for the next end of partition"
+                ),
             }
         }
     }

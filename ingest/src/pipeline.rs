@@ -238,9 +238,11 @@ fn consume(
                     msg.payload(),
                 );
             }
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
-                ctx.reached_eof(&mut shared, partition);
+            // Only `--once` needs to know (and the check may ask the broker).
+            Some(Err(KafkaError::PartitionEOF(partition))) if once => {
+                ctx.reached_eof(&consumer, &mut shared, partition);
             }
+            Some(Err(KafkaError::PartitionEOF(_))) => {}
             None => {}
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "kafka consumer error (librdkafka retries by itself)")

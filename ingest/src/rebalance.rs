@@ -109,6 +109,7 @@ impl IngestContext {
                 partition,
                 state,
                 at_eof: false,
+                next_offset: start,
                 warned_evicted: 0,
                 warned_at: None,
             };
