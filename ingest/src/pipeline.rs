@@ -103,6 +103,7 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, IngestError> {
+    config.validate()?;
     let topics = kafka.topics();
     if topics.is_empty() {
         return Err(IngestError::Config(
