@@ -48,6 +48,10 @@ struct Owned {
     at_eof: bool,
     /// The next offset to read: the committed offset at assignment, then the last message's + 1.
     next_offset: i64,
+    /// The offset committed (durable in ClickHouse): the next one the group would read.
+    committed: i64,
+    /// When `committed` last moved (or the partition was assigned), for the stall guard.
+    moved_at: Instant,
     /// Early evictions already reported in a warning, and when.
     warned_evicted: u64,
     warned_at: Option<Instant>,
@@ -354,12 +358,17 @@ impl IngestContext {
                         shared.owned[i].state.dedupe.forget(*id);
                     }
                 }
+                if shared.failed.is_some() {
+                    // An earlier batch failed: committing this one would skip its offsets.
+                    return;
+                }
                 let mut tpl = TopicPartitionList::new();
+                let now = Instant::now();
                 for settled in &ack.offsets {
-                    if shared
-                        .find_owned(&settled.topic, settled.partition)
-                        .is_some()
-                    {
+                    if let Some(i) = shared.find_owned(&settled.topic, settled.partition) {
+                        let owned = &mut shared.owned[i];
+                        owned.committed = owned.committed.max(settled.last + 1);
+                        owned.moved_at = now;
                         let _ = tpl.add_partition_offset(
                             &settled.topic,
                             settled.partition,
@@ -375,8 +384,30 @@ impl IngestContext {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "batch not written; its offsets stay uncommitted and will be redelivered");
+                if e.is_permanent() {
+                    tracing::error!(error = %e, "batch not written and ingest stops: retrying cannot fix this; what was written before is committed, the rest is read again once the cause is fixed");
+                } else {
+                    tracing::error!(error = %e, "batch not written; its offsets stay uncommitted and will be redelivered");
+                }
                 shared.failed.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Commits, synchronously, the offsets of everything durable in ClickHouse (before ingest
+    /// stops on an error: the asynchronous commits may still be on their way).
+    pub fn commit_durable(&self, consumer: &BaseConsumer<Self>, shared: &Shared) {
+        let mut tpl = TopicPartitionList::new();
+        for owned in &shared.owned {
+            let _ = tpl.add_partition_offset(
+                &owned.topic,
+                owned.partition,
+                Offset::Offset(owned.committed),
+            );
+        }
+        if tpl.count() > 0 {
+            if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+                tracing::warn!(error = %e, "final offset commit failed; the last batches will be read again and deduplicated");
             }
         }
     }

@@ -110,6 +110,8 @@ pub async fn run(
             "no topic configured (kafka.topic)".into(),
         ));
     }
+    // A read-only user or a missing table fails now, with the cause, not at the first insert.
+    crate::sink::check_write_access(&ch).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let cancel = Arc::new(AtomicBool::new(false));
     let (batch_tx, mut batch_rx) =
@@ -254,6 +256,7 @@ fn consume(
         }
         ctx.drain_acks(&consumer, &mut shared, Duration::ZERO, CommitMode::Async);
         if let Some(e) = shared.failed.take() {
+            ctx.commit_durable(&consumer, &shared);
             return Err(e);
         }
         if once {

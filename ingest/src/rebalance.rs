@@ -82,6 +82,11 @@ impl IngestContext {
                 ));
                 match built {
                     Ok(state) => break Some(state),
+                    Err(e) if e.is_permanent() => {
+                        tracing::error!(topic, partition, error = %e, "cannot rebuild dedupe state from clickhouse, and retrying cannot fix it; ingest stops");
+                        self.lock().failed.get_or_insert(e);
+                        break None;
+                    }
                     Err(e) if !self.stop.load(Ordering::Relaxed) => {
                         let delay = Duration::from_millis(
                             (self.config.retry_initial_ms << attempt.min(6))
@@ -110,6 +115,8 @@ impl IngestContext {
                 state,
                 at_eof: false,
                 next_offset: start,
+                committed: start,
+                moved_at: Instant::now(),
                 warned_evicted: 0,
                 warned_at: None,
             };
