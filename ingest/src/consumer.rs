@@ -26,6 +26,8 @@ use crate::sink::Written;
 use crate::state::PartitionState;
 use crate::IngestError;
 
+#[path = "progress.rs"]
+mod progress;
 #[path = "rebalance.rs"]
 mod rebalance;
 
@@ -50,8 +52,14 @@ struct Owned {
     next_offset: i64,
     /// The offset committed (durable in ClickHouse): the next one the group would read.
     committed: i64,
-    /// When `committed` last moved (or the partition was assigned), for the stall guard.
+    /// When `committed` last moved, or nothing waited (the stall guard's clock).
     moved_at: Instant,
+    /// The partition's high watermark and the consumer's fetch position as of the last
+    /// statistics (-1 before the first): messages the consumer has not fetched yet.
+    high_watermark: i64,
+    fetch_next: i64,
+    /// Whether the partition is reported stalled now.
+    stalled: bool,
     /// Early evictions already reported in a warning, and when.
     warned_evicted: u64,
     warned_at: Option<Instant>,
@@ -160,6 +168,8 @@ pub struct IngestContext {
     limits: Limits,
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
+    /// `--once`: a stalled partition ends the run.
+    once: bool,
 }
 
 impl IngestContext {
@@ -193,7 +203,14 @@ impl IngestContext {
             config,
             metrics,
             stop,
+            once: false,
         }
+    }
+
+    /// For `--once`: a stalled partition ends the run with [`IngestError::Stalled`].
+    pub fn with_once(mut self, once: bool) -> Self {
+        self.once = once;
+        self
     }
 
     /// Locks the shared state (a poisoned lock means a callback panicked: keep going with it).
@@ -394,24 +411,6 @@ impl IngestContext {
         }
     }
 
-    /// Commits, synchronously, the offsets of everything durable in ClickHouse (before ingest
-    /// stops on an error: the asynchronous commits may still be on their way).
-    pub fn commit_durable(&self, consumer: &BaseConsumer<Self>, shared: &Shared) {
-        let mut tpl = TopicPartitionList::new();
-        for owned in &shared.owned {
-            let _ = tpl.add_partition_offset(
-                &owned.topic,
-                owned.partition,
-                Offset::Offset(owned.committed),
-            );
-        }
-        if tpl.count() > 0 {
-            if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
-                tracing::warn!(error = %e, "final offset commit failed; the last batches will be read again and deduplicated");
-            }
-        }
-    }
-
     /// Sends the current batch and waits until every batch in flight is acknowledged and
     /// committed (revocation and shutdown). Gives up at `deadline`.
     pub fn flush_all(
@@ -437,64 +436,6 @@ impl IngestContext {
             );
         }
     }
-
-    /// Records that the consumer reached the end of partition number `partition`.
-    ///
-    /// librdkafka's end-of-partition event names the partition number but not the topic. When
-    /// one owned partition has that number, it is the one. When several subscribed topics
-    /// share it, each candidate is asked: it is at its end when what it has read (or where
-    /// the consumer stands, or the log start) reaches its high watermark, as the broker says
-    /// now; the others' own end-of-partition events come later.
-    pub fn reached_eof(&self, consumer: &BaseConsumer<Self>, shared: &mut Shared, partition: i32) {
-        let candidates = shared
-            .owned
-            .iter()
-            .filter(|o| o.partition == partition)
-            .count();
-        if candidates <= 1 {
-            for owned in shared.owned.iter_mut().filter(|o| o.partition == partition) {
-                owned.at_eof = true;
-            }
-            return;
-        }
-        let positions = consumer.position().ok();
-        for owned in shared.owned.iter_mut().filter(|o| o.partition == partition) {
-            let position = positions
-                .as_ref()
-                .and_then(|tpl| tpl.find_partition(&owned.topic, partition))
-                .and_then(|e| match e.offset() {
-                    Offset::Offset(n) => Some(n),
-                    _ => None,
-                })
-                .unwrap_or(0);
-            match consumer.fetch_watermarks(&owned.topic, partition, Duration::from_secs(10)) {
-                Ok((low, high)) if high >= 0 => {
-                    owned.at_eof = owned.next_offset.max(position).max(low) >= high;
-                    tracing::debug!(
-                        topic = %owned.topic,
-                        partition,
-                        next_offset = owned.next_offset,
-                        high_watermark = high,
-                        at_end = owned.at_eof,
-                        "end of partition reported for several topics; checked the watermark"
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(
-                    topic = %owned.topic,
-                    partition,
-                    error = %e,
-                    "cannot read the high watermark; waiting for the next end of partition"
-                ),
-            }
-        }
-    }
-
-    /// Whether `--once` is complete: something was assigned and the consumer reported the end
-    /// of every owned partition after its last message.
-    pub fn caught_up(&self, shared: &Shared) -> bool {
-        shared.ever_assigned && !shared.owned.is_empty() && shared.owned.iter().all(|o| o.at_eof)
-    }
 }
 
 impl ClientContext for IngestContext {
@@ -512,12 +453,18 @@ impl ClientContext for IngestContext {
     }
 
     fn stats(&self, statistics: Statistics) {
+        let mut shared = self.lock();
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
-                if *partition >= 0
-                    && p.consumer_lag >= 0
-                    && self.lock().find_owned(topic, *partition).is_some()
-                {
+                if *partition < 0 {
+                    continue;
+                }
+                let Some(i) = shared.find_owned(topic, *partition) else {
+                    continue;
+                };
+                shared.owned[i].high_watermark = p.hi_offset;
+                shared.owned[i].fetch_next = p.next_offset;
+                if p.consumer_lag >= 0 {
                     self.metrics.set_lag(topic, *partition, p.consumer_lag);
                 }
             }

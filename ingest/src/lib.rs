@@ -19,7 +19,9 @@
 //! - [`sink`]: RowBinary inserts with retries, ambiguity checks and poison-row isolation.
 //! - [`consumer`]: the consumer thread's state, batching, commits and rebalance callbacks.
 //! - [`pipeline`]: [`run`], wiring consumer, writer, shutdown and `--once`.
-//! - [`metrics`]: counters, histograms, lag and the Prometheus endpoint.
+//! - `consumer/progress.rs`: end of partition for `--once`, and the stall guard.
+//! - [`metrics`]: counters, histograms, lag and stall state in the Prometheus format.
+//! - [`http`]: `/metrics`, `/healthz` and `/readyz`.
 
 pub mod batch;
 pub mod config;
@@ -27,6 +29,7 @@ pub mod consumer;
 pub mod dedupe;
 pub mod event;
 mod forgotten;
+pub mod http;
 mod json;
 pub mod metrics;
 pub mod pipeline;

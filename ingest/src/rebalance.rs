@@ -10,6 +10,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::{IngestContext, Owned, Shared, EVICTION_WARNING_EVERY};
 use crate::state::rebuild;
+use crate::IngestError;
 
 impl IngestContext {
     /// The per-partition dedupe cap when `partitions` are owned (`dedupe_max_ids`, lowered to
@@ -71,6 +72,8 @@ impl IngestContext {
                 _ => 0,
             };
             let mut attempt = 0;
+            let since = Instant::now();
+            let mut reported = false;
             let state = loop {
                 let built = self.runtime.block_on(rebuild(
                     &self.ch,
@@ -87,6 +90,30 @@ impl IngestContext {
                         self.lock().failed.get_or_insert(e);
                         break None;
                     }
+                    Err(e)
+                        if since.elapsed().as_secs() >= self.config.stall_timeout_secs
+                            && !reported =>
+                    {
+                        // The stall guard, while the partition cannot even be set up.
+                        tracing::error!(
+                            topic,
+                            partition,
+                            error = %e,
+                            stall_timeout_secs = self.config.stall_timeout_secs,
+                            "partition stalled: its dedupe state could not be rebuilt from \
+                             clickhouse for stall_timeout_secs; /readyz answers 503"
+                        );
+                        self.metrics.set_stalled(&topic, partition, true);
+                        reported = true;
+                        if self.once {
+                            self.lock().failed.get_or_insert(IngestError::Stalled {
+                                topic: topic.clone(),
+                                partition,
+                                secs: self.config.stall_timeout_secs,
+                            });
+                            break None;
+                        }
+                    }
                     Err(e) if !self.stop.load(Ordering::Relaxed) => {
                         let delay = Duration::from_millis(
                             (self.config.retry_initial_ms << attempt.min(6))
@@ -100,6 +127,7 @@ impl IngestContext {
                 }
             };
             let Some(state) = state else { continue };
+            self.metrics.set_stalled(&topic, partition, false);
             tracing::info!(
                 topic,
                 partition,
@@ -117,6 +145,9 @@ impl IngestContext {
                 next_offset: start,
                 committed: start,
                 moved_at: Instant::now(),
+                high_watermark: -1,
+                fetch_next: -1,
+                stalled: false,
                 warned_evicted: 0,
                 warned_at: None,
             };
@@ -143,7 +174,7 @@ impl IngestContext {
             shared
                 .owned
                 .retain(|o| !(o.partition == partition && o.topic == topic));
-            self.metrics.clear_lag(topic, partition);
+            self.metrics.forget_partition(topic, partition);
             tracing::info!(topic, partition, "partition revoked");
         }
         self.apply_dedupe_caps(&mut shared);

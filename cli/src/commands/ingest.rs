@@ -30,7 +30,7 @@ pub struct IngestArgs {
     /// tests, the demo).
     #[arg(long)]
     pub once: bool,
-    /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464 [config: ingest.metrics_addr]
+    /// Serve Prometheus metrics at http://ADDR/metrics, liveness at /healthz and readiness at /readyz (503 while a partition is stalled), e.g. 127.0.0.1:9464 [config: ingest.metrics_addr]
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
     /// Insert when a batch holds this many rows [default: 50000] [config: ingest.batch_rows]
@@ -78,6 +78,9 @@ pub struct IngestArgs {
     /// Seconds between progress log lines [default: 5] [config: ingest.progress_interval_secs]
     #[arg(long, value_name = "SECS")]
     pub progress_interval_secs: Option<String>,
+    /// A partition whose committed offset does not move for this long while messages wait is stalled: ERROR log, /metrics, /readyz 503; --once gives up with exit 1 [default: 300] [config: ingest.stall_timeout_secs]
+    #[arg(long, value_name = "SECS")]
+    pub stall_timeout_secs: Option<String>,
 }
 
 impl IngestArgs {
@@ -103,6 +106,7 @@ impl IngestArgs {
                 "ingest.progress_interval_secs",
                 &self.progress_interval_secs,
             ),
+            ("ingest.stall_timeout_secs", &self.stall_timeout_secs),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
@@ -123,7 +127,12 @@ pub async fn run(args: IngestArgs, config: &Config) -> Result<()> {
                 )
             })?;
         tracing::info!(addr = %config.ingest.metrics_addr, "serving metrics at /metrics");
-        tokio::spawn(abacus_ingest::metrics::serve(listener, metrics.clone()));
+        let served = metrics.clone();
+        tokio::spawn(async move {
+            if let Err(e) = abacus_ingest::http::serve(listener, served).await {
+                tracing::error!(error = %e, "the metrics endpoint stopped");
+            }
+        });
     }
     let summary = abacus_ingest::run(
         &config.kafka,
