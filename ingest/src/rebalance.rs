@@ -128,6 +128,13 @@ impl IngestContext {
             };
             let Some(state) = state else { continue };
             self.metrics.set_stalled(&topic, partition, false);
+            if reported {
+                tracing::info!(
+                    topic,
+                    partition,
+                    "partition no longer stalled: its dedupe state is rebuilt"
+                );
+            }
             tracing::info!(
                 topic,
                 partition,

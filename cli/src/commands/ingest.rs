@@ -17,7 +17,11 @@ pub const LONG_ABOUT: &str =
 bulk-insert them into ClickHouse. Offsets are committed only after ClickHouse acknowledged the \
 rows; rejected messages go to the quarantine table with the reason. Run several instances with \
 the same --group to scale out (one partition is owned by one instance at a time). \
-SIGINT/SIGTERM flush, commit and exit 0. librdkafka settings (SASL, TLS, fetch tuning) go in \
+SIGINT/SIGTERM flush, commit and exit 0. ClickHouse outages are retried; errors retrying cannot \
+fix (a read-only user, a missing grant, refused credentials, a missing table: run `abacus schema \
+migrate`) end ingest with exit status 1 and an ERROR naming the cause, after committing what is \
+stored. A partition that makes no progress for --stall-timeout-secs while messages wait is \
+reported (ERROR, /metrics, /readyz 503); --once gives up on it with exit status 1. librdkafka settings (SASL, TLS, fetch tuning) go in \
 [kafka.client] of the config file; ingest defaults fetch.queue.backoff.ms=10 and \
 fetch.wait.max.ms=100 there (librdkafka's 1 s backoff would hold it far below what the broker \
 delivers).";
