@@ -5,6 +5,11 @@
 //! users arriving), with the analysis time an hour later, and one after another 1% of late
 //! events of existing users. Needs the local stack; run with `scripts/bench-aggregate`.
 //!
+//! Users have history before their first exposure (half of them), and the cost of CUPED is
+//! measured on the same data: full passes of `bench-checkout` (conversion, winsorized revenue
+//! and count metrics) with its definition as is and with `cuped = true`, alternately, five
+//! times each (medians reported: single passes vary a lot on a shared machine).
+//!
 //! Environment: `ABACUS_BENCH_USERS` (default 1000000), `ABACUS_BENCH_KEEP=1` keeps the
 //! database. The incremental pass runs with `overlap_secs = 0`: the whole dataset was written
 //! in the minute before the full pass, which the default 60 s overlap would reread.
@@ -108,6 +113,7 @@ async fn bench() {
         duplicates: 0.01,
         malformed: 0.0,
         late: 0.01,
+        history: 0.5,
         ..Plan::default()
     };
 
@@ -198,6 +204,42 @@ async fn bench() {
     let returning_recomputed: u64 = returning_passes.iter().map(|p| p.recomputed_users).sum();
     assert!(returning_passes.iter().all(|p| p.mode == "incremental"));
 
+    // CUPED on the three metrics of bench-checkout: the same experiment without and with it,
+    // alternately (each apply stores a new registry version; every pass is full).
+    let mut with_cuped = defs.clone();
+    with_cuped.experiments[0].cuped = true;
+    let only_checkout = PassOptions {
+        experiment: Some("bench-checkout".to_owned()),
+        ..options.clone()
+    };
+    // (total, materialize, statistics) seconds of each pass
+    let (mut plain_secs, mut cuped_secs) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        for (definitions, secs) in [(&defs, &mut plain_secs), (&with_cuped, &mut cuped_secs)] {
+            let changes = abacus_registry::plan(ch, definitions).await.unwrap();
+            abacus_registry::apply(ch, &changes).await.unwrap();
+            let started = Instant::now();
+            let p = pass(ch, &config, &only_checkout).await.unwrap();
+            secs.push((
+                started.elapsed().as_secs_f64(),
+                p[0].materialize.as_secs_f64(),
+                p[0].statistics.as_secs_f64(),
+            ));
+        }
+    }
+    let median = |v: &[(f64, f64, f64)], part: usize| {
+        let mut x: Vec<f64> = v.iter().map(|t| [t.0, t.1, t.2][part]).collect();
+        x.sort_by(f64::total_cmp);
+        x[x.len() / 2]
+    };
+    let list = |v: &[(f64, f64, f64)]| {
+        v.iter()
+            .map(|t| format!("{:.2}", t.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (plain_median, cuped_median) = (median(&plain_secs, 0), median(&cuped_secs, 0));
+
     println!();
     println!("| measurement | seconds | ratio |");
     println!("|---|---:|---:|");
@@ -215,6 +257,22 @@ async fn bench() {
         "| incremental pass after {returning_events} more events ({:.2}%) of existing users, {returning_recomputed} users recomputed | {returning_secs:.2} | {:.3}× full |",
         returning_events as f64 / events as f64 * 100.0,
         returning_secs / full
+    );
+    println!(
+        "| full pass of bench-checkout without CUPED (baseline of the next row; median of {}) | {plain_median:.2} | 1.00 |",
+        list(&plain_secs)
+    );
+    println!(
+        "| full pass of bench-checkout with CUPED on its 3 metrics (median of {}) | {cuped_median:.2} | {:.2}× without |",
+        list(&cuped_secs),
+        cuped_median / plain_median
+    );
+    println!(
+        "  CUPED medians: materialize {:.2} s vs {:.2} s, statistics {:.2} s vs {:.2} s (with vs without)",
+        median(&cuped_secs, 1),
+        median(&plain_secs, 1),
+        median(&cuped_secs, 2),
+        median(&plain_secs, 2)
     );
     println!();
     println!(

@@ -7,7 +7,10 @@
 //! - Holm's correction runs over the experiment's non-guardrail metrics × treatment variants;
 //!   it adjusts the sequential p-values when the experiment is sequential, else the
 //!   fixed-horizon ones. `significant` is `p_value_adjusted < alpha`. Guardrails are judged by
-//!   their non-inferiority test and keep their own p-value.
+//!   their non-inferiority test and keep their own p-value. Under the Bayesian engine
+//!   `significant` is the Bayesian verdict and no correction applies (see [`crate::engine`]).
+//! - A sequential experiment with a plan tunes its test to the planned users of each
+//!   control/treatment pair; a plan that gives no size is reported in the run's warnings.
 //! - Users exposed to a variant the definition does not name are left out and reported in
 //!   the run's warnings.
 //! - Simpson check: a metric is flagged for a segment key when the pooled lift is non-zero and
@@ -16,11 +19,11 @@
 
 use std::collections::BTreeMap;
 
-use abacus_assign::{Direction, Experiment, MetricKind};
+use abacus_assign::{Direction, Engine, Experiment, MetricKind};
 use abacus_stats::{adjust_p_values, srm_test, Correction, SequentialConfig};
 
 use crate::breakdown;
-use crate::compare::{compare, guardrail, sequential_p, Comparison};
+use crate::engine::{fill_row, planned_pair_users};
 use crate::model::{Analysis, DayCell, ResultRow, RunRow, SegmentCell, Sums};
 
 /// Everything an analysis needs besides the statistics.
@@ -128,7 +131,21 @@ pub fn analyze(ctx: &Context<'_>, inputs: &Inputs) -> Analysis {
     let seq = SequentialConfig {
         alpha: e.alpha,
         mixing_variance: ctx.mixing_variance,
+        expected_users: None,
     };
+    let mut planned = BTreeMap::new();
+    for v in &e.variants {
+        if e.sequential && v.name != e.control {
+            let users = planned_pair_users(e, &v.name).unwrap_or_else(|err| {
+                warnings.push(format!(
+                    "the sequential test of {} uses the default mixing variance: {err}",
+                    v.name
+                ));
+                None
+            });
+            planned.insert(v.name.as_str(), users);
+        }
+    }
     let zero = empty(metrics);
     let sums_of = |v: &str| totals.get(v).unwrap_or(&zero).clone();
     let control = sums_of(&e.control);
@@ -143,6 +160,10 @@ pub fn analyze(ctx: &Context<'_>, inputs: &Inputs) -> Analysis {
         for t in &treatments {
             let treatment = sums_of(t);
             let (c, tr) = (&control[i], &treatment[i]);
+            let seq = SequentialConfig {
+                expected_users: planned.get(t).copied().flatten(),
+                ..seq
+            };
             let mut row = ResultRow {
                 run_id: ctx.run_id,
                 experiment_id: e.id.clone(),
@@ -200,42 +221,38 @@ pub fn analyze(ctx: &Context<'_>, inputs: &Inputs) -> Analysis {
                 srm_p_value: srm_p,
                 srm_mismatch: u8::from(srm_mismatch),
                 error: String::new(),
+                engine: String::new(),
+                cuped: 0,
+                cuped_theta: None,
+                variance_reduction: None,
+                control_value_unadjusted: None,
+                treatment_value_unadjusted: None,
+                abs_lift_unadjusted: None,
+                rel_lift_unadjusted: None,
+                ci_abs_low_unadjusted: None,
+                ci_abs_high_unadjusted: None,
+                ci_rel_low_unadjusted: None,
+                ci_rel_high_unadjusted: None,
+                p_value_unadjusted: None,
+                chance_to_win: None,
+                risk_control: None,
+                risk_treatment: None,
+                planned_users: None,
             };
-            match compare(m.kind, c, tr, e.alpha) {
-                Ok(cmp) => {
-                    fill(&mut row, &cmp);
-                    if e.sequential {
-                        match sequential_p(m.kind, c, tr, &seq) {
-                            Ok(p) => row.p_value_sequential = Some(p),
-                            Err(err) => row.error = format!("no sequential test: {err}"),
-                        }
-                    }
-                    if m.guardrail {
-                        let g = guardrail(
-                            m.kind,
-                            m.direction,
-                            m.margin.unwrap_or(0.0),
-                            c,
-                            tr,
-                            &cmp,
-                            e.alpha,
-                        );
-                        row.guardrail_verdict = g.verdict.to_owned();
-                        row.guardrail_p_value = g.p_value;
-                        row.guardrail_bound = g.bound;
-                    }
-                }
-                Err(err) => {
-                    row.error = err.to_string();
-                    if m.guardrail {
-                        row.guardrail_verdict = "inconclusive".to_owned();
-                    }
-                }
-            }
+            fill_row(&mut row, e, m, c, tr, &seq);
             results.push(row);
         }
     }
-    adjust(&mut results, e.sequential);
+    if e.engine == Engine::Bayesian {
+        for r in &mut results {
+            r.p_value_adjusted = r.p_value;
+            if r.chance_to_win.is_none() {
+                r.significant = 0;
+            }
+        }
+    } else {
+        adjust(&mut results, e.sequential);
+    }
 
     let segments = breakdown::segment_rows(ctx, inputs, &treatments);
     breakdown::simpson(&mut results, &segments);
@@ -268,19 +285,6 @@ pub fn analyze(ctx: &Context<'_>, inputs: &Inputs) -> Analysis {
         segments,
         balance,
     }
-}
-
-fn fill(row: &mut ResultRow, cmp: &Comparison) {
-    row.control_value = cmp.control_value;
-    row.treatment_value = cmp.treatment_value;
-    row.abs_lift = cmp.abs_lift;
-    row.rel_lift = cmp.rel_lift;
-    row.ci_abs_low = cmp.ci_abs.low;
-    row.ci_abs_high = cmp.ci_abs.high;
-    row.ci_rel_low = cmp.ci_rel.map(|i| i.low);
-    row.ci_rel_high = cmp.ci_rel.map(|i| i.high);
-    row.method = cmp.method.to_owned();
-    row.p_value = cmp.p_value;
 }
 
 /// Holm over non-guardrail rows with a test; sets `p_value_adjusted` and `significant`.

@@ -1,6 +1,7 @@
 //! The breakdowns of one experiment's analysis: results per segment and the Simpson check,
 //! covariate balance per segment key, and the cumulative series by day of first exposure.
-//! Pure: no I/O.
+//! Segments and series use the frequentist comparison under both engines, CUPED-adjusted for
+//! metrics with CUPED. Pure: no I/O.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -49,7 +50,7 @@ pub(crate) fn segment_rows(
                     p_value: 1.0,
                     error: String::new(),
                 };
-                match compare(m.kind, control, treatment, e.alpha) {
+                match compare(m.kind, e.uses_cuped(m), control, treatment, e.alpha) {
                     Ok(cmp) => {
                         row.abs_lift = cmp.abs_lift;
                         row.rel_lift = cmp.rel_lift;
@@ -190,7 +191,7 @@ pub(crate) fn series_rows(
                     p_value: 1.0,
                     error: String::new(),
                 };
-                match compare(m.kind, c, tr, e.alpha) {
+                match compare(m.kind, e.uses_cuped(m), c, tr, e.alpha) {
                     Ok(cmp) => {
                         row.abs_lift = cmp.abs_lift;
                         row.rel_lift = cmp.rel_lift;

@@ -14,6 +14,10 @@
 //! as one array per group, the winsorization cap is the exact quantile of all of them
 //! ([`exact::quantile_exact`], the server's `quantileExact`), and the capped sums are exact
 //! sums ([`exact::ExactSum`]) rounded once.
+//!
+//! Metrics with CUPED also get `Σp, Σp², Σxp` of their covariate `p` (the same metric before
+//! the first exposure), summed the same way; a winsorized metric's covariate is capped at the
+//! same percentile of the pooled covariate values, so both sides are capped alike.
 
 use abacus_assign::{Experiment, Metric, MetricKind};
 use abacus_schema::ClickHouse;
@@ -58,12 +62,15 @@ impl Source<'_> {
         let as_of = self.as_of_ms;
         let [mut n, mut converted, mut sx, mut sxx, mut sy, mut syy, mut sxy, mut vals, mut dens] =
             [(); 9].map(|()| Vec::<String>::new());
+        let [mut sp, mut spp, mut sxp, mut pvals] = [(); 4].map(|()| Vec::<String>::new());
         for (i, m) in self.experiment.metrics.iter().enumerate() {
             let k = i + 1;
-            let (x, y) = (
+            let (x, y, p) = (
                 format!("metric_values[{k}]"),
                 format!("metric_denominators[{k}]"),
+                format!("metric_covariates[{k}]"),
             );
+            let cuped = self.experiment.uses_cuped(m);
             // Rows are restricted to `t0_ms < as_of`, so only a positive horizon (retention)
             // needs an eligibility condition.
             let horizon = horizon_ms(m);
@@ -94,13 +101,31 @@ impl Source<'_> {
                 } else {
                     none()
                 });
-                for list in [&mut sx, &mut sxx, &mut sy, &mut syy, &mut sxy] {
+                pvals.push(if cuped {
+                    format!("groupArray({p})")
+                } else {
+                    none()
+                });
+                for list in [
+                    &mut sx, &mut sxx, &mut sy, &mut syy, &mut sxy, &mut sp, &mut spp, &mut sxp,
+                ] {
                     list.push(zero());
                 }
                 continue;
             }
             vals.push(none());
             dens.push(none());
+            pvals.push(none());
+            if cuped {
+                // CUPED metrics are never retention either: plain sums of integers.
+                sp.push(sum(&p));
+                spp.push(sum(&format!("{p} * {p}")));
+                sxp.push(sum(&format!("{x} * {p}")));
+            } else {
+                sp.push(zero());
+                spp.push(zero());
+                sxp.push(zero());
+            }
             sx.push(sum(&x));
             sxx.push(sum(&format!("{x} * {x}")));
             if ratio {
@@ -127,7 +152,7 @@ impl Source<'_> {
         );
         format!(
             "{} AS n, {} AS converted, {} AS sx, {} AS sxx, {} AS sy, {} AS syy, {} AS sxy, \
-             {} AS vals, {} AS dens",
+             {} AS vals, {} AS dens, {} AS sp, {} AS spp, {} AS sxp, {} AS pvals",
             list(&n, u),
             list(&converted, u),
             list(&sx, f),
@@ -136,7 +161,11 @@ impl Source<'_> {
             list(&syy, f),
             list(&sxy, f),
             list(&vals, ff),
-            list(&dens, ff)
+            list(&dens, ff),
+            list(&sp, f),
+            list(&spp, f),
+            list(&sxp, f),
+            list(&pvals, ff)
         )
     }
 }
@@ -159,12 +188,17 @@ struct GroupRow {
     vals: Vec<Vec<f64>>,
     /// Per metric: the users' denominators for ratio metrics summed here, else empty.
     dens: Vec<Vec<f64>>,
+    sp: Vec<f64>,
+    spp: Vec<f64>,
+    sxp: Vec<f64>,
+    /// Per metric: the users' covariates for CUPED metrics summed here, else empty.
+    pvals: Vec<Vec<f64>>,
 }
 
 impl GroupRow {
     /// The per-metric sums of this group (the arrays are in metric order); metrics summed
-    /// here use their `cap`.
-    fn sums(&self, metrics: &[Metric], caps: &[Option<f64>]) -> Vec<Sums> {
+    /// here use their caps (of the values and of the covariates).
+    fn sums(&self, metrics: &[Metric], caps: &[Option<f64>], pcaps: &[Option<f64>]) -> Vec<Sums> {
         let at = |v: &[f64], i: usize| v.get(i).copied().unwrap_or(0.0);
         let empty = Vec::new();
         metrics
@@ -179,11 +213,20 @@ impl GroupRow {
                     sy: at(&self.sy, i),
                     syy: at(&self.syy, i),
                     sxy: at(&self.sxy, i),
+                    sp: at(&self.sp, i),
+                    spp: at(&self.spp, i),
+                    sxp: at(&self.sxp, i),
                 };
                 if summed_here(m) {
                     let xs = self.vals.get(i).unwrap_or(&empty);
                     let ys = self.dens.get(i).unwrap_or(&empty);
                     exact_sums(&mut sums, xs, ys, caps.get(i).copied().flatten());
+                    let ps = self.pvals.get(i).unwrap_or(&empty);
+                    if !ps.is_empty() {
+                        let cap = caps.get(i).copied().flatten();
+                        let pcap = pcaps.get(i).copied().flatten();
+                        covariate_sums(&mut sums, xs, ps, cap, pcap);
+                    }
                 }
                 sums
             })
@@ -213,6 +256,22 @@ fn exact_sums(sums: &mut Sums, xs: &[f64], ys: &[f64], cap: Option<f64>) {
     sums.sxy = sxy.value();
 }
 
+/// Fills the covariate sums of `sums` from per-user values `xs` (capped at `cap`) and
+/// covariates `ps` (capped at `pcap`), exactly.
+fn covariate_sums(sums: &mut Sums, xs: &[f64], ps: &[f64], cap: Option<f64>, pcap: Option<f64>) {
+    let capped = |v: f64, c: Option<f64>| c.map_or(v, |c| v.min(c));
+    let [mut sp, mut spp, mut sxp] = [(); 3].map(|()| ExactSum::new());
+    for (&x, &p) in xs.iter().zip(ps) {
+        let (x, p) = (capped(x, cap), capped(p, pcap));
+        sp.add(p);
+        spp.add(p * p);
+        sxp.add(x * p);
+    }
+    sums.sp = sp.value();
+    sums.spp = spp.value();
+    sums.sxp = sxp.value();
+}
+
 /// Users and per-metric sums per (variant, day), per (variant, segment value), the users
 /// excluded for several variants, and the winsorization caps.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -238,8 +297,9 @@ fn add(into: &mut (u64, Vec<Sums>), users: u64, metrics: &[Sums]) {
     }
 }
 
-/// The caps of `metrics` from the values of single-variant groups.
-fn caps(metrics: &[Metric], rows: &[GroupRow]) -> Vec<Option<f64>> {
+/// The caps of `metrics` from the values (`covariates = false`) or the CUPED covariates of
+/// single-variant groups.
+fn caps(metrics: &[Metric], rows: &[GroupRow], covariates: bool) -> Vec<Option<f64>> {
     metrics
         .iter()
         .enumerate()
@@ -248,7 +308,13 @@ fn caps(metrics: &[Metric], rows: &[GroupRow]) -> Vec<Option<f64>> {
             let mut all: Vec<f64> = rows
                 .iter()
                 .filter(|r| r.multi == 0)
-                .filter_map(|r| r.vals.get(i))
+                .filter_map(|r| {
+                    if covariates {
+                        r.pvals.get(i)
+                    } else {
+                        r.vals.get(i)
+                    }
+                })
                 .flatten()
                 .copied()
                 .collect();
@@ -271,9 +337,10 @@ pub async fn cells(ch: &ClickHouse, src: &Source<'_>) -> Result<Cells, Aggregate
     let metrics = &src.experiment.metrics;
     let keys = &src.experiment.segments;
     let mut out = Cells {
-        caps: caps(metrics, &rows),
+        caps: caps(metrics, &rows, false),
         ..Cells::default()
     };
+    let covariate_caps = caps(metrics, &rows, true);
     let mut days: BTreeMap<(String, i64), (u64, Vec<Sums>)> = BTreeMap::new();
     let mut segments: BTreeMap<(String, String, String), (u64, Vec<Sums>)> = BTreeMap::new();
     for r in rows {
@@ -281,7 +348,7 @@ pub async fn cells(ch: &ClickHouse, src: &Source<'_>) -> Result<Cells, Aggregate
             out.multiple_exposure_users += r.users;
             continue;
         }
-        let sums = r.sums(metrics, &out.caps);
+        let sums = r.sums(metrics, &out.caps, &covariate_caps);
         add(
             days.entry((r.variant.clone(), r.day)).or_default(),
             r.users,
@@ -353,6 +420,20 @@ mod tests {
     }
 
     #[test]
+    fn covariate_sums_cap_both_sides() {
+        let mut s = Sums::default();
+        covariate_sums(
+            &mut s,
+            &[1.0, 50.0, 3.0],
+            &[2.0, 0.0, 100.0],
+            Some(20.0),
+            Some(10.0),
+        );
+        // x capped at 20, p at 10: p = 2, 0, 10; x·p = 2, 0, 30
+        assert_eq!((s.sp, s.spp, s.sxp), (12.0, 104.0, 32.0));
+    }
+
+    #[test]
     fn float_metrics_come_back_as_values_and_integer_metrics_as_sums() {
         let e = example();
         let src = Source {
@@ -363,7 +444,27 @@ mod tests {
         let sql = cells_sql(&src);
         let revenue = e.metrics.iter().filter(|m| summed_here(m)).count();
         assert!(revenue > 0, "the example has revenue metrics");
-        assert_eq!(sql.matches("groupArray").count(), revenue, "{sql}");
+        // One array of values per revenue metric, one of covariates when it uses CUPED.
+        let covariates = e
+            .metrics
+            .iter()
+            .filter(|m| summed_here(m) && e.uses_cuped(m))
+            .count();
+        assert_eq!(
+            sql.matches("groupArray").count(),
+            revenue + covariates,
+            "{sql}"
+        );
+        let integer_cuped = e
+            .metrics
+            .iter()
+            .filter(|m| !summed_here(m) && e.uses_cuped(m))
+            .count();
+        assert_eq!(
+            sql.matches("* metric_covariates[").count(),
+            2 * integer_cuped,
+            "Σp² and Σxp of every integer CUPED metric: {sql}"
+        );
         assert_eq!(sql.matches('?').count(), 2);
     }
 }

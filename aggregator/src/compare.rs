@@ -1,14 +1,18 @@
 //! One comparison of a metric between control and a treatment, from sufficient statistics,
 //! with the right test for the metric's kind: proportions (z-test, Fisher's exact test on
 //! small counts) for conversion and retention metrics, Welch's t-test for revenue and count
-//! metrics, the delta method for ratio metrics. Also the sequential (always-valid) p-value and
-//! the guardrail (non-inferiority) verdict.
+//! metrics, the delta method for ratio metrics, and for metrics with CUPED the
+//! regression-adjusted t-test on their covariate (`cuped`; 0/1 variances for conversions).
+//! Also the sequential (always-valid) p-value, the guardrail (non-inferiority) verdict and the
+//! Bayesian reading, each on the adjusted statistics when the metric uses CUPED.
 
 use abacus_assign::{Direction, MetricKind};
 use abacus_stats::{
-    compare_means, compare_proportions, compare_ratios, non_inferiority_means,
-    non_inferiority_proportions, sequential_means, sequential_proportions, sequential_ratios,
-    Interval, MeanSummary, ProportionSummary, RatioSummary, SequentialConfig, StatsError,
+    bayes_cuped, bayes_means, bayes_proportions, bayes_ratios, compare_cuped, compare_means,
+    compare_proportions, compare_ratios, non_inferiority_cuped, non_inferiority_means,
+    non_inferiority_proportions, sequential_cuped, sequential_means, sequential_proportions,
+    sequential_ratios, BayesConfig, BayesResult, CupedSummary, Interval, MeanSummary,
+    ProportionSummary, RatioSummary, SequentialConfig, StatsError, ValueKind,
 };
 
 use crate::model::Sums;
@@ -30,8 +34,12 @@ pub struct Comparison {
     pub ci_rel: Option<Interval>,
     /// Two-sided fixed-horizon p-value.
     pub p_value: f64,
-    /// `z_test`, `fisher_exact`, `welch` or `delta_ratio`.
+    /// `z_test`, `fisher_exact`, `welch`, `delta_ratio` or `cuped`.
     pub method: &'static str,
+    /// CUPED: the pooled θ (0: the covariate did not vary, no adjustment).
+    pub theta: Option<f64>,
+    /// CUPED: `1 − se²/se²_unadjusted`.
+    pub variance_reduction: Option<f64>,
 }
 
 /// The value of a metric in one group (rate, mean or ratio); 0 when undefined.
@@ -56,6 +64,25 @@ fn mean(s: &Sums) -> MeanSummary {
     MeanSummary::from_sums(s.n, s.sx, s.sxx)
 }
 
+fn cuped(s: &Sums) -> CupedSummary {
+    CupedSummary {
+        n: s.n,
+        sum_y: s.sx,
+        sum_y2: s.sxx,
+        sum_x: s.sp,
+        sum_x2: s.spp,
+        sum_xy: s.sxp,
+    }
+}
+
+/// 0/1 values for conversion metrics, any values for revenue and count.
+fn value_kind(kind: MetricKind) -> ValueKind {
+    match kind {
+        MetricKind::Conversion | MetricKind::Retention => ValueKind::Binary,
+        _ => ValueKind::Continuous,
+    }
+}
+
 fn ratio(s: &Sums) -> RatioSummary {
     RatioSummary {
         n: s.n,
@@ -67,63 +94,122 @@ fn ratio(s: &Sums) -> RatioSummary {
     }
 }
 
-/// Compares `treatment` with `control` at level `alpha`.
+/// Compares `treatment` with `control` at level `alpha`, CUPED-adjusted when `adjusted`.
 pub fn compare(
     kind: MetricKind,
+    adjusted: bool,
     control: &Sums,
     treatment: &Sums,
     alpha: f64,
 ) -> Result<Comparison, StatsError> {
+    if adjusted {
+        let r = compare_cuped(&cuped(control), &cuped(treatment), value_kind(kind), alpha)?;
+        return Ok(Comparison {
+            control_value: r.control_mean,
+            treatment_value: r.treatment_mean,
+            abs_lift: r.abs_lift,
+            rel_lift: r.rel_lift,
+            ci_abs: r.ci_abs,
+            ci_rel: r.ci_rel,
+            p_value: r.p_value,
+            method: "cuped",
+            theta: Some(r.theta),
+            variance_reduction: Some(r.variance_reduction),
+        });
+    }
+    let plain =
+        |control_value, treatment_value, abs_lift, rel_lift, ci_abs, ci_rel, p_value, method| {
+            Comparison {
+                control_value,
+                treatment_value,
+                abs_lift,
+                rel_lift,
+                ci_abs,
+                ci_rel,
+                p_value,
+                method,
+                theta: None,
+                variance_reduction: None,
+            }
+        };
     match kind {
         MetricKind::Conversion | MetricKind::Retention => {
             let r = compare_proportions(&proportion(control), &proportion(treatment), alpha)?;
-            Ok(Comparison {
-                control_value: r.control_rate,
-                treatment_value: r.treatment_rate,
-                abs_lift: r.abs_lift,
-                rel_lift: r.rel_lift,
-                ci_abs: r.ci_abs,
-                ci_rel: r.ci_rel,
-                p_value: r.p_value,
-                method: r.method.as_str(),
-            })
+            Ok(plain(
+                r.control_rate,
+                r.treatment_rate,
+                r.abs_lift,
+                r.rel_lift,
+                r.ci_abs,
+                r.ci_rel,
+                r.p_value,
+                r.method.as_str(),
+            ))
         }
         MetricKind::Revenue | MetricKind::Count => {
             let r = compare_means(&mean(control), &mean(treatment), alpha)?;
-            Ok(Comparison {
-                control_value: r.control_mean,
-                treatment_value: r.treatment_mean,
-                abs_lift: r.abs_lift,
-                rel_lift: r.rel_lift,
-                ci_abs: r.ci_abs,
-                ci_rel: r.ci_rel,
-                p_value: r.p_value,
-                method: "welch",
-            })
+            Ok(plain(
+                r.control_mean,
+                r.treatment_mean,
+                r.abs_lift,
+                r.rel_lift,
+                r.ci_abs,
+                r.ci_rel,
+                r.p_value,
+                "welch",
+            ))
         }
         MetricKind::Ratio => {
             let r = compare_ratios(&ratio(control), &ratio(treatment), alpha)?;
-            Ok(Comparison {
-                control_value: r.control_ratio,
-                treatment_value: r.treatment_ratio,
-                abs_lift: r.abs_lift,
-                rel_lift: r.rel_lift,
-                ci_abs: r.ci_abs,
-                ci_rel: r.ci_rel,
-                p_value: r.p_value,
-                method: "delta_ratio",
-            })
+            Ok(plain(
+                r.control_ratio,
+                r.treatment_ratio,
+                r.abs_lift,
+                r.rel_lift,
+                r.ci_abs,
+                r.ci_rel,
+                r.p_value,
+                "delta_ratio",
+            ))
         }
     }
 }
 
-/// The always-valid p-value of the mixture sequential test.
+/// The Bayesian reading (chance to win, risk, credible intervals), CUPED-adjusted when
+/// `adjusted`.
+pub fn bayes(
+    kind: MetricKind,
+    adjusted: bool,
+    control: &Sums,
+    treatment: &Sums,
+    config: &BayesConfig,
+) -> Result<BayesResult, StatsError> {
+    if adjusted {
+        return bayes_cuped(&cuped(control), &cuped(treatment), value_kind(kind), config);
+    }
+    match kind {
+        MetricKind::Conversion | MetricKind::Retention => {
+            bayes_proportions(&proportion(control), &proportion(treatment), config)
+        }
+        MetricKind::Revenue | MetricKind::Count => {
+            bayes_means(&mean(control), &mean(treatment), config)
+        }
+        MetricKind::Ratio => bayes_ratios(&ratio(control), &ratio(treatment), config),
+    }
+}
+
+/// The always-valid p-value of the mixture sequential test, CUPED-adjusted when `adjusted`.
 pub fn sequential_p(
     kind: MetricKind,
+    adjusted: bool,
     control: &Sums,
     treatment: &Sums,
     config: &SequentialConfig,
 ) -> Result<f64, StatsError> {
+    if adjusted {
+        let r = sequential_cuped(&cuped(control), &cuped(treatment), value_kind(kind), config)?;
+        return Ok(r.p_value);
+    }
     let r = match kind {
         MetricKind::Conversion | MetricKind::Retention => {
             sequential_proportions(&proportion(control), &proportion(treatment), config)?
@@ -147,13 +233,16 @@ pub struct Guardrail {
     pub bound: Option<f64>,
 }
 
-/// Non-inferiority of treatment with absolute `margin`, in the metric's direction.
+/// Non-inferiority of treatment with absolute `margin`, in the metric's direction (on the
+/// CUPED-adjusted difference when `adjusted`).
 ///
 /// `pass` when the non-inferiority test rejects at `alpha`; `fail` when the two-sided
 /// comparison is significant in the worse direction; `inconclusive` otherwise. Ratio metrics
 /// have no one-sided test: the two-sided interval decides (conservative).
+#[allow(clippy::too_many_arguments)]
 pub fn guardrail(
     kind: MetricKind,
+    adjusted: bool,
     direction: Direction,
     margin: f64,
     control: &Sums,
@@ -170,6 +259,15 @@ pub fn guardrail(
         Direction::Decrease => cmp.abs_lift > 0.0,
     };
     let ni = match kind {
+        _ if adjusted => non_inferiority_cuped(
+            &cuped(control),
+            &cuped(treatment),
+            value_kind(kind),
+            margin,
+            dir,
+            alpha,
+        )
+        .ok(),
         MetricKind::Conversion | MetricKind::Retention => non_inferiority_proportions(
             &proportion(control),
             &proportion(treatment),
@@ -229,6 +327,7 @@ mod tests {
     fn proportions_match_the_stats_crate() {
         let r = compare(
             MetricKind::Conversion,
+            false,
             &conv(1000, 100),
             &conv(1000, 130),
             0.05,
@@ -244,9 +343,10 @@ mod tests {
     fn guardrail_verdicts() {
         // refund rate (lower is better): identical arms, generous margin → pass
         let c = conv(10_000, 500);
-        let cmp = compare(MetricKind::Conversion, &c, &c, 0.05).unwrap();
+        let cmp = compare(MetricKind::Conversion, false, &c, &c, 0.05).unwrap();
         let g = guardrail(
             MetricKind::Conversion,
+            false,
             Direction::Decrease,
             0.02,
             &c,
@@ -257,9 +357,10 @@ mod tests {
         assert_eq!(g.verdict, "pass");
         // clearly worse → fail
         let t = conv(10_000, 800);
-        let cmp = compare(MetricKind::Conversion, &c, &t, 0.05).unwrap();
+        let cmp = compare(MetricKind::Conversion, false, &c, &t, 0.05).unwrap();
         let g = guardrail(
             MetricKind::Conversion,
+            false,
             Direction::Decrease,
             0.005,
             &c,
@@ -270,9 +371,10 @@ mod tests {
         assert_eq!(g.verdict, "fail");
         // small sample, tight margin → inconclusive
         let (c, t) = (conv(100, 5), conv(100, 6));
-        let cmp = compare(MetricKind::Conversion, &c, &t, 0.05).unwrap();
+        let cmp = compare(MetricKind::Conversion, false, &c, &t, 0.05).unwrap();
         let g = guardrail(
             MetricKind::Conversion,
+            false,
             Direction::Decrease,
             0.001,
             &c,

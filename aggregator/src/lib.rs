@@ -14,7 +14,9 @@
 //! - [`materialize`]: full or incremental pass, watermark state, progress.
 //! - [`collect`]: sufficient statistics per variant and day, per segment, caps.
 //! - [`exact`]: order-independent float sums and the exact quantile (winsorization).
-//! - [`compare`]: one metric comparison by the metric's kind; guardrails.
+//! - [`compare`]: one metric comparison by the metric's kind (CUPED-adjusted or not);
+//!   guardrails; the Bayesian reading.
+//! - [`engine`]: the statistics of one result row under the experiment's engine.
 //! - [`analyze`]: all result rows of one experiment (SRM, Holm, Simpson, balance, series).
 //! - [`model`]: the rows of the result tables.
 //! - [`store`]: writing a run.
@@ -26,6 +28,7 @@ mod breakdown;
 pub mod collect;
 pub mod compare;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod exact;
 pub mod materialize;

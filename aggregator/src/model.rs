@@ -1,12 +1,14 @@
 //! Rows of the result tables (written by a pass, read back by `abacus-report`) and the sufficient
 //! statistics they are computed from. Field order follows the tables in
-//! `schema/migrations/0005_results.sql`; every column is documented in `schema/README.md`.
+//! `schema/migrations/0005_results.sql` (then the columns `0006_cuped_bayesian.sql` adds);
+//! every column is documented in `schema/README.md`.
 
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
 /// Sufficient statistics of one metric over a group of users: `x` is the per-user value
-/// (numerator of a ratio, after winsorization), `y` the denominator of a ratio.
+/// (numerator of a ratio, after winsorization), `y` the denominator of a ratio, `p` the CUPED
+/// covariate (the same metric before the first exposure; 0 without CUPED).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sums {
     /// Users counted (for retention: eligible users).
@@ -23,6 +25,12 @@ pub struct Sums {
     pub syy: f64,
     /// Σxy.
     pub sxy: f64,
+    /// Σp.
+    pub sp: f64,
+    /// Σp².
+    pub spp: f64,
+    /// Σxp.
+    pub sxp: f64,
 }
 
 impl Sums {
@@ -35,6 +43,9 @@ impl Sums {
         self.sy += other.sy;
         self.syy += other.syy;
         self.sxy += other.sxy;
+        self.sp += other.sp;
+        self.spp += other.spp;
+        self.sxp += other.sxp;
     }
 }
 
@@ -90,7 +101,7 @@ pub struct RunRow {
 }
 
 /// One row of `results`: a metric of a treatment variant against control.
-#[derive(Clone, Debug, PartialEq, Row, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Row, Serialize, Deserialize)]
 pub struct ResultRow {
     pub run_id: u64,
     pub experiment_id: String,
@@ -131,6 +142,26 @@ pub struct ResultRow {
     pub srm_p_value: f64,
     pub srm_mismatch: u8,
     pub error: String,
+    /// `frequentist` or `bayesian`.
+    pub engine: String,
+    /// 1 when the estimates, intervals and p-value above are CUPED-adjusted.
+    pub cuped: u8,
+    pub cuped_theta: Option<f64>,
+    pub variance_reduction: Option<f64>,
+    pub control_value_unadjusted: Option<f64>,
+    pub treatment_value_unadjusted: Option<f64>,
+    pub abs_lift_unadjusted: Option<f64>,
+    pub rel_lift_unadjusted: Option<f64>,
+    pub ci_abs_low_unadjusted: Option<f64>,
+    pub ci_abs_high_unadjusted: Option<f64>,
+    pub ci_rel_low_unadjusted: Option<f64>,
+    pub ci_rel_high_unadjusted: Option<f64>,
+    pub p_value_unadjusted: Option<f64>,
+    pub chance_to_win: Option<f64>,
+    pub risk_control: Option<f64>,
+    pub risk_treatment: Option<f64>,
+    /// Users of control and this variant the sequential test was tuned to.
+    pub planned_users: Option<u64>,
 }
 
 /// One row of `results_series`: cumulative comparison up to the end of `day`.

@@ -11,7 +11,13 @@
 //!   `experiment_id IN ('', E)`), its event name is the metric's, its time is `≥ t0`, before
 //!   `as_of` and inside the metric's window; the variant written on a conversion is never read;
 //! - conversions are collected with `groupUniqArray` over `(event_id, event_name, time,
-//!   value)`, so an event stored twice counts once.
+//!   value)`, so an event stored twice counts once;
+//! - for a metric with CUPED the covariate is the same metric over `[t0 − pre_period, t0)`
+//!   (`metric_covariates`; 0 for other metrics and for users without history). Conversions
+//!   have no lower time bound in the filter, so the history is already among the user's
+//!   conversions, and a late history event is "written since the watermark" like any other.
+//!   The pre-period conversions are filtered once per user (`pre_convs`), so each covariate
+//!   scans only them.
 //!
 //! Nothing may depend on the order in which the server reads events, or an incremental pass
 //! could differ from a full one in the last bit: the conversions are sorted before a metric
@@ -154,6 +160,18 @@ fn string_array(items: &[String], values: &mut Vec<Value>) -> String {
     format!("[{}]", vec!["?"; items.len()].join(", "))
 }
 
+/// The per-user CUPED covariate of `m`: the metric's value over the user's pre-period
+/// conversions `pre_convs`; its values go to `values`.
+fn covariate_expr(m: &Metric, values: &mut Vec<Value>) -> String {
+    values.push(Value::Str(m.event.clone()));
+    let c = "c.2 = ?";
+    match m.kind {
+        MetricKind::Revenue => format!("arraySum(c -> if({c}, c.4, 0.), pre_convs)"),
+        MetricKind::Count => format!("toFloat64(arrayCount(c -> {c}, pre_convs))"),
+        _ => format!("toFloat64(arrayExists(c -> {c}, pre_convs))"),
+    }
+}
+
 /// The per-user expression of one metric: `(numerator, denominator)`. The numerator's values
 /// go to `values`, the denominator's to `den_values` (the statement lists all numerators
 /// before all denominators).
@@ -221,14 +239,30 @@ pub fn materialize(e: &Experiment, scope: Scope, as_of_ms: i64, run_id: u64) -> 
     let metric_names = string_array(&names, &mut values);
     let mut numerators = Vec::new();
     let mut denominators = Vec::new();
+    let mut covariates = Vec::new();
     let mut den_values = Vec::new();
+    let mut cov_values = Vec::new();
+    let pre_ms =
+        i64::try_from(e.pre_period().seconds().saturating_mul(1000)).unwrap_or(i64::MAX / 2);
     for m in &e.metrics {
         let (n, d) = metric_expr(m, &mut values, &mut den_values);
         numerators.push(n);
         denominators.push(d);
+        covariates.push(if e.uses_cuped(m) {
+            covariate_expr(m, &mut cov_values)
+        } else {
+            "0.".to_owned()
+        });
     }
     values.append(&mut den_values);
+    values.append(&mut cov_values);
     values.push(Value::UInt(run_id));
+    let pre_convs = if e.metrics.iter().any(|m| e.uses_cuped(m)) {
+        values.push(Value::Int(pre_ms));
+        ", arrayFilter(c -> c.3 >= t0 - ? AND c.3 < t0, convs) AS pre_convs"
+    } else {
+        ""
+    };
     values.push(Value::Str(e.id.clone()));
     let segments = if e.segments.is_empty() {
         "emptyArrayString()".to_owned()
@@ -268,16 +302,18 @@ pub fn materialize(e: &Experiment, scope: Scope, as_of_ms: i64, run_id: u64) -> 
     };
     let sql = format!(
         "INSERT INTO experiment_users (experiment_id, user_id, variant, variants, t0_ms, \
-           segment_keys, segment_values, metric_names, metric_values, metric_denominators, run_id) \
+           segment_keys, segment_values, metric_names, metric_values, metric_denominators, \
+           metric_covariates, run_id) \
          SELECT ?, user_id, first_variant, toUInt16(n_variants), t0, {segment_keys}, seg_values, {metric_names}, \
-           [{numerators}], [{denominators}], ? \
+           [{numerators}], [{denominators}], [{covariates}], ? \
          FROM ( \
            SELECT user_id, \
              minIf(timestamp_ms, is_exposure) AS t0, \
              argMinIf(variant, (timestamp_ms, event_id), is_exposure) AS first_variant, \
              uniqExactIf(variant, is_exposure) AS n_variants, \
              argMinIf(seg, (timestamp_ms, event_id), is_exposure) AS seg_values, \
-             arraySort(groupUniqArrayIf((event_id, event_name, timestamp_ms, value), NOT is_exposure)) AS convs \
+             arraySort(groupUniqArrayIf((event_id, event_name, timestamp_ms, value), NOT is_exposure)) AS convs\
+             {pre_convs} \
            FROM ( \
              SELECT user_id, event_id, event_name, timestamp_ms, variant, \
                ifNull(event_value, 0.) AS value, \
@@ -291,6 +327,7 @@ pub fn materialize(e: &Experiment, scope: Scope, as_of_ms: i64, run_id: u64) -> 
          )",
         numerators = numerators.join(", "),
         denominators = denominators.join(", "),
+        covariates = covariates.join(", "),
     );
     Statement { sql, values }
 }
@@ -361,6 +398,26 @@ start = "2026-01-01T00:00:00Z"
             let s = materialize(&e, scope, 10, 7);
             assert_eq!(s.sql.matches('?').count(), s.values.len(), "{}", s.sql);
         }
+    }
+
+    #[test]
+    fn cuped_metrics_read_the_pre_period() {
+        let mut e = example();
+        e.cuped = true;
+        let sql = materialize(&e, Scope::Full, 10, 1).render();
+        // purchase_rate (conversion), revenue_per_user (revenue) and refund_rate (conversion)
+        // get a covariate over the 14 days before t0; d7_retention does not.
+        let pre = "arrayFilter(c -> c.3 >= t0 - 1209600000 AND c.3 < t0, convs) AS pre_convs";
+        assert_eq!(sql.matches(pre).count(), 1, "{sql}");
+        assert_eq!(sql.matches(", pre_convs)").count(), 3, "{sql}");
+        assert!(
+            sql.contains("arraySum(c -> if(c.2 = 'purchase', c.4, 0.), pre_convs)"),
+            "{sql}"
+        );
+        e.cuped = false;
+        let sql = materialize(&e, Scope::Full, 10, 1).render();
+        assert!(!sql.contains("pre_convs"), "{sql}");
+        assert!(sql.contains("[0., 0., 0., 0.], 1"), "{sql}");
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! Incremental equals full at scale: generated traffic of thousands of users (float revenue
-//! with winsorization, counts, a ratio, retention, segments), a full pass, then late events
-//! for existing users (earlier exposures move `t0`, duplicates reach ClickHouse) and new
-//! users; the incremental pass must recompute only the touched users and give, to the last
-//! bit, the numbers of a full recompute — results, daily series and segments.
+//! Incremental equals full at scale: generated traffic of thousands of users with history
+//! before their first exposure (float revenue with winsorization, counts, a ratio, retention,
+//! segments, CUPED on every metric that supports it, a sequential test tuned to a plan, a
+//! Bayesian experiment), a full pass, then late events for existing users (earlier exposures
+//! move `t0` and with it the pre-period, duplicates reach ClickHouse) and new users; the
+//! incremental pass must recompute only the touched users and give, to the last bit, the
+//! numbers of a full recompute — results, daily series and segments.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
@@ -25,6 +27,10 @@ control = "control"
 start = "2026-01-01T00:00:00Z"
 end = "2026-01-15T00:00:00Z"
 segments = ["region", "device"]
+sequential = true
+cuped = true
+pre_period = "10d"
+plan = { users = 8000 }
   [[experiment.variant]]
   name = "control"
   weight = 50
@@ -72,6 +78,9 @@ namespace = "ints"
 traffic = 1.0
 control = "a"
 start = "2026-01-01T00:00:00Z"
+cuped = true
+engine = "bayesian"
+prior = { mean = 0.0, sd = 0.2 }
   [[experiment.variant]]
   name = "a"
   weight = 1
@@ -104,6 +113,7 @@ fn plan(seed: u64, first_user: u64, users: u64) -> Plan {
         duplicates: 0.03,
         malformed: 0.0,
         late: 0.02,
+        history: 0.8,
         ..Plan::default()
     }
 }
@@ -243,5 +253,53 @@ async fn incremental_pass_after_late_and_duplicate_events_equals_full_to_the_bit
         .find(|r| r.metric == "revenue_raw")
         .unwrap();
     assert!(capped.treatment_value < raw.treatment_value, "{capped:?}");
+
+    // CUPED: every conversion, revenue and count metric is adjusted (the users' history
+    // predicts their outcome), with the unadjusted estimate beside it; ratio and retention
+    // metrics are not.
+    for r in &after_full.0 {
+        let adjustable = matches!(r.kind.as_str(), "conversion" | "revenue" | "count");
+        assert_eq!(r.cuped, u8::from(adjustable), "{r:?}");
+        if adjustable {
+            let reduction = r.variance_reduction.unwrap();
+            println!(
+                "{} {} {}: theta {:.3}, variance reduction {:.3}",
+                r.experiment_id,
+                r.metric,
+                r.variant,
+                r.cuped_theta.unwrap(),
+                reduction
+            );
+            assert!(reduction > 0.02, "{r:?}");
+            assert!(r.p_value_unadjusted.is_some() && r.abs_lift_unadjusted.is_some());
+            let (w, w0) = (
+                r.ci_abs_high - r.ci_abs_low,
+                r.ci_abs_high_unadjusted.unwrap() - r.ci_abs_low_unadjusted.unwrap(),
+            );
+            if r.engine == "frequentist" {
+                assert!(w < w0, "the adjusted interval is narrower: {r:?}");
+            }
+        } else {
+            assert!(r.variance_reduction.is_none() && r.p_value_unadjusted.is_none());
+        }
+        match r.experiment_id.as_str() {
+            "inc" => {
+                assert_eq!(
+                    (r.engine.as_str(), r.planned_users),
+                    ("frequentist", Some(8000))
+                );
+                assert!(r.p_value_sequential.is_some() && r.chance_to_win.is_none());
+            }
+            _ => {
+                assert_eq!(r.engine, "bayesian");
+                let chance = r.chance_to_win.unwrap();
+                assert!((0.0..=1.0).contains(&chance) && r.risk_control.unwrap() >= 0.0);
+                assert_eq!(
+                    r.p_value_adjusted, r.p_value,
+                    "no Holm under the Bayesian engine"
+                );
+            }
+        }
+    }
     db.drop().await;
 }

@@ -16,6 +16,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::{Engine, Plan, Prior};
 use crate::hash::{namespace_bucket, variant_bucket};
 
 /// A half-open range of buckets `[start, end)` in `0..10000`.
@@ -96,6 +97,31 @@ pub struct Experiment {
     pub variants: Vec<Variant>,
     /// Metrics.
     pub metrics: Vec<Metric>,
+    /// CUPED for every conversion, revenue and count metric (a metric's `cuped` overrides).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cuped: bool,
+    /// History window before the first exposure read by CUPED (default 14 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_period: Option<Window>,
+    /// Statistics engine.
+    #[serde(default, skip_serializing_if = "Engine::is_default")]
+    pub engine: Engine,
+    /// Normal prior on relative effects (Bayesian engine; flat when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<Prior>,
+    /// Chance to win needed for a Bayesian winner (default 0.95).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chance_to_win: Option<f64>,
+    /// Largest acceptable Bayesian risk (default 0.0025).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_risk: Option<f64>,
+    /// Planned users, or what to derive them from (tunes sequential tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
+}
+
+pub(crate) fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A variant and its range of variant buckets.
@@ -175,6 +201,9 @@ pub struct Metric {
     pub from_day: Option<u32>,
     /// Last day after exposure (retention).
     pub to_day: Option<u32>,
+    /// CUPED for this metric, overriding the experiment's `cuped`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuped: Option<bool>,
 }
 
 /// A time window written `<n><unit>` with unit `s`, `m`, `h`, `d` or `w` (e.g. `7d`).
@@ -193,6 +222,11 @@ const UNITS: [(char, u64); 5] = [
 ];
 
 impl Window {
+    /// A window of `seconds` (> 0).
+    pub(crate) const fn from_seconds(seconds: u64) -> Self {
+        Self { seconds }
+    }
+
     /// The window in seconds.
     pub fn seconds(&self) -> u64 {
         self.seconds

@@ -67,6 +67,27 @@ pub struct RawExperiment {
     /// Metrics.
     #[serde(default)]
     pub metric: Vec<RawMetric>,
+    /// Variance reduction (CUPED) for every conversion, revenue and count metric.
+    #[serde(default, skip_serializing_if = "crate::experiment::is_false")]
+    pub cuped: bool,
+    /// History window before the first exposure read by CUPED, e.g. `14d` [default: 14d].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_period: Option<String>,
+    /// `frequentist` [default] or `bayesian`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// Bayesian engine: normal prior on relative effects, `{ mean = 0.0, sd = 0.1 }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<crate::analysis::Prior>,
+    /// Bayesian engine: chance to win needed for a winner [default: 0.95].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chance_to_win: Option<f64>,
+    /// Bayesian engine: largest acceptable risk, relative to control [default: 0.0025].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_risk: Option<f64>,
+    /// Planned users (`{ users = 400000 }`) or `{ baseline, mde, power }` to derive them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<crate::analysis::Plan>,
 }
 
 fn default_traffic() -> f64 {
@@ -124,6 +145,9 @@ pub struct RawMetric {
     /// Last day after exposure of a `retention` metric (≥ `from_day`).
     #[serde(default)]
     pub to_day: Option<i64>,
+    /// CUPED for this metric, overriding the experiment's `cuped`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuped: Option<bool>,
 }
 
 /// One `[[flag]]` table.
@@ -143,6 +167,14 @@ pub struct RawFlag {
     pub variants: Vec<String>,
     /// Variant for users no rule or rollout allocates.
     pub default: String,
+    /// Value type: `boolean`, `string`, `integer`, `float` or `object` [default: inferred from
+    /// `values`]. Needs `values`.
+    #[serde(default, rename = "type")]
+    pub value_type: Option<String>,
+    /// The value of each variant, e.g. `{ on = true, off = false }` [default: none, so the value
+    /// is the variant name]. Keys not listed in `variants` add variants.
+    #[serde(default)]
+    pub values: Option<toml::Table>,
     /// Allocation for users that match no rule [default: none, so they get `default`].
     #[serde(default)]
     pub rollout: Vec<RawAllocation>,

@@ -22,11 +22,14 @@
 //! - [`chunks`]: splitting a file at its top-level tables, so large files parse in bounded memory.
 //! - [`validate`]: validation into [`Definitions`], layer slices and variant ranges.
 //! - [`metrics`]: validation of metric definitions.
+//! - [`analysis`]: how an experiment is analysed: engine, prior, CUPED, plan.
 //! - [`experiment`]: the validated [`Experiment`] and assignment.
 //! - [`flags`]: feature flags and their evaluation.
+//! - [`value`]: typed flag values (boolean, string, integer, float, object).
 //! - [`conditions`]: rule conditions and the attribute [`Context`].
 //! - [`error`]: [`DefinitionError`] and [`Problem`].
 
+pub mod analysis;
 pub mod chunks;
 pub mod conditions;
 pub mod error;
@@ -36,7 +39,9 @@ pub mod flags;
 pub mod hash;
 pub mod metrics;
 pub mod validate;
+pub mod value;
 
+pub use analysis::{supports_cuped, Engine, Plan, Prior, DEFAULT_PRE_PERIOD_DAYS};
 pub use conditions::{AttrValue, Condition, Context, Op};
 pub use error::{DefinitionError, Problem};
 pub use experiment::{
@@ -45,3 +50,4 @@ pub use experiment::{
 pub use flags::{Evaluation, Flag, Reason};
 pub use hash::BUCKETS;
 pub use validate::{parse, parse_date_time, validate, Definitions, EXCLUDED};
+pub use value::{FlagValue, ValueType};

@@ -126,6 +126,7 @@ pub(crate) fn resolve_metric(
             ),
         );
     }
+    crate::analysis::check_metric_cuped(m.cuped, kind, &mut bad);
     if problems.len() > before {
         return None;
     }
@@ -142,6 +143,7 @@ pub(crate) fn resolve_metric(
         winsorize: m.winsorize,
         from_day: days(m.from_day),
         to_day: days(m.to_day),
+        cuped: m.cuped,
     })
 }
 
@@ -170,5 +172,6 @@ pub(crate) fn metric_to_raw(m: &Metric) -> RawMetric {
         winsorize: m.winsorize,
         from_day: m.from_day.map(i64::from),
         to_day: m.to_day.map(i64::from),
+        cuped: m.cuped,
     }
 }

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::analysis::resolve_analysis;
 use crate::experiment::{BucketRange, Experiment, Variant};
 use crate::file::{parse_raw, DateText, RawExperiment, RawFile, RawVariant};
 use crate::flags::{validate_flags, Flag};
@@ -69,6 +70,15 @@ pub fn validate(raw: &RawFile) -> Result<Definitions, DefinitionError> {
     }
     place_slices(&mut experiments, &mut problems);
     let flags = validate_flags(&raw.flag, &mut problems);
+    for f in &flags {
+        if seen.contains(f.name.as_str()) {
+            problems.push(Problem::new(
+                format!("flag \"{}\"", f.name),
+                "name",
+                "must differ from every experiment id (a flag or experiment is looked up by one key)",
+            ));
+        }
+    }
     if problems.is_empty() {
         Ok(Definitions {
             experiments: experiments.into_iter().map(|(e, _)| e).collect(),
@@ -132,6 +142,13 @@ impl Experiment {
                 })
                 .collect(),
             metric: self.metrics.iter().map(metric_to_raw).collect(),
+            cuped: self.cuped,
+            pre_period: self.pre_period.map(|w| w.to_string()),
+            engine: (!self.engine.is_default()).then(|| self.engine.as_str().to_owned()),
+            prior: self.prior,
+            chance_to_win: self.chance_to_win,
+            max_risk: self.max_risk,
+            plan: self.plan,
         }
     }
 }
@@ -388,6 +405,7 @@ fn resolve_experiment(r: &RawExperiment, problems: &mut Vec<Problem>) -> Option<
             ),
         ));
     }
+    let analysis = resolve_analysis(r, &metrics, &subj, problems);
     if problems.len() > before {
         return None;
     }
@@ -420,6 +438,13 @@ fn resolve_experiment(r: &RawExperiment, problems: &mut Vec<Problem>) -> Option<
             })
             .collect(),
         metrics,
+        cuped: analysis.cuped,
+        pre_period: analysis.pre_period,
+        engine: analysis.engine,
+        prior: analysis.prior,
+        chance_to_win: analysis.chance_to_win,
+        max_risk: analysis.max_risk,
+        plan: analysis.plan,
     })
 }
 

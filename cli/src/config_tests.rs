@@ -177,6 +177,10 @@ fn out_of_range_settings_are_refused_at_load_naming_the_setting() {
         ("aggregate.overlap_secs", "9223372036854775807"),
         ("aggregate.progress_secs", "9223372036854775807"),
         ("dashboard.refresh_secs", "0"),
+        ("serve.shutdown_timeout_secs", "9223372036854775807"),
+        ("serve.max_body_bytes", "0"),
+        ("serve.exposure_queue", "0"),
+        ("serve.registry_poll_secs", "0"),
     ];
     for (key, value) in flags {
         let err = format!(
@@ -197,4 +201,22 @@ fn out_of_range_settings_are_refused_at_load_naming_the_setting() {
     let path = write_temp("ranges", "[ingest]\nmax_message_bytes = 0\n");
     let err = format!("{:#}", load(Some(&path), &env(&[]), &[]).unwrap_err());
     assert!(err.contains("ingest.max_message_bytes"), "{err}");
+}
+
+#[test]
+fn serve_api_keys_come_from_the_environment_and_are_redacted() {
+    let env: BTreeMap<String, String> = [(
+        "ABACUS_SERVE_API_KEYS".to_owned(),
+        "key-one,key-two".to_owned(),
+    )]
+    .into();
+    let loaded = load(Some(Path::new("/dev/null")), &env, &[]).unwrap();
+    assert_eq!(loaded.config.serve.api_keys, ["key-one", "key-two"]);
+    let text = redacted_toml(&loaded.config).unwrap();
+    assert!(
+        !text.contains("key-one") && !text.contains("key-two"),
+        "{text}"
+    );
+    assert!(text.contains("<redacted>"), "{text}");
+    assert!(!format!("{:?}", loaded.config).contains("key-one"));
 }

@@ -2,10 +2,9 @@
 //! 500,000 events, restarting each time; the end state must be exactly the unique valid events
 //! (none missing, none doubled) and exactly the malformed messages in quarantine.
 //!
-//! The broker is librdkafka's mock cluster (`rdkafka::mocking`), hosted in this test process
-//! and reached by the `abacus ingest` processes over TCP like any Kafka cluster: the local
-//! tansu broker stalls consumer-group rebalances after a member is killed (see issue 5 and
-//! `ingest_e2e.rs`), which made this test unreliable against it. ClickHouse is the real server.
+//! Broker and database are the local stack's Apache Kafka and ClickHouse (own topic, group and
+//! database). A killed member stays in the consumer group until its session expires, so the
+//! next process gets the partitions about one session timeout (6 s here) after it joins.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
@@ -13,13 +12,13 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use abacus_testkit::kafka::produce_to;
-use abacus_testkit::{unique_name, TestDatabase};
+use abacus_testkit::kafka::{create_topic, delete_topic, produce};
+use abacus_testkit::{kafka_brokers, unique_name, TestDatabase};
 use rand::{Rng, SeedableRng};
-use rdkafka::mocking::MockCluster;
 use support::{assert_exact, corpus, Ingest, Target};
 
-/// A killed member's partitions move after its session expires.
+/// A killed member's partitions move after its session expires (6 s is the broker's
+/// `group.min.session.timeout.ms`).
 const SESSION: &[(&str, &str)] = &[
     ("ABACUS_KAFKA_CLIENT_SESSION_TIMEOUT_MS", "6000"),
     ("ABACUS_KAFKA_CLIENT_HEARTBEAT_INTERVAL_MS", "1000"),
@@ -27,14 +26,10 @@ const SESSION: &[(&str, &str)] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_three_times_while_consuming_loses_and_doubles_nothing() {
-    let cluster = MockCluster::new(1).unwrap();
-    let brokers = cluster.bootstrap_servers();
-    let topic = unique_name("crash");
-    // The mock broker keeps at most 5 MB per partition (older messages are deleted, like
-    // retention): 32 partitions keep all ~75 MB.
-    cluster.create_topic(&topic, 32, 1).unwrap();
+    let brokers = kafka_brokers();
+    let topic = create_topic("crash", 4).await;
     let corpus = corpus(500_000, 7);
-    produce_to(&brokers, &topic, &corpus.messages);
+    produce(&topic, &corpus.messages);
 
     let db = TestDatabase::create("ingest_crash").await;
     let group = unique_name("crash");
@@ -85,4 +80,5 @@ async fn kill_9_three_times_while_consuming_loses_and_doubles_nothing() {
     );
     assert_exact(&db, &corpus).await;
     db.drop().await;
+    delete_topic(&brokers, &topic).await;
 }

@@ -1,9 +1,9 @@
-//! End-to-end tests of `abacus ingest` as a process against the real broker and ClickHouse:
-//! a ClickHouse outage and two instances in one consumer group. (The `kill -9` test is in
-//! `ingest_crash.rs`: it uses librdkafka's mock cluster, because the local tansu broker stalls
-//! group rebalances after a member is killed.) Each test
-//! uses its own topic, consumer group and database; the end state must be exactly the unique
-//! valid events in `events` and exactly the malformed messages in `quarantine`.
+//! End-to-end tests of `abacus ingest` as a process against the local stack's Apache Kafka and
+//! ClickHouse: a ClickHouse outage and two instances in one consumer group. (`kill -9` of ingest
+//! is in `ingest_crash.rs`, broker failover in `ingest_failover.rs`, members joining and leaving
+//! under load in `ingest_rebalance.rs`.) Each test uses its own topic, consumer group and
+//! database; the end state must be exactly the unique valid events in `events` and exactly the
+//! malformed messages in `quarantine`.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
@@ -11,19 +11,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use abacus_testkit::kafka::{create_topic, produce};
+use abacus_testkit::kafka::{create_topic, delete_topic, produce};
 use abacus_testkit::server::PrivateClickHouse;
 use abacus_testkit::{kafka_brokers, unique_name, TestDatabase};
 use support::{assert_exact, corpus, Ingest, Target};
-
-/// Session settings for tansu: generous, because the local broker (sqlite storage) sometimes
-/// answers a heartbeat only after a slow offset commit; an expired session makes it rebalance,
-/// and its rebalances can stall for minutes.
-const SESSION: &[(&str, &str)] = &[
-    ("ABACUS_KAFKA_CLIENT_SESSION_TIMEOUT_MS", "45000"),
-    ("ABACUS_KAFKA_CLIENT_HEARTBEAT_INTERVAL_MS", "3000"),
-    ("ABACUS_KAFKA_CLIENT_MAX_POLL_INTERVAL_MS", "60000"),
-];
 
 fn spawn(url: &str, db: &str, topic: &str, group: &str) -> Ingest {
     let brokers = kafka_brokers();
@@ -36,7 +27,7 @@ fn spawn(url: &str, db: &str, topic: &str, group: &str) -> Ingest {
             group,
         },
         false,
-        SESSION,
+        &[],
     )
 }
 
@@ -112,6 +103,7 @@ async fn a_clickhouse_outage_mid_stream_is_survived_without_loss_or_doubles() {
     );
     assert_exact(&db, &corpus).await;
     db.drop().await;
+    delete_topic(&kafka_brokers(), &topic).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,4 +162,5 @@ async fn two_processes_in_one_group_split_partitions_and_store_everything_once()
     assert_eq!(ia + ib, corpus.unique);
     assert_exact(&db, &corpus).await;
     db.drop().await;
+    delete_topic(&kafka_brokers(), &topic).await;
 }

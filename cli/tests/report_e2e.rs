@@ -92,6 +92,10 @@ async fn produce_ingest_aggregate_report_in_every_format() {
             "checkout-redesign:treatment:purchase=+8%",
             "--assignment-bug",
             "pricing-annual-discount=45,55",
+            "--history",
+            "0.8",
+            "--base-rate",
+            "purchase=0.3",
         ],
         "produce",
     );
@@ -186,6 +190,57 @@ async fn produce_ingest_aggregate_report_in_every_format() {
         .find(|m| m["kind"] == "ratio")
         .unwrap();
     assert!(ratio.get("control_conversions").is_none(), "{ratio}");
+
+    // CUPED (checkout-redesign): the adjusted estimate with the unadjusted one beside it.
+    let checkout: serde_json::Value = serde_json::from_str(&run(
+        &[
+            "report",
+            "--format",
+            "json",
+            "--experiment",
+            "checkout-redesign",
+        ],
+        "report json",
+    ))
+    .unwrap();
+    let metrics = checkout["metrics"].as_array().unwrap();
+    let metric = |name: &str| metrics.iter().find(|m| m["metric"] == name).unwrap();
+    let purchase = metric("purchase_rate");
+    assert_eq!(purchase["cuped"], true, "{purchase}");
+    assert_eq!(purchase["verdict_uses"], "adjusted");
+    assert_eq!(purchase["engine"], "frequentist");
+    assert!(
+        purchase["variance_reduction"].as_f64().unwrap() > 0.1,
+        "{purchase}"
+    );
+    for key in [
+        "abs_lift",
+        "rel_lift",
+        "ci_abs_low",
+        "ci_abs_high",
+        "p_value",
+    ] {
+        assert!(
+            purchase["unadjusted"][key].is_f64(),
+            "unadjusted lacks {key}: {purchase}"
+        );
+    }
+    // Buying and spending before exposure predict them in the experiment (users' propensity
+    // and spending level): the adjusted interval is narrower.
+    let revenue = metric("revenue_per_user");
+    assert!(
+        revenue["variance_reduction"].as_f64().unwrap() > 0.1,
+        "{revenue}"
+    );
+    let width = |m: &serde_json::Value| {
+        m["ci_abs_high"].as_f64().unwrap() - m["ci_abs_low"].as_f64().unwrap()
+    };
+    assert!(
+        width(revenue) < 0.95 * width(&revenue["unadjusted"]),
+        "{revenue}"
+    );
+    assert_eq!(metric("d7_retention")["cuped"], false);
+    assert!(table.contains("CUPED: variance reduced by"), "{table}");
 
     // Another baseline is recomputed from the run's user rows with the aggregator's methods:
     // recomputing against the control reproduces the stored rows exactly, and the three-arm

@@ -86,6 +86,7 @@ fn result(e: &Experiment, run_id: u64, m: usize, v: &str) -> ResultRow {
         srm_p_value: 0.5,
         srm_mismatch: 0,
         error: String::new(),
+        ..ResultRow::default()
     }
 }
 

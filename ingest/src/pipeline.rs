@@ -75,14 +75,24 @@ pub const FETCH_DEFAULTS: &[(&str, &str)] = &[
 /// The librdkafka configuration of the ingest consumer: ingest's defaults (overridable), the
 /// user's `[kafka.client]` settings, then the settings ingest's guarantees depend on (which
 /// the user cannot override).
+///
+/// The consumer group protocol is librdkafka's default, `classic` (any Kafka ≥ 0.10, Redpanda,
+/// MSK); `"group.protocol" = "consumer"` in `[kafka.client]` selects KIP-848 (brokers ≥ 4.0),
+/// where the broker sets the session timeout, so ingest's default for it is left out.
 pub fn consumer_config(kafka: &KafkaConfig) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &kafka.brokers)
         .set("group.id", &kafka.group)
         .set("auto.offset.reset", "earliest")
-        .set("statistics.interval.ms", "5000")
-        .set("session.timeout.ms", "30000");
+        .set("statistics.interval.ms", "5000");
+    let kip848 = kafka
+        .client
+        .get("group.protocol")
+        .is_some_and(|p| p.trim().eq_ignore_ascii_case("consumer"));
+    if !kip848 {
+        config.set("session.timeout.ms", "30000");
+    }
     for (key, value) in FETCH_DEFAULTS {
         config.set(*key, *value);
     }
@@ -337,5 +347,25 @@ mod tests {
         assert_eq!(config.get("fetch.queue.backoff.ms"), Some("500"));
         assert_eq!(config.get("enable.auto.commit"), Some("false"));
         assert_eq!(config.get("enable.partition.eof"), Some("true"));
+    }
+
+    #[test]
+    fn the_kip848_group_protocol_gets_no_client_session_timeout() {
+        let mut kafka = KafkaConfig::default();
+        assert_eq!(
+            consumer_config(&kafka).get("session.timeout.ms"),
+            Some("30000")
+        );
+        kafka
+            .client
+            .insert("group.protocol".into(), "consumer".into());
+        let config = consumer_config(&kafka);
+        assert_eq!(config.get("session.timeout.ms"), None);
+        // librdkafka accepts it, and rejects a client session timeout in this mode.
+        let consumer: Result<BaseConsumer, _> = config.create();
+        assert!(consumer.is_ok(), "{:?}", consumer.err());
+        let rejected: Result<BaseConsumer, _> =
+            config.clone().set("session.timeout.ms", "30000").create();
+        assert!(rejected.is_err());
     }
 }

@@ -12,6 +12,8 @@
 use std::collections::BTreeMap;
 
 use abacus_assign::{Definitions, Experiment};
+
+use crate::history::{Profile, HISTORY_DAYS};
 use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -39,6 +41,10 @@ pub struct Plan {
     pub malformed: f64,
     /// Share of valid events held back and sent at the end (late arrivals).
     pub late: f64,
+    /// Share of users with events in the 14 days before their first exposure; above 0, every
+    /// user also gets a propensity shared by their events before and after exposure (see
+    /// [`crate::history`]). 0 (default): no history.
+    pub history: f64,
 }
 
 impl Default for Plan {
@@ -54,6 +60,7 @@ impl Default for Plan {
             duplicates: 0.02,
             malformed: 0.005,
             late: 0.01,
+            history: 0.0,
         }
     }
 }
@@ -214,7 +221,7 @@ impl<'a> Generator<'a> {
 
         let mut out = Vec::new();
         let mut seq = 0u32;
-        let mut multiplier: BTreeMap<&str, f64> = BTreeMap::new();
+        let mut multiplier: BTreeMap<String, f64> = BTreeMap::new();
         for exp in self.experiments.clone() {
             if !exp.is_running(t0) {
                 continue;
@@ -235,7 +242,7 @@ impl<'a> Generator<'a> {
                         .effects
                         .get(&(exp.id.clone(), variant.clone(), event.clone()))
                 {
-                    *multiplier.entry(event.as_str()).or_insert(1.0) *= 1.0 + effect;
+                    *multiplier.entry(event.clone()).or_insert(1.0) *= 1.0 + effect;
                 }
             }
             let exposures = if self.rng.random_bool(0.3) { 2 } else { 1 };
@@ -254,41 +261,79 @@ impl<'a> Generator<'a> {
         if out.is_empty() {
             return Some(Vec::new());
         }
+        // Only with history: nothing is drawn otherwise, so old seeds give the same messages.
+        let profile =
+            (self.plan.history > 0.0).then(|| Profile::draw(&mut self.rng, self.plan.history));
+        let who = Who {
+            index,
+            user_id: &user_id,
+            region,
+            device,
+            profile,
+        };
         for event in self.events.clone() {
             let base = self
                 .plan
                 .base_rates
                 .get(&event)
                 .copied()
-                .unwrap_or(DEFAULT_BASE_RATE);
-            let p = (base * multiplier.get(event.as_str()).copied().unwrap_or(1.0)).clamp(0.0, 1.0);
-            if !self.rng.random_bool(p) {
-                continue;
+                .unwrap_or(DEFAULT_BASE_RATE)
+                * profile.map_or(1.0, |p| p.propensity);
+            if profile.is_some_and(|p| p.has_history) {
+                // Before the first exposure: the same propensity, no effect of any variant.
+                let from = t0 - Duration::days(HISTORY_DAYS);
+                self.conversions(&mut out, &mut seq, &who, &event, base, from);
             }
-            let mut count = 1;
-            while count < 20 && self.rng.random_bool(0.35) {
-                count += 1;
-            }
-            for _ in 0..count {
-                let at = t0
-                    + Duration::milliseconds(self.rng.random_range(1..HORIZON_DAYS * 86_400_000));
-                let value = if self.revenue_events.contains(&event) {
-                    // log-normal: median e^3 ≈ 20, heavy right tail
-                    let z: f64 = standard_normal(&mut self.rng);
-                    format!(r#","event_value":{:.2}"#, (3.0 + 1.2 * z).exp())
-                } else {
-                    String::new()
-                };
-                let payload = format!(
-                    r#"{{"event_id":"{seed}-{index}-{seq}","event_type":"conversion","event_name":"{event}","user_id":"{user_id}","timestamp":{ms}{value},"metadata":{{"region":"{region}","device":"{device}"}}}}"#,
-                    seed = self.plan.seed,
-                    ms = at.timestamp_millis(),
-                );
-                seq += 1;
-                out.push(payload);
-            }
+            let p = base * multiplier.get(&event).copied().unwrap_or(1.0);
+            self.conversions(&mut out, &mut seq, &who, &event, p, t0);
         }
         Some(self.wrap(out, &user_id))
+    }
+
+    /// With probability `p`, a geometric number of `event`s at random times in the
+    /// `HORIZON_DAYS` after `from`, appended to `out`.
+    fn conversions(
+        &mut self,
+        out: &mut Vec<String>,
+        seq: &mut u32,
+        who: &Who<'_>,
+        event: &str,
+        p: f64,
+        from: DateTime<Utc>,
+    ) {
+        if !self.rng.random_bool(p.clamp(0.0, 1.0)) {
+            return;
+        }
+        let mut count = 1;
+        while count < 20 && self.rng.random_bool(0.35) {
+            count += 1;
+        }
+        for _ in 0..count {
+            let at =
+                from + Duration::milliseconds(self.rng.random_range(1..HORIZON_DAYS * 86_400_000));
+            let value = if self.revenue_events.iter().any(|e| e == event) {
+                // log-normal: median e^3 ≈ 20, heavy right tail (correlated within a user
+                // when users have a profile)
+                let z: f64 = match &who.profile {
+                    Some(profile) => profile.value_z(&mut self.rng),
+                    None => standard_normal(&mut self.rng),
+                };
+                format!(r#","event_value":{:.2}"#, (3.0 + 1.2 * z).exp())
+            } else {
+                String::new()
+            };
+            let payload = format!(
+                r#"{{"event_id":"{seed}-{index}-{seq}","event_type":"conversion","event_name":"{event}","user_id":"{user_id}","timestamp":{ms}{value},"metadata":{{"region":"{region}","device":"{device}"}}}}"#,
+                seed = self.plan.seed,
+                index = who.index,
+                user_id = who.user_id,
+                region = who.region,
+                device = who.device,
+                ms = at.timestamp_millis(),
+            );
+            *seq += 1;
+            out.push(payload);
+        }
     }
 
     /// Applies duplicates, lateness and malformed messages to one user's events.
@@ -380,120 +425,18 @@ impl<'a> Generator<'a> {
     }
 }
 
+/// The user whose events are being generated.
+struct Who<'a> {
+    index: u64,
+    user_id: &'a str,
+    region: &'a str,
+    device: &'a str,
+    profile: Option<Profile>,
+}
+
 /// A standard normal draw (Box–Muller).
-fn standard_normal(rng: &mut StdRng) -> f64 {
+pub(crate) fn standard_normal(rng: &mut StdRng) -> f64 {
     let u1: f64 = rng.random_range(f64::EPSILON..1.0);
     let u2: f64 = rng.random();
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn defs() -> Definitions {
-        abacus_assign::parse(include_str!("../../examples/experiments.toml")).unwrap()
-    }
-
-    fn run(plan: Plan) -> (Vec<Message>, Truth) {
-        let defs = defs();
-        let mut generator = Generator::new(&defs, plan).unwrap();
-        let mut all = Vec::new();
-        while let Some(batch) = generator.next_user() {
-            all.extend(batch);
-        }
-        all.extend(generator.finish());
-        (all, generator.truth().clone())
-    }
-
-    #[test]
-    fn the_same_seed_gives_the_same_messages() {
-        let plan = Plan {
-            users: 2_000,
-            seed: 9,
-            ..Plan::default()
-        };
-        let (a, ta) = run(plan.clone());
-        let (b, tb) = run(plan);
-        assert_eq!(a, b);
-        assert_eq!(ta, tb);
-        assert_eq!(ta.messages as usize, a.len());
-        let (c, _) = run(Plan {
-            users: 2_000,
-            seed: 10,
-            ..Plan::default()
-        });
-        assert_ne!(a, c);
-    }
-
-    #[test]
-    fn counts_add_up_and_effects_move_conversion_rates() {
-        let mut plan = Plan {
-            users: 40_000,
-            ..Plan::default()
-        };
-        plan.effects.insert(
-            (
-                "checkout-redesign".into(),
-                "treatment".into(),
-                "purchase".into(),
-            ),
-            0.5,
-        );
-        let (messages, truth) = run(plan);
-        assert_eq!(
-            truth.messages,
-            truth.unique_events + truth.duplicates + truth.malformed
-        );
-        assert_eq!(messages.len() as u64, truth.messages);
-        // Users with a purchase per variant of checkout-redesign.
-        let mut variant_of = std::collections::HashMap::new();
-        let mut buyers: std::collections::HashMap<String, std::collections::HashSet<String>> =
-            Default::default();
-        for m in &messages {
-            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&m.payload) else {
-                continue;
-            };
-            let user = v["user_id"].as_str().unwrap_or_default().to_owned();
-            if v["experiment_id"] == "checkout-redesign" {
-                variant_of.insert(
-                    user.clone(),
-                    v["variant"].as_str().unwrap_or_default().to_owned(),
-                );
-            }
-            if v["event_name"] == "purchase" {
-                buyers.entry("all".into()).or_default().insert(user);
-            }
-        }
-        let rate = |variant: &str| {
-            let users: Vec<&String> = variant_of
-                .iter()
-                .filter(|(_, v)| *v == variant)
-                .map(|(u, _)| u)
-                .collect();
-            let bought = users.iter().filter(|u| buyers["all"].contains(**u)).count();
-            bought as f64 / users.len() as f64
-        };
-        let (control, treatment) = (rate("control"), rate("treatment"));
-        let lift = treatment / control - 1.0;
-        assert!(
-            (lift - 0.5).abs() < 0.15,
-            "control {control}, treatment {treatment}, lift {lift}"
-        );
-    }
-
-    #[test]
-    fn an_assignment_bug_skews_the_split() {
-        let mut plan = Plan {
-            users: 20_000,
-            ..Plan::default()
-        };
-        plan.assignment_bugs
-            .insert("aa-baseline".into(), vec![45, 55]);
-        let (_, truth) = run(plan);
-        let split = &truth.exposed_users["aa-baseline"];
-        let a1 = split["a1"] as f64;
-        let a2 = split["a2"] as f64;
-        assert!((a1 / (a1 + a2) - 0.45).abs() < 0.015, "{split:?}");
-    }
 }

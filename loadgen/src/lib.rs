@@ -7,10 +7,13 @@
 //!
 //! # Layout
 //! - [`generate`]: the seeded traffic generator ([`Generator`], [`Plan`], [`Truth`]).
+//! - [`history`]: users whose behaviour before their first exposure predicts their outcome
+//!   (for CUPED).
 //! - [`publish`]: topic creation and rate-limited publishing that fails unless every message
 //!   is acknowledged.
 
 pub mod generate;
+pub mod history;
 pub mod publish;
 
 pub use generate::{Generator, Message, Plan, Truth};

@@ -67,6 +67,7 @@ fn row(metric: &str, primary: bool, guardrail: &str, lift: f64, significant: boo
         srm_p_value: 0.7,
         srm_mismatch: 0,
         error: String::new(),
+        ..ResultRow::default()
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::{num, pct, pvalue, verdict, Report};
+use crate::{bayes_note, cuped_note, num, pct, pvalue, verdict, Report};
 use abacus_aggregator::model::{ResultRow, SeriesRow};
 
 /// Colour of interval bars and bands (the screenshot test looks for it).
@@ -118,7 +118,7 @@ fn results_table(out: &mut String, r: &Report) {
         };
         let _ = write!(
             out,
-            "<tr><td class=\"l\">{}{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>[{}, {}]</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l {class}\">{}{}{}</td></tr>",
+            "<tr><td class=\"l\">{}{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>[{}, {}]</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l {class}\">{}{}{}{}</td></tr>",
             esc(&m.metric),
             if m.is_primary == 1 { " ★" } else { "" },
             esc(&m.variant),
@@ -135,6 +135,7 @@ fn results_table(out: &mut String, r: &Report) {
             esc(&v),
             if m.simpson == 1 { format!(" · Simpson's paradox across {}", esc(&m.simpson_key)) } else { String::new() },
             if m.error.is_empty() { String::new() } else { format!(" · {}", esc(&m.error)) },
+            [cuped_note(m), bayes_note(m)].into_iter().flatten().map(|n| format!(" · {}", esc(&n))).collect::<String>(),
         );
     }
     out.push_str("</table><p class=\"meta\">★ primary metric. Lift is relative (absolute when the control value is 0). p adjusted: Holm over non-guardrail metrics × variants.</p>");

@@ -9,6 +9,15 @@
 //! Conversion counts (converted users) appear for conversion and retention metrics only.
 //! More keys are added (name, run, baseline, guardrails, sequential p-values, warnings); none of the
 //! keys above is ever removed or renamed.
+//!
+//! Per metric also: `"engine"` (`frequentist` or `bayesian`), `"cuped"` (true when the
+//! values, lifts, intervals and p-value above are CUPED-adjusted), `"verdict_uses"`
+//! (`adjusted` or `unadjusted`), and for CUPED rows `"cuped_theta"`, `"variance_reduction"` and
+//! `"unadjusted": {"control_value", "treatment_value", "abs_lift", "rel_lift", "ci_abs_low",
+//! "ci_abs_high", "ci_rel_low", "ci_rel_high", "p_value"}`; for Bayesian rows
+//! `"chance_to_win"`, `"risk_control"`, `"risk_treatment"` (the lifts are then posterior means
+//! and the intervals credible intervals); `"planned_users"` when the sequential test was tuned
+//! to a plan.
 
 use serde_json::{json, Map, Value};
 
@@ -65,6 +74,45 @@ pub fn to_json(r: &Report) -> Value {
                 o.insert("guardrail_bound".into(), json!(m.guardrail_bound));
             }
             o.insert("winsorize_cap".into(), json!(m.winsorize_cap));
+            let engine = if m.engine.is_empty() {
+                "frequentist"
+            } else {
+                &m.engine
+            };
+            o.insert("engine".into(), json!(engine));
+            o.insert("cuped".into(), json!(m.cuped == 1));
+            let uses = if m.cuped == 1 {
+                "adjusted"
+            } else {
+                "unadjusted"
+            };
+            o.insert("verdict_uses".into(), json!(uses));
+            if m.cuped == 1 {
+                o.insert("cuped_theta".into(), json!(m.cuped_theta));
+                o.insert("variance_reduction".into(), json!(m.variance_reduction));
+                o.insert(
+                    "unadjusted".into(),
+                    json!({
+                        "control_value": m.control_value_unadjusted,
+                        "treatment_value": m.treatment_value_unadjusted,
+                        "abs_lift": m.abs_lift_unadjusted,
+                        "rel_lift": m.rel_lift_unadjusted,
+                        "ci_abs_low": m.ci_abs_low_unadjusted,
+                        "ci_abs_high": m.ci_abs_high_unadjusted,
+                        "ci_rel_low": m.ci_rel_low_unadjusted,
+                        "ci_rel_high": m.ci_rel_high_unadjusted,
+                        "p_value": m.p_value_unadjusted,
+                    }),
+                );
+            }
+            if m.chance_to_win.is_some() {
+                o.insert("chance_to_win".into(), json!(m.chance_to_win));
+                o.insert("risk_control".into(), json!(m.risk_control));
+                o.insert("risk_treatment".into(), json!(m.risk_treatment));
+            }
+            if m.planned_users.is_some() {
+                o.insert("planned_users".into(), json!(m.planned_users));
+            }
             o.insert(
                 "simpson".into(),
                 if m.simpson == 1 {

@@ -15,8 +15,8 @@
 //! - [`statements`]: every statement the reports run, rendered for the SQL check.
 //! - [`error`](mod@error): the error type, [`ReportError`].
 //!
-//! The number formatting shared by every output ([`num`], [`pct`], [`pvalue`], [`verdict`])
-//! lives in this file.
+//! The number formatting shared by every output ([`num`], [`pct`], [`pvalue`], [`verdict`],
+//! [`cuped_note`], [`bayes_note`]) lives in this file.
 
 pub mod baseline;
 pub mod decision;
@@ -118,8 +118,73 @@ pub fn verdict(r: &ResultRow) -> String {
     match (r.significant == 1, better) {
         (true, true) => "better".to_owned(),
         (true, false) => "worse".to_owned(),
+        (false, _) if r.engine == "bayesian" => "inconclusive".to_owned(),
         (false, _) => "not significant".to_owned(),
     }
+}
+
+/// A lift and its interval, relative when the row has one, else absolute.
+fn lift_text(
+    rel: Option<f64>,
+    lo: Option<f64>,
+    hi: Option<f64>,
+    abs: f64,
+    abs_ci: (f64, f64),
+) -> String {
+    match (rel, lo, hi) {
+        (Some(l), Some(lo), Some(hi)) => format!("{} [{}, {}]", pct(l), pct(lo), pct(hi)),
+        _ => format!(
+            "{:+} [{}, {}] abs",
+            num(abs, 4),
+            num(abs_ci.0, 3),
+            num(abs_ci.1, 3)
+        ),
+    }
+}
+
+/// For a CUPED row: the variance reduction, θ and the unadjusted estimate, and that the
+/// verdict uses the adjusted one.
+pub fn cuped_note(r: &ResultRow) -> Option<String> {
+    if r.cuped != 1 {
+        return None;
+    }
+    let reduction = r.variance_reduction.unwrap_or(0.0);
+    let unadjusted = match (
+        r.abs_lift_unadjusted,
+        r.ci_abs_low_unadjusted,
+        r.ci_abs_high_unadjusted,
+    ) {
+        (Some(abs), Some(lo), Some(hi)) => format!(
+            "; unadjusted lift {}, p {}",
+            lift_text(
+                r.rel_lift_unadjusted,
+                r.ci_rel_low_unadjusted,
+                r.ci_rel_high_unadjusted,
+                abs,
+                (lo, hi)
+            ),
+            r.p_value_unadjusted.map_or("–".to_owned(), pvalue)
+        ),
+        _ => String::new(),
+    };
+    Some(format!(
+        "CUPED: variance reduced by {:.1}% (theta {}){unadjusted}; the verdict uses the adjusted estimate",
+        reduction * 100.0,
+        num(r.cuped_theta.unwrap_or(0.0), 3),
+    ))
+}
+
+/// For a Bayesian row: chance to win and the risk of each choice.
+pub fn bayes_note(r: &ResultRow) -> Option<String> {
+    let chance = r.chance_to_win?;
+    Some(format!(
+        "chance to win {:.1}%, risk {:.3}% choosing {} / {:.3}% keeping {}",
+        chance * 100.0,
+        r.risk_treatment.unwrap_or(0.0) * 100.0,
+        r.variant,
+        r.risk_control.unwrap_or(0.0) * 100.0,
+        r.control
+    ))
 }
 
 #[cfg(test)]

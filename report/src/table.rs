@@ -1,11 +1,13 @@
 //! The text report of `abacus report --format table`: a header per experiment, an SRM warning
 //! banner when the sample ratio check fails, then one line per metric and treatment variant
 //! with users, values, relative lift with its confidence interval, p-value (adjusted) and the
-//! verdict; guardrail verdicts and other warnings follow.
+//! verdict; for CUPED metrics a line with the variance reduction and the unadjusted estimate,
+//! for Bayesian experiments one with the chance to win and the risks; guardrail verdicts and
+//! other warnings follow.
 
 use std::fmt::Write as _;
 
-use crate::{num, pct, pvalue, verdict, Report};
+use crate::{bayes_note, cuped_note, num, pct, pvalue, verdict, Report};
 use abacus_aggregator::model::ResultRow;
 
 fn lift(r: &ResultRow) -> (String, String) {
@@ -97,17 +99,26 @@ pub fn render(r: &Report) -> String {
                 String::new()
             }
         );
+        for note in [cuped_note(m), bayes_note(m)].into_iter().flatten() {
+            let _ = writeln!(out, "{:<26} {note}", "");
+        }
         if !m.error.is_empty() {
             let _ = writeln!(out, "{:<26} note: {}", "", m.error);
         }
     }
+    let bayesian = r.results.iter().any(|m| m.engine == "bayesian");
     let _ = writeln!(
         out,
-        "* primary metric · p: two-sided{} · p adj: Holm over non-guardrail metrics × variants",
+        "* primary metric · p: two-sided{} · {}",
         if r.sequential {
             " (seq = always-valid sequential p-value)"
         } else {
             ""
+        },
+        if bayesian {
+            "Bayesian engine: lift and CI are the posterior mean and credible interval; the verdict uses the chance to win and the risk"
+        } else {
+            "p adj: Holm over non-guardrail metrics × variants"
         }
     );
     for w in run

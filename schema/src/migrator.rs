@@ -113,7 +113,13 @@ pub async fn migrate(
         let statements = m.render(&target)?;
         for (i, statement) in statements.iter().enumerate() {
             let context = format!("migration {} statement {}", m.file, i + 1);
-            ch.execute(statement, &context).await?;
+            match ch.execute(statement, &context).await {
+                Err(e) if column_already_added(statement, &e) => tracing::info!(
+                    file = %m.file, statement = i + 1,
+                    "column already added (by an interrupted run of this migration)"
+                ),
+                other => other?,
+            }
         }
         let insert = format!(
             "INSERT INTO {}.schema_migrations (version, file, checksum, applied_at) VALUES (?, ?, ?, now())",
@@ -134,6 +140,22 @@ pub async fn migrate(
     Ok(pending)
 }
 
+/// ClickHouse 18.16 has no `ADD COLUMN IF NOT EXISTS`: migrations add one column per statement,
+/// and a rerun after an interruption meets the columns already added. That error means the
+/// statement's work is done.
+fn column_already_added(statement: &str, err: &SchemaError) -> bool {
+    let code: String = statement
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    code.contains("ALTER TABLE")
+        && code.matches("ADD COLUMN").count() == 1
+        && err
+            .to_string()
+            .contains("column with this name already exists")
+}
+
 async fn read_ledger(ch: &ClickHouse) -> Result<Vec<AppliedMigration>, SchemaError> {
     let sql = format!(
         "SELECT version, file, checksum FROM {}.schema_migrations FINAL ORDER BY version",
@@ -144,4 +166,30 @@ async fn read_ledger(ch: &ClickHouse) -> Result<Vec<AppliedMigration>, SchemaErr
         .fetch_all::<AppliedMigration>()
         .await
         .map_err(|e| SchemaError::query("read the migration ledger", &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rerun_may_meet_the_columns_it_added() {
+        let duplicate = SchemaError::Query {
+            context: "migration 0006 statement 3".into(),
+            message: "Code: 44, e.displayText() = DB::Exception: Cannot add column cuped: column with this name already exists".into(),
+        };
+        let add = "-- why\nALTER TABLE `abacus`.results  ADD COLUMN cuped UInt8";
+        assert!(column_already_added(add, &duplicate));
+        let other = SchemaError::Query {
+            context: "x".into(),
+            message: "Code: 60, Table abacus.results doesn't exist".into(),
+        };
+        assert!(!column_already_added(add, &other));
+        let two = "ALTER TABLE t ADD COLUMN a UInt8, ADD COLUMN b UInt8";
+        assert!(!column_already_added(two, &duplicate));
+        assert!(!column_already_added(
+            "CREATE TABLE t (a UInt8)",
+            &duplicate
+        ));
+    }
 }

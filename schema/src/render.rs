@@ -11,6 +11,7 @@
 //! | `{table:experiments}` | `experiments` | `experiments` (full copy on every node) |
 //! | `{engine:ReplacingMergeTree(v)}` | `ReplacingMergeTree(v)` | `ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/abacus/events_local', '{replica}', v)` |
 //! | statement `{distributed:events:cityHash64(user_id)}` | (skipped) | `CREATE TABLE … events AS … events_local ENGINE = Distributed(c, abacus, events_local, cityHash64(user_id))` |
+//! | statement starting `{cluster_only}` | (skipped) | the statement without the marker |
 //!
 //! `{engine:…}` takes its table from the `{local:…}` or `{table:…}` of the same statement:
 //! sharded tables replicate within a shard, `{table:…}` tables replicate to every node
@@ -67,6 +68,15 @@ pub fn render_statement(statement: &str, target: &Target) -> Result<Option<Strin
     if let Some(spec) = whole_placeholder(statement, "distributed") {
         return render_distributed(spec, target);
     }
+    let marked = statement.replacen(CLUSTER_ONLY, "", 1);
+    let statement = if first_line(statement).starts_with(CLUSTER_ONLY) {
+        if target.cluster.is_none() {
+            return Ok(None);
+        }
+        marked.as_str()
+    } else {
+        statement
+    };
     let table = statement_table(statement)?;
     let mut out = String::with_capacity(statement.len() + 64);
     let mut rest = statement;
@@ -83,6 +93,10 @@ pub fn render_statement(statement: &str, target: &Target) -> Result<Option<Strin
     out.push_str(rest);
     Ok(Some(out))
 }
+
+/// Marks a statement that only runs on a cluster (e.g. an ALTER of a Distributed table, which is
+/// the table itself on one server).
+const CLUSTER_ONLY: &str = "{cluster_only}";
 
 /// The table a statement defines, from its `{local:…}` or `{table:…}` placeholder.
 #[derive(Clone, Debug)]
@@ -295,6 +309,17 @@ mod tests {
         assert_eq!(
             sql,
             "CREATE TABLE IF NOT EXISTS `abacus`.events ON CLUSTER `prod` AS `abacus`.events_local\nENGINE = Distributed(`prod`, `abacus`, events_local, cityHash64(user_id))"
+        );
+    }
+
+    #[test]
+    fn cluster_only_statements_are_skipped_on_one_server() {
+        let stmt = "-- the Distributed table\n{cluster_only} ALTER TABLE {db}.{table:t} {on_cluster} ADD COLUMN c UInt8";
+        assert_eq!(render_statement(stmt, &single()).unwrap(), None);
+        let sql = render_statement(stmt, &cluster()).unwrap().unwrap();
+        assert_eq!(
+            sql,
+            "-- the Distributed table\n ALTER TABLE `abacus`.t ON CLUSTER `prod` ADD COLUMN c UInt8"
         );
     }
 

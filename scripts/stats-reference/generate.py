@@ -34,10 +34,15 @@ statsmodels/scipy compute treatment - control):
 - ratios:             delta method with covariance, numpy (np.cov, ddof=1) from raw per-user
                       (numerator, denominator) samples; normal quantiles from scipy.stats.norm
 - sample_size_*, mde_*, power_*:
-  - proportions:      the closed-form formula of the issue with scipy.stats.norm.isf; the MDE by
-                      scipy.optimize.brentq on that formula (independent of the Rust quadratic);
-                      power as norm.cdf(shift - z) + norm.cdf(-shift - z), cross-checked for
-                      ratio 1 against statsmodels NormalIndPower().power
+  - proportions, formula "pooled" (the default): statsmodels.stats.proportion.
+                      samplesize_proportions_2indep_onetail(baseline - target, target, power,
+                      ratio, alpha) for sizes (pooled variance under the null for the critical
+                      value, unpooled under the alternative), power_proportions_2indep(...).power
+                      for power, the MDE by scipy.optimize.brentq on that sample size
+  - proportions, formula "textbook": the unpooled closed form with scipy.stats.norm.isf; the
+                      MDE by scipy.optimize.brentq on that formula (independent of the Rust
+                      quadratic); power as norm.cdf(shift - z) + norm.cdf(-shift - z),
+                      cross-checked for ratio 1 against statsmodels NormalIndPower().power
   - means:            statsmodels.stats.power.NormalIndPower().power(effect_size=delta/sd,
                       nobs1=n, alpha=alpha, ratio=ratio) for power; the closed form for sizes and
                       MDE, cross-checked: ceil(NormalIndPower().solve_power(...)) gives the same
@@ -59,7 +64,9 @@ statsmodels/scipy compute treatment - control):
                       bound with scipy.stats.t.isf(alpha, df)
 - sequential_*:       the mixture SPRT of Johari et al. (2017) has no scipy/statsmodels
                       implementation; computed here with numpy from the formulas in
-                      stats/README.md (an independent implementation, not a port of the Rust code)
+                      stats/README.md (an independent implementation, not a port of the Rust code);
+                      cases with expected_users use gbstats' tuning of the mixing variance to the
+                      planned users (generate_gbstats.py checks that tuning against gbstats itself)
 """
 
 import json
@@ -77,8 +84,10 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import (
     confint_proportions_2indep,
+    power_proportions_2indep,
     proportion_confint,
     proportions_ztest,
+    samplesize_proportions_2indep_onetail,
     test_proportions_2indep,
 )
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
@@ -347,6 +356,21 @@ def target_rate(baseline, mde, absolute):
     return baseline + mde if absolute else baseline * (1 + mde)
 
 
+def pooled_sizes(baseline, target, alpha, power, ratio):
+    """statsmodels' two-sample proportions sample size with the pooled variance under the null
+    (sample 1 is control with the baseline rate, sample 2 treatment: ratio = n_t / n_c)."""
+    return samplesize_proportions_2indep_onetail(
+        baseline - target, target, power, ratio=ratio, alpha=alpha, alternative="two-sided")
+
+
+def textbook_sizes(baseline, target, alpha, power, ratio):
+    k = k_factor(alpha, power)
+    return k * (baseline * (1 - baseline) + target * (1 - target) / ratio) / (target - baseline) ** 2
+
+
+SIZES = {"pooled": pooled_sizes, "textbook": textbook_sizes}
+
+
 def sample_size_proportions_cases():
     cases = []
     for baseline, mde, absolute, alpha, power, ratio, daily in [
@@ -357,22 +381,29 @@ def sample_size_proportions_cases():
         (0.03, 0.20, False, 0.05, 0.8, 2.0, 1_000),
         (0.50, 0.02, True, 0.10, 0.95, 0.5, 777),
         (0.001, 0.5, False, 0.05, 0.8, 1.0, 100_000),
+        (0.02, 0.5, False, 0.05, 0.8, 4.0, None),
+        (0.02, 0.5, False, 0.05, 0.8, 0.25, None),
+        (0.10, 0.10, False, 0.05, 0.8, 0.5, None),
+        (0.10, 0.10, False, 0.05, 0.8, 2.0, None),
     ]:
-        p1 = baseline
-        p2 = target_rate(baseline, mde, absolute)
-        k = k_factor(alpha, power)
-        raw = k * (p1 * (1 - p1) + p2 * (1 - p2) / ratio) / (p2 - p1) ** 2
-        control, treatment = ceil_int(raw), ceil_int(raw * ratio)
-        case = {
-            "baseline": baseline, "mde": mde, "mde_absolute": absolute, "alpha": alpha,
-            "power": power, "ratio": ratio, "target": f(p2), "raw_control": f(raw),
-            "control": control, "treatment": treatment, "total": control + treatment,
-        }
-        if daily is not None:
-            case["daily_users"] = daily
-            case["days"] = -(-(control + treatment) // daily)
-        cases.append(case)
-    assert cases[0]["control"] == 31_231, cases[0]
+        for formula, size in SIZES.items():
+            p1 = baseline
+            p2 = target_rate(baseline, mde, absolute)
+            raw = size(p1, p2, alpha, power, ratio)
+            control, treatment = ceil_int(raw), ceil_int(raw * ratio)
+            case = {
+                "formula": formula, "baseline": baseline, "mde": mde, "mde_absolute": absolute,
+                "alpha": alpha, "power": power, "ratio": ratio, "target": f(p2),
+                "raw_control": f(raw), "control": control, "treatment": treatment,
+                "total": control + treatment,
+            }
+            if daily is not None:
+                case["daily_users"] = daily
+                case["days"] = -(-(control + treatment) // daily)
+            cases.append(case)
+    # The issue's examples: 5% -> 5.5% at 1:1, and 2% -> 3% with four treatment users per control.
+    assert cases[0]["control"] == 31_234 and cases[1]["control"] == 31_231, cases[:2]
+    assert cases[14]["control"] == 2_495 and cases[15]["control"] == 2_110, cases[14:16]
     return cases
 
 
@@ -384,17 +415,17 @@ def mde_proportions_cases():
         (0.30, 1_000, 0.01, 0.9, 2.0),
         (0.01, 1_000_000, 0.05, 0.8, 0.5),
         (0.7, 500, 0.1, 0.8, 1.0),
+        (0.02, 2_495, 0.05, 0.8, 4.0),
     ]:
-        k = k_factor(alpha, power)
-        p1 = baseline
+        for formula, size in SIZES.items():
+            p1 = baseline
 
-        def gap(d):
-            p2 = p1 + d
-            return k * (p1 * (1 - p1) + p2 * (1 - p2) / ratio) / d**2 - n
+            def gap(d):
+                return size(p1, p1 + d, alpha, power, ratio) - n
 
-        d = optimize.brentq(gap, 1e-12, 1 - p1 - 1e-12, xtol=1e-15, rtol=1e-15)
-        cases.append({"baseline": baseline, "control_users": n, "alpha": alpha, "power": power,
-                      "ratio": ratio, "mde": f(d)})
+            d = optimize.brentq(gap, 1e-12, 1 - p1 - 1e-12, xtol=1e-15, rtol=1e-15)
+            cases.append({"formula": formula, "baseline": baseline, "control_users": n,
+                          "alpha": alpha, "power": power, "ratio": ratio, "mde": f(d)})
     return cases
 
 
@@ -406,7 +437,16 @@ def power_proportions_cases():
         (0.10, 0.09, 5_000, 0.01, 1.0),
         (0.2, 0.25, 300, 0.05, 3.0),
         (0.5, 0.5, 100, 0.05, 1.0),
+        (0.02, 0.03, 2_110, 0.05, 4.0),
+        (0.02, 0.03, 2_495, 0.05, 4.0),
+        (0.02, 0.03, 9_087, 0.05, 0.25),
     ]:
+        # pooled: statsmodels power_proportions_2indep (pooled variance under the null,
+        # unpooled under the alternative, both tails)
+        pooled = power_proportions_2indep(baseline - target, target, n, ratio=ratio, alpha=alpha,
+                                          alternative="two-sided").power
+        cases.append({"formula": "pooled", "baseline": baseline, "target": target,
+                      "control_users": n, "alpha": alpha, "ratio": ratio, "power": f(pooled)})
         z = stats.norm.isf(alpha / 2)
         se = math.sqrt(baseline * (1 - baseline) / n + target * (1 - target) / (ratio * n))
         shift = abs(target - baseline) / se
@@ -415,8 +455,10 @@ def power_proportions_cases():
             sigma = math.sqrt((baseline * (1 - baseline) + target * (1 - target)) / 2)
             sm = NormalIndPower().power(abs(target - baseline) / sigma, n, alpha, ratio=1.0)
             assert abs(sm - power) < 1e-12, (sm, power)
-        cases.append({"baseline": baseline, "target": target, "control_users": n,
-                      "alpha": alpha, "ratio": ratio, "power": f(power)})
+        cases.append({"formula": "textbook", "baseline": baseline, "target": target,
+                      "control_users": n, "alpha": alpha, "ratio": ratio, "power": f(power)})
+    # The issue's example: 2,110 control users (textbook plan, 1:4) give 72.5% power, not 80%.
+    assert abs(cases[10]["power"] - 0.7247) < 1e-4, cases[10]
     return cases
 
 
@@ -600,15 +642,26 @@ def msprt(estimate, se_test, se_ci, nc, nt, alpha, mixing):
     return z, p, half
 
 
+def tuned_mixing(alpha, expected_users, nc, nt):
+    """gbstats' sequential tuning parameter: rho^2 = (-2 ln a + ln(1 - 2 ln a)) / N*, mixing
+    variance rho^2 * N (N = nc + nt) per unit of the difference's variance, i.e.
+    rho^2 * N * (1/nc + 1/nt) per unit of the per-user variance."""
+    rho2 = (-2 * math.log(alpha) + math.log(1 - 2 * math.log(alpha))) / expected_users
+    return rho2 * (nc + nt) * (1 / nc + 1 / nt)
+
+
 def sequential_proportions_cases():
     cases = []
-    for nc, xc, nt, xt, alpha, mixing in [
-        (10_000, 1_000, 10_000, 1_100, 0.05, None),
-        (10_000, 1_000, 10_000, 1_150, 0.05, None),
-        (2_000, 100, 2_100, 150, 0.05, None),
-        (500_000, 25_000, 500_000, 25_600, 0.05, None),
-        (500_000, 25_000, 500_000, 25_600, 0.05, 1e-4),
-        (300, 30, 280, 25, 0.1, 0.5),
+    for nc, xc, nt, xt, alpha, mixing, expected in [
+        (10_000, 1_000, 10_000, 1_100, 0.05, None, None),
+        (10_000, 1_000, 10_000, 1_150, 0.05, None, None),
+        (2_000, 100, 2_100, 150, 0.05, None, None),
+        (500_000, 25_000, 500_000, 25_600, 0.05, None, None),
+        (500_000, 25_000, 500_000, 25_600, 0.05, 1e-4, None),
+        (300, 30, 280, 25, 0.1, 0.5, None),
+        (200_000, 10_000, 200_000, 10_500, 0.05, None, 400_000),
+        (10_000, 1_000, 10_000, 1_100, 0.05, None, 5_000),
+        (30_000, 900, 31_000, 1_020, 0.1, None, 1_000_000),
     ]:
         pc, pt = xc / nc, xt / nt
         pooled = (xc + xt) / (nc + nt)
@@ -616,12 +669,17 @@ def sequential_proportions_cases():
         sc, st = (xc + 1) / (nc + 2), (xt + 1) / (nt + 2)
         se_ci = math.sqrt(sc * (1 - sc) / nc + st * (1 - st) / nt)
         m = DEFAULT_MIXING_VARIANCE if mixing is None else mixing
+        if expected is not None:
+            m = tuned_mixing(alpha, expected, nc, nt)
         z, p, half = msprt(pt - pc, se_test, se_ci, nc, nt, alpha, m)
-        cases.append({"control": {"users": nc, "conversions": xc},
-                      "treatment": {"users": nt, "conversions": xt}, "alpha": alpha,
-                      "mixing_variance": mixing, "estimate": f(pt - pc), "z": f(z),
-                      "p_value": f(p), "ci": pair(pt - pc - half, pt - pc + half),
-                      "significant": bool(p < alpha)})
+        case = {"control": {"users": nc, "conversions": xc},
+                "treatment": {"users": nt, "conversions": xt}, "alpha": alpha,
+                "mixing_variance": mixing, "estimate": f(pt - pc), "z": f(z),
+                "p_value": f(p), "ci": pair(pt - pc - half, pt - pc + half),
+                "significant": bool(p < alpha)}
+        if expected is not None:
+            case["expected_users"] = expected
+        cases.append(case)
     return cases
 
 

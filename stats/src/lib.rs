@@ -22,6 +22,9 @@
 //! - [`fisher`]: Fisher's exact test, two-sided.
 //! - [`means`]: Welch's t-test and t intervals, [`compare_means`].
 //! - [`ratio`]: ratio metrics by the delta method with covariance, [`compare_ratios`].
+//! - [`cuped`]: variance reduction by a pre-exposure covariate (CUPED), [`compare_cuped`].
+//! - [`bayes`]: the Bayesian engine (chance to win, risk, credible intervals) and its
+//!   decision rule.
 //! - [`planning`]: sample size, minimum detectable effect, power, runtime.
 //! - [`srm`]: sample ratio mismatch (chi-square goodness of fit).
 //! - [`balance`]: covariate balance, [`chi_square_independence`] (chi-square test of
@@ -33,6 +36,8 @@
 
 pub mod adjust;
 pub mod balance;
+pub mod bayes;
+pub mod cuped;
 mod dist;
 pub mod error;
 pub mod fisher;
@@ -48,16 +53,23 @@ pub mod summary;
 
 pub use adjust::{adjust_p_values, Correction};
 pub use balance::{chi_square_independence, IndependenceTest};
+pub use bayes::{
+    bayes_cuped, bayes_decision, bayes_means, bayes_proportions, bayes_ratios, BayesConfig,
+    BayesDecision, BayesResult, BayesThresholds, NormalPrior, DEFAULT_CHANCE_TO_WIN,
+    DEFAULT_MAX_RISK,
+};
+pub use cuped::{compare_cuped, CupedResult, CupedSummary, ValueKind};
 pub use error::{Arm, Result, StatsError};
 pub use fisher::fisher_exact;
 pub use intervals::{newcombe_interval, wilson_interval};
 pub use means::{compare_means, welch_t_test, MeansResult, WelchTest};
 pub use noninferiority::{
-    non_inferiority_means, non_inferiority_proportions, Direction, NonInferiorityResult,
+    non_inferiority_cuped, non_inferiority_means, non_inferiority_proportions, Direction,
+    NonInferiorityResult,
 };
 pub use planning::{
     mde_means, mde_proportions, power_means, power_proportions, runtime_days, sample_size_means,
-    sample_size_proportions, Design, SampleSize,
+    sample_size_proportions, Design, Formula, SampleSize,
 };
 pub use proportions::{
     compare_proportions, min_expected_count, relative_interval, wald_interval, z_test,
@@ -65,8 +77,9 @@ pub use proportions::{
 };
 pub use ratio::{compare_ratios, ratio_estimate, RatioResult};
 pub use sequential::{
-    sequential_means, sequential_proportions, sequential_ratios, SequentialConfig,
-    SequentialMonitor, SequentialResult, DEFAULT_MIXING_VARIANCE,
+    sequential_cuped, sequential_means, sequential_proportions, sequential_ratios,
+    tuned_rho_squared, SequentialConfig, SequentialMonitor, SequentialResult,
+    DEFAULT_MIXING_VARIANCE,
 };
 pub use srm::{srm_test, SrmResult, DEFAULT_SRM_THRESHOLD};
 pub use summary::{Interval, MeanSummary, ProportionSummary, RatioSummary, MAX_COUNT};

@@ -6,10 +6,12 @@
 //! p-value its upper tail. For lower-is-better metrics (latency, errors) the signs flip:
 //! `H₁: θ < m`. The margin is absolute (in the metric's units) and may be 0 (then this is
 //! a one-sided superiority test). Proportions use the unpooled Wald standard error (the
-//! null hypothesis does not say the rates are equal), means use Welch's t.
+//! null hypothesis does not say the rates are equal), means use Welch's t, CUPED-adjusted
+//! means Welch's t on the adjusted difference and variances ([`crate::cuped`]).
 
 use serde::Serialize;
 
+use crate::cuped::{compare_cuped, CupedSummary, ValueKind};
 use crate::dist::{norm_sf, norm_upper_quantile, t_sf, t_upper_quantile};
 use crate::error::{check_alpha, check_non_negative, finite, Arm, Result, StatsError};
 use crate::means::welch_t_test;
@@ -124,6 +126,42 @@ pub fn non_inferiority_means(
     })
 }
 
+/// Non-inferiority of the CUPED-adjusted treatment mean with absolute `margin` (Welch's t on
+/// the adjusted difference, as [`crate::compare_cuped`]).
+pub fn non_inferiority_cuped(
+    control: &CupedSummary,
+    treatment: &CupedSummary,
+    kind: ValueKind,
+    margin: f64,
+    direction: Direction,
+    alpha: f64,
+) -> Result<NonInferiorityResult> {
+    let alpha = check_alpha(alpha)?;
+    let margin = check_non_negative("margin", margin)?;
+    let r = compare_cuped(control, treatment, kind, alpha)?;
+    if r.se == 0.0 {
+        return Err(StatsError::undefined(
+            "non-inferiority test",
+            "neither adjusted arm varies",
+        ));
+    }
+    let diff = r.abs_lift;
+    let statistic = finite("t statistic", (oriented(diff, direction) + margin) / r.se)?;
+    let p_value = finite("p-value", t_sf(statistic, r.df))?;
+    let q = finite("t quantile", t_upper_quantile(alpha, r.df))?;
+    Ok(NonInferiorityResult {
+        abs_lift: diff,
+        margin,
+        direction,
+        statistic,
+        df: Some(r.df),
+        p_value,
+        bound: finite("confidence bound", worse_bound(diff, q * r.se, direction))?,
+        non_inferior: p_value < alpha,
+        alpha,
+    })
+}
+
 /// The difference with the sign that makes "better" positive.
 fn oriented(diff: f64, direction: Direction) -> f64 {
     match direction {
@@ -163,6 +201,36 @@ mod tests {
         let higher = non_inferiority_means(&c, &t, 5.0, Direction::HigherIsBetter, 0.05).unwrap();
         assert!(!higher.non_inferior);
         assert!(higher.bound < -5.0);
+    }
+
+    #[test]
+    fn cuped_guardrail_uses_the_adjusted_difference() {
+        // Without history CUPED is Welch's test: the same verdict as the plain means test.
+        let arm = |ys: &[f64]| CupedSummary {
+            n: ys.len() as u64,
+            sum_y: ys.iter().sum(),
+            sum_y2: ys.iter().map(|y| y * y).sum(),
+            ..CupedSummary::default()
+        };
+        let (c, t) = (arm(&[1.0, 2.0, 3.0, 4.0]), arm(&[1.5, 2.5, 3.0, 4.5]));
+        let r = non_inferiority_cuped(
+            &c,
+            &t,
+            ValueKind::Continuous,
+            1.0,
+            Direction::HigherIsBetter,
+            0.05,
+        )
+        .unwrap();
+        let m = non_inferiority_means(
+            &MeanSummary::from_sums(4, 10.0, 30.0),
+            &MeanSummary::from_sums(4, 11.5, 37.75),
+            1.0,
+            Direction::HigherIsBetter,
+            0.05,
+        )
+        .unwrap();
+        assert!((r.p_value - m.p_value).abs() < 1e-12 && (r.bound - m.bound).abs() < 1e-12);
     }
 
     #[test]

@@ -2,21 +2,54 @@
 //! proportions and for continuous metrics, with unequal allocation.
 //!
 //! `ratio` is treatment users per control user (1 = equal split); sizes are returned per
-//! arm. With `K = (z_{1−α/2} + z_{1−β})²` (exact normal quantiles), two-sided tests:
+//! arm. Two-sided tests, exact normal quantiles `z_a = z_{1−α/2}`, `z_b = z_{1−β}`.
 //!
-//! - proportions: `n_c = K·(p₁q₁ + p₂q₂/r)/(p₂ − p₁)²`, `n_t = r·n_c`, each rounded up
-//!   (for r = 1 this is the textbook `K·(p₁q₁ + p₂q₂)/(p₂ − p₁)²`);
-//! - means: `n_c = K·σ²·(1 + 1/r)/Δ²`, `n_t = r·n_c`.
+//! Proportions plan for the test that [`crate::compare_proportions`] runs, the pooled z-test
+//! ([`Formula::Pooled`], the default; statsmodels' `samplesize_proportions_2indep_onetail`):
+//! the critical value uses the pooled variance under the null and power the unpooled one
+//! under the alternative,
 //!
-//! The MDE inverts the same formulas (for proportions it is the root of a quadratic in
-//! Δ, the upward change), and power is the exact power of the two-sided z-test,
-//! `Φ(|Δ|/se − z_{1−α/2}) + Φ(−|Δ|/se − z_{1−α/2})`, so the power at the planned size is
-//! at least the target.
+//! `n_c = (z_a·√(p̄q̄(1 + 1/r)) + z_b·√(p₁q₁ + p₂q₂/r))² / Δ²`, `p̄ = (p₁ + r·p₂)/(1 + r)`,
+//!
+//! `n_t = r·n_c`, each rounded up. [`Formula::Textbook`] keeps the unpooled
+//! `n_c = (z_a + z_b)²·(p₁q₁ + p₂q₂/r)/Δ²`, which under-powers unequal splits (baseline 2%,
+//! +50%, four treatment users per control: 2,110 control users give 72% power, not 80%;
+//! the pooled plan asks for 2,495).
+//!
+//! Means: `n_c = (z_a + z_b)²·σ²·(1 + 1/r)/Δ²`, `n_t = r·n_c`.
+//!
+//! The MDE inverts the same sample-size formula (the upward change), and power is the exact
+//! power of the two-sided test with the same variances,
+//! `Φ((|Δ| − z_a·se₀)/se₁) + Φ((−|Δ| − z_a·se₀)/se₁)` (`se₀` under the null, `se₁` under
+//! the alternative; equal for means and the textbook formula), so the power at the planned
+//! size is at least the target.
 
 use serde::Serialize;
 
 use crate::dist::{norm_cdf, norm_upper_quantile};
 use crate::error::{check_alpha, check_open_unit, check_positive, finite, Result, StatsError};
+
+/// Which variance a proportions plan assumes; see the module documentation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Formula {
+    /// Pooled variance under the null (the z-test that is run), unpooled under the
+    /// alternative. The default.
+    #[default]
+    Pooled,
+    /// Unpooled variance throughout (the textbook formula).
+    Textbook,
+}
+
+impl Formula {
+    /// The name used in the CLI and JSON (`pooled`, `textbook`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Formula::Pooled => "pooled",
+            Formula::Textbook => "textbook",
+        }
+    }
+}
 
 /// Test settings for planning.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -27,6 +60,8 @@ pub struct Design {
     pub power: f64,
     /// Treatment users per control user, > 0. Default 1.
     pub ratio: f64,
+    /// Variance assumed by proportions plans. Default [`Formula::Pooled`].
+    pub formula: Formula,
 }
 
 impl Default for Design {
@@ -35,6 +70,7 @@ impl Default for Design {
             alpha: 0.05,
             power: 0.8,
             ratio: 1.0,
+            formula: Formula::Pooled,
         }
     }
 }
@@ -42,11 +78,33 @@ impl Default for Design {
 impl Design {
     /// Checks the settings and returns `K = (z_{1−α/2} + z_{1−β})²`.
     fn k(&self) -> Result<f64> {
+        let (z_a, z_b) = self.quantiles()?;
+        Ok((z_a + z_b) * (z_a + z_b))
+    }
+
+    /// Checks the settings and returns `(z_{1−α/2}, z_{1−β})`.
+    fn quantiles(&self) -> Result<(f64, f64)> {
         let alpha = check_alpha(self.alpha)?;
         let power = check_open_unit("power", self.power)?;
         check_positive("ratio", self.ratio)?;
-        let z = norm_upper_quantile(alpha / 2.0) + norm_upper_quantile(1.0 - power);
-        Ok(z * z)
+        Ok((
+            norm_upper_quantile(alpha / 2.0),
+            norm_upper_quantile(1.0 - power),
+        ))
+    }
+}
+
+/// Standard deviations of the difference of two rates per `√n_c` (control users), under the
+/// null and under the alternative, for `formula`: `(√(p̄q̄(1 + 1/r)), √(p₁q₁ + p₂q₂/r))` with
+/// `p̄ = (p₁ + r·p₂)/(1 + r)` when pooled; both the second when textbook.
+fn rate_sds(p1: f64, p2: f64, ratio: f64, formula: Formula) -> (f64, f64) {
+    let alt = (p1 * (1.0 - p1) + p2 * (1.0 - p2) / ratio).sqrt();
+    match formula {
+        Formula::Textbook => (alt, alt),
+        Formula::Pooled => {
+            let pooled = (p1 + ratio * p2) / (1.0 + ratio);
+            ((pooled * (1.0 - pooled) * (1.0 + 1.0 / ratio)).sqrt(), alt)
+        }
     }
 }
 
@@ -95,10 +153,10 @@ fn check_rate(name: &'static str, p: f64) -> Result<f64> {
 /// Users per arm to detect a change of the conversion rate from `baseline` to `target`
 /// (both in (0, 1), different) with a two-sided test.
 ///
-/// Baseline 5%, target 5.5% (+10% relative), α 0.05, power 0.8, ratio 1 gives 31,231 per
-/// arm.
+/// Baseline 5%, target 5.5% (+10% relative), α 0.05, power 0.8, ratio 1 gives 31,234 per
+/// arm (31,231 with [`Formula::Textbook`]).
 pub fn sample_size_proportions(baseline: f64, target: f64, design: &Design) -> Result<SampleSize> {
-    let k = design.k()?;
+    let (z_a, z_b) = design.quantiles()?;
     let p1 = check_rate("baseline", baseline)?;
     let p2 = check_rate("target rate", target)?;
     if p1 == p2 {
@@ -109,58 +167,94 @@ pub fn sample_size_proportions(baseline: f64, target: f64, design: &Design) -> R
         });
     }
     let d = p2 - p1;
-    let n_c = k * (p1 * (1.0 - p1) + p2 * (1.0 - p2) / design.ratio) / (d * d);
-    sizes(n_c, design.ratio)
+    let (sd_null, sd_alt) = rate_sds(p1, p2, design.ratio, design.formula);
+    let root_n = (z_a * sd_null + z_b * sd_alt) / d;
+    sizes(root_n * root_n, design.ratio)
 }
 
 /// The smallest absolute increase `p₂ − p₁` of the conversion rate detectable with
-/// `control_users` in control (and `ratio ×` that in treatment): the positive root of
-/// `(n_c + K/r)·Δ² − (K/r)(1 − 2p₁)·Δ − K·p₁q₁·(1 + 1/r) = 0`.
+/// `control_users` in control (and `ratio ×` that in treatment): the `Δ` for which
+/// [`sample_size_proportions`] (before rounding) gives `control_users`. For
+/// [`Formula::Textbook`] that is the positive root of
+/// `(n_c + K/r)·Δ² − (K/r)(1 − 2p₁)·Δ − K·p₁q₁·(1 + 1/r) = 0`, `K = (z_a + z_b)²`; for
+/// [`Formula::Pooled`] it is found by bisection (the pooled rate moves with `Δ`).
 pub fn mde_proportions(baseline: f64, control_users: u64, design: &Design) -> Result<f64> {
-    let k = design.k()?;
+    let (z_a, z_b) = design.quantiles()?;
     let p1 = check_rate("baseline", baseline)?;
-    if control_users == 0 {
-        return Err(StatsError::OutOfRange {
-            name: "control users",
-            value: 0.0,
-            expected: "at least 1",
-        });
-    }
+    let n = positive_count("control users", control_users)?;
     let r = design.ratio;
-    let n = control_users as f64;
-    let q1 = 1.0 - p1;
-    let a = n + k / r;
-    let b = (k / r) * (1.0 - 2.0 * p1);
-    let c = k * p1 * q1 * (1.0 + 1.0 / r);
-    let delta = finite(
-        "minimum detectable effect",
-        (b + (b * b + 4.0 * a * c).sqrt()) / (2.0 * a),
-    )?;
-    if p1 + delta >= 1.0 {
-        return Err(StatsError::undefined(
+    let too_few = || {
+        StatsError::undefined(
             "minimum detectable effect",
             "too few users to detect any increase of the rate",
-        ));
+        )
+    };
+    let delta = match design.formula {
+        Formula::Textbook => {
+            let k = (z_a + z_b) * (z_a + z_b);
+            let a = n + k / r;
+            let b = (k / r) * (1.0 - 2.0 * p1);
+            let c = k * p1 * (1.0 - p1) * (1.0 + 1.0 / r);
+            finite(
+                "minimum detectable effect",
+                (b + (b * b + 4.0 * a * c).sqrt()) / (2.0 * a),
+            )?
+        }
+        Formula::Pooled => {
+            // g(Δ) = z_a·sd₀ + z_b·sd₁ − Δ·√n is positive near 0 (the sds are) and falls
+            // with Δ; the MDE is its root below 1 − p₁.
+            let g = |d: f64| {
+                let (sd_null, sd_alt) = rate_sds(p1, p1 + d, r, Formula::Pooled);
+                z_a * sd_null + z_b * sd_alt - d * n.sqrt()
+            };
+            let (mut lo, mut hi) = (0.0, 1.0 - p1);
+            if g(hi) > 0.0 {
+                return Err(too_few());
+            }
+            for _ in 0..200 {
+                let mid = 0.5 * (lo + hi);
+                if mid <= lo || mid >= hi {
+                    break;
+                }
+                if g(mid) > 0.0 {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            0.5 * (lo + hi)
+        }
+    };
+    if p1 + delta >= 1.0 {
+        return Err(too_few());
     }
     Ok(delta)
 }
 
-/// Power of the two-sided z-test (unpooled variance) to detect a change from `baseline`
-/// to `target` with `control_users` in control and `ratio ×` that in treatment.
+/// Power of the two-sided z-test to detect a change from `baseline` to `target` with
+/// `control_users` in control and `ratio ×` that in treatment, with the variances of
+/// `formula` (statsmodels' `power_proportions_2indep` for [`Formula::Pooled`]).
 pub fn power_proportions(
     baseline: f64,
     target: f64,
     control_users: u64,
     alpha: f64,
     ratio: f64,
+    formula: Formula,
 ) -> Result<f64> {
     let alpha = check_alpha(alpha)?;
     let ratio = check_positive("ratio", ratio)?;
     let p1 = check_rate("baseline", baseline)?;
     let p2 = check_rate("target rate", target)?;
     let n = positive_count("control users", control_users)?;
-    let se = (p1 * (1.0 - p1) / n + p2 * (1.0 - p2) / (ratio * n)).sqrt();
-    power_from(((p2 - p1) / se).abs(), alpha)
+    let (sd_null, sd_alt) = rate_sds(p1, p2, ratio, formula);
+    let shift = (p2 - p1).abs() * n.sqrt();
+    let z = norm_upper_quantile(alpha / 2.0);
+    let crit = z * sd_null;
+    finite(
+        "power",
+        (norm_cdf((shift - crit) / sd_alt) + norm_cdf((-shift - crit) / sd_alt)).min(1.0),
+    )
 }
 
 /// Users per arm to detect a change `delta` of the mean of a metric with standard
@@ -254,23 +348,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn issue_example_is_31231() {
+    fn issue_examples() {
         let n = sample_size_proportions(0.05, 0.055, &Design::default()).unwrap();
         assert_eq!(
             n,
             SampleSize {
-                control: 31_231,
-                treatment: 31_231,
-                total: 62_462
+                control: 31_234,
+                treatment: 31_234,
+                total: 62_468
             }
         );
+        let textbook = Design {
+            formula: Formula::Textbook,
+            ..Design::default()
+        };
+        let n = sample_size_proportions(0.05, 0.055, &textbook).unwrap();
+        assert_eq!((n.control, n.total), (31_231, 62_462));
+        // 2% → 3% with four treatment users per control: the textbook plan under-powers.
+        let one_to_four = Design {
+            ratio: 4.0,
+            ..Design::default()
+        };
+        let n = sample_size_proportions(0.02, 0.03, &one_to_four).unwrap();
+        assert_eq!(n.control, 2_495);
+        let n = sample_size_proportions(
+            0.02,
+            0.03,
+            &Design {
+                formula: Formula::Textbook,
+                ..one_to_four
+            },
+        )
+        .unwrap();
+        assert_eq!(n.control, 2_110);
+        let real = power_proportions(0.02, 0.03, 2_110, 0.05, 4.0, Formula::Pooled).unwrap();
+        assert!((real - 0.7247).abs() < 1e-4, "{real}");
     }
 
     #[test]
     fn mde_inverts_sample_size() {
-        for ratio in [0.5, 1.0, 3.0] {
+        for (ratio, formula) in [0.5, 1.0, 3.0]
+            .into_iter()
+            .flat_map(|r| [(r, Formula::Pooled), (r, Formula::Textbook)])
+        {
             let design = Design {
                 ratio,
+                formula,
                 ..Design::default()
             };
             let d = mde_proportions(0.1, 20_000, &design).unwrap();
@@ -284,11 +407,20 @@ mod tests {
 
     #[test]
     fn power_at_planned_size_reaches_target() {
-        let design = Design::default();
-        let n = sample_size_proportions(0.05, 0.055, &design).unwrap();
-        let p = power_proportions(0.05, 0.055, n.control, 0.05, 1.0).unwrap();
-        assert!((0.8..0.801).contains(&p), "{p}");
-        assert!((power_proportions(0.05, 0.05, 100, 0.05, 1.0).unwrap() - 0.05).abs() < 1e-9);
+        for formula in [Formula::Pooled, Formula::Textbook] {
+            for ratio in [0.25, 1.0, 4.0] {
+                let design = Design {
+                    ratio,
+                    formula,
+                    ..Design::default()
+                };
+                let n = sample_size_proportions(0.05, 0.055, &design).unwrap();
+                let p = power_proportions(0.05, 0.055, n.control, 0.05, ratio, formula).unwrap();
+                assert!((0.8..0.801).contains(&p), "{formula:?} {ratio}: {p}");
+            }
+            let p = power_proportions(0.05, 0.05, 100, 0.05, 1.0, formula).unwrap();
+            assert!((p - 0.05).abs() < 1e-9);
+        }
     }
 
     #[test]

@@ -29,6 +29,17 @@
 //! per arm (see `README.md`). Raise it for experiments that only run small samples, lower
 //! it for very large ones.
 //!
+//! # Tuned to the plan
+//!
+//! When the experiment states its planned users `N*` (both arms together at the planned end),
+//! [`SequentialConfig::expected_users`] sets the mixing variance as GrowthBook's `gbstats`
+//! does with its sequential tuning parameter (Waudby-Smith et al., *Time-uniform central
+//! limit theory and asymptotic confidence sequences*, eq. 161): `u = ρ²·(n_c + n_t)` with
+//! `ρ² = (−2·ln α + ln(1 − 2·ln α)) / N*`, which makes the confidence sequence about as
+//! narrow as it can be when `N*` users have arrived (`u ≈ 7.9` there for α = 0.05). Over 20
+//! looks with 200,000 users per arm and a +5% lift on a 5% rate, this detects the lift in
+//! about 78% of runs against 57% with the fixed default (`tests/peeking.rs`).
+//!
 //! For proportions the p-value uses the pooled variance (the null hypothesis says the
 //! rates are equal, as in the z-test) and the interval uses unpooled variances of the
 //! rates with one success and one failure added per arm, so it never collapses at 0% or
@@ -36,6 +47,7 @@
 
 use serde::Serialize;
 
+use crate::cuped::{adjust, CupedSummary, ValueKind};
 use crate::error::{check_alpha, check_positive, finite, Arm, Result, StatsError};
 use crate::summary::{Interval, MeanSummary, ProportionSummary, RatioSummary};
 
@@ -48,8 +60,12 @@ pub struct SequentialConfig {
     /// Significance level, in (0, 1). Default 0.05.
     pub alpha: f64,
     /// Variance of the normal mixing distribution over the effect, in units of the
-    /// per-user variance of the metric (`τ²/σ²`), > 0. Default 0.01.
+    /// per-user variance of the metric (`τ²/σ²`), > 0. Default 0.01. Not used when
+    /// `expected_users` is set.
     pub mixing_variance: f64,
+    /// Planned users of the two compared arms together at the end of the experiment: tunes
+    /// the mixing distribution to the plan (see the module documentation). Default `None`.
+    pub expected_users: Option<u64>,
 }
 
 impl Default for SequentialConfig {
@@ -57,8 +73,24 @@ impl Default for SequentialConfig {
         SequentialConfig {
             alpha: 0.05,
             mixing_variance: DEFAULT_MIXING_VARIANCE,
+            expected_users: None,
         }
     }
+}
+
+/// gbstats' `ρ²` for planned users `expected_users` (both arms) at level `alpha`:
+/// `(−2·ln α + ln(1 − 2·ln α)) / expected_users`.
+pub fn tuned_rho_squared(alpha: f64, expected_users: u64) -> Result<f64> {
+    let alpha = check_alpha(alpha)?;
+    if expected_users == 0 {
+        return Err(StatsError::OutOfRange {
+            name: "expected users",
+            value: 0.0,
+            expected: "at least 1",
+        });
+    }
+    let l = -2.0 * alpha.ln();
+    Ok((l + (1.0 + l).ln()) / expected_users as f64)
 }
 
 /// Result of a sequential test at one look.
@@ -75,6 +107,7 @@ pub struct SequentialResult {
     /// `p_value < alpha`.
     pub significant: bool,
     pub alpha: f64,
+    /// The mixing variance used, `τ²/σ²` (for a tuned test, `ρ²·(n_c + n_t)/n_eff`).
     pub mixing_variance: f64,
 }
 
@@ -132,6 +165,24 @@ pub fn sequential_ratios(
     )
 }
 
+/// Sequential test of the CUPED-adjusted difference of means (see [`crate::cuped`]): the
+/// mixture test on the adjusted estimate and its standard error.
+pub fn sequential_cuped(
+    control: &CupedSummary,
+    treatment: &CupedSummary,
+    kind: ValueKind,
+    config: &SequentialConfig,
+) -> Result<SequentialResult> {
+    let a = adjust(control, treatment, kind)?;
+    let (c, t) = (a.control, a.treatment);
+    let estimate = finite("difference of adjusted means", t.mean - c.mean)?;
+    let se = finite(
+        "standard error",
+        (c.variance / c.n + t.variance / t.n).sqrt(),
+    )?;
+    mixture(estimate, se, se, c.n, t.n, config)
+}
+
 /// The mixture test and confidence sequence for `estimate` with standard errors `se_test`
 /// (for the p-value) and `se_ci` (for the interval) and `n_c`, `n_t` users.
 fn mixture(
@@ -143,9 +194,12 @@ fn mixture(
     config: &SequentialConfig,
 ) -> Result<SequentialResult> {
     let alpha = check_alpha(config.alpha)?;
-    let mixing = check_positive("mixing variance", config.mixing_variance)?;
     let n_eff = 1.0 / (1.0 / n_c + 1.0 / n_t);
-    let u = mixing * n_eff;
+    let u = match config.expected_users {
+        Some(planned) => tuned_rho_squared(alpha, planned)? * (n_c + n_t),
+        None => check_positive("mixing variance", config.mixing_variance)? * n_eff,
+    };
+    let mixing = u / n_eff;
     let z = if se_test == 0.0 {
         if estimate != 0.0 {
             return Err(StatsError::undefined(
@@ -287,6 +341,29 @@ mod tests {
             let ratio = radius(u, 0.05) / best;
             assert!(ratio < 1.4, "{users_per_arm}: {ratio}");
         }
+    }
+
+    #[test]
+    fn tuned_to_the_plan_is_narrowest_at_the_planned_users() {
+        let rho2 = tuned_rho_squared(0.05, 400_000).unwrap();
+        // gbstats: u* = −2 ln α + ln(1 − 2 ln α) ≈ 7.94 at the plan.
+        assert!((rho2 * 400_000.0 - 7.9355).abs() < 1e-3, "{rho2}");
+        let cfg = SequentialConfig {
+            expected_users: Some(400_000),
+            ..Default::default()
+        };
+        let c = MeanSummary::new(200_000, 10.0, 2.0);
+        let r = sequential_means(&c, &MeanSummary::new(200_000, 10.02, 2.0), &cfg).unwrap();
+        // Equal arms: τ²/σ² = ρ²·N/n_eff = 4ρ².
+        assert!((r.mixing_variance - 4.0 * rho2).abs() < 1e-15);
+        let wide = sequential_means(
+            &c,
+            &MeanSummary::new(200_000, 10.02, 2.0),
+            &SequentialConfig::default(),
+        )
+        .unwrap();
+        assert!(r.ci.width() < wide.ci.width());
+        assert!(tuned_rho_squared(0.05, 0).is_err());
     }
 
     #[test]

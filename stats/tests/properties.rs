@@ -51,6 +51,28 @@ fn ratio_arm() -> impl Strategy<Value = RatioSummary> {
     )
 }
 
+fn cuped_arm() -> impl Strategy<Value = CupedSummary> {
+    // Per-user (y, x) rows, so the sums are consistent; x is 0 for about a third of users.
+    prop::collection::vec(
+        (0.0..200.0f64, prop_oneof![Just(0.0), 0.0..200.0f64]),
+        2..40,
+    )
+    .prop_map(|rows| {
+        let mut s = CupedSummary {
+            n: rows.len() as u64,
+            ..CupedSummary::default()
+        };
+        for (y, x) in rows {
+            s.sum_y += y;
+            s.sum_y2 += y * y;
+            s.sum_x += x;
+            s.sum_x2 += x * x;
+            s.sum_xy += x * y;
+        }
+        s
+    })
+}
+
 /// A contingency table (1–6 rows × 1–6 columns) with, in turn, small counts (moderate
 /// p-values), large ones, and zero cells often enough to empty whole rows and columns.
 fn table() -> impl Strategy<Value = Vec<Vec<u64>>> {
@@ -159,10 +181,48 @@ proptest! {
         prop_assert!(mirrored(s.ci_abs, r.ci_abs));
     }
 
+    /// CUPED: the interval contains the estimate, the adjusted means differ by it, swapping
+    /// arms flips the lift and keeps the p-value and θ; the variance reduction is at most 1.
+    #[test]
+    fn cuped_invariants(c in cuped_arm(), t in cuped_arm(), alpha in alpha()) {
+        if let Ok(r) = compare_cuped(&c, &t, ValueKind::Continuous, alpha) {
+            prop_assert!(unit(r.p_value), "{r:?}");
+            prop_assert!(r.ci_abs.contains(r.abs_lift), "{r:?}");
+            prop_assert!(r.variance_reduction <= 1.0, "{r:?}");
+            let tol = 1e-9 * (1.0 + r.treatment_mean.abs());
+            prop_assert!((r.treatment_mean - r.control_mean - r.abs_lift).abs() <= tol, "{r:?}");
+            let s = compare_cuped(&t, &c, ValueKind::Continuous, alpha).unwrap();
+            prop_assert!(same_p(r.p_value, s.p_value), "{r:?} {s:?}");
+            prop_assert!((r.theta - s.theta).abs() <= 1e-9 * (1.0 + r.theta.abs()));
+            prop_assert!(mirrored(r.ci_abs, s.ci_abs), "{r:?} {s:?}");
+        }
+    }
+
+    /// Bayes: chance to win in [0, 1], risks ≥ 0, credible intervals around the posterior
+    /// mean; "lower is better" turns the chance to win into its complement and swaps risks.
+    #[test]
+    fn bayes_invariants(c in arm(1_000_000), t in arm(1_000_000), alpha in alpha(),
+                        prior_sd in prop_oneof![Just(None), (0.001..1.0f64).prop_map(Some)]) {
+        let config = BayesConfig {
+            alpha,
+            prior: prior_sd.map(|sd| NormalPrior { mean: 0.0, sd }),
+            lower_is_better: false,
+        };
+        if let Ok(r) = bayes_proportions(&c, &t, &config) {
+            prop_assert!(unit(r.chance_to_win), "{r:?}");
+            prop_assert!(r.risk_control >= 0.0 && r.risk_treatment >= 0.0, "{r:?}");
+            prop_assert!(r.ci_rel.contains(r.rel_lift) && r.ci_abs.contains(r.abs_lift), "{r:?}");
+            let lower = BayesConfig { lower_is_better: true, ..config };
+            let s = bayes_proportions(&c, &t, &lower).unwrap();
+            prop_assert!((r.chance_to_win + s.chance_to_win - 1.0).abs() < 1e-12, "{r:?} {s:?}");
+            prop_assert!(r.risk_control == s.risk_treatment && r.risk_treatment == s.risk_control);
+        }
+    }
+
     #[test]
     fn sequential_invariants(c in arm(1_000_000), t in arm(1_000_000), alpha in alpha(),
                              mixing in 1e-6..10.0f64) {
-        let config = SequentialConfig { alpha, mixing_variance: mixing };
+        let config = SequentialConfig { alpha, mixing_variance: mixing, expected_users: None };
         let r = sequential_proportions(&c, &t, &config).unwrap();
         prop_assert!(unit(r.p_value));
         prop_assert!(r.ci.contains(r.estimate));
@@ -264,15 +324,23 @@ proptest! {
         if let Ok(r) = compare_means(&a, &b, alpha) {
             prop_assert!(finite(&[r.p_value, r.t, r.df, r.ci_abs.low, r.ci_abs.high]));
         }
-        if let Ok(r) = sequential_means(&a, &b, &SequentialConfig { alpha, mixing_variance: power }) {
+        if let Ok(r) = sequential_means(&a, &b, &SequentialConfig { alpha, mixing_variance: power, expected_users: Some(nc + 1) }) {
             prop_assert!(finite(&[r.p_value, r.ci.low, r.ci.high]));
         }
-        let design = Design { alpha, power, ratio };
-        if let Ok(n) = sample_size_means(sd, m, &design) {
-            prop_assert!(n.total >= 2);
-        }
-        if let Ok(d) = mde_proportions(m, nc, &design) {
-            prop_assert!(d.is_finite() && d > 0.0);
+        for formula in [Formula::Pooled, Formula::Textbook] {
+            let design = Design { alpha, power, ratio, formula };
+            if let Ok(n) = sample_size_means(sd, m, &design) {
+                prop_assert!(n.total >= 2);
+            }
+            if let Ok(d) = mde_proportions(m, nc, &design) {
+                prop_assert!(d.is_finite() && d > 0.0);
+            }
+            if let Ok(n) = sample_size_proportions(m, power, &design) {
+                prop_assert!(n.total >= 2);
+            }
+            if let Ok(p) = power_proportions(m, power, nc, alpha, ratio, formula) {
+                prop_assert!(unit(p));
+            }
         }
         if let Ok(p) = power_means(sd, m, nc, alpha, ratio) {
             prop_assert!(unit(p));

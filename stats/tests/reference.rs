@@ -231,15 +231,28 @@ fn ratios_match_numpy_delta_method() {
     }
 }
 
+fn formula(case: &Value) -> Formula {
+    match case["formula"].as_str() {
+        Some("pooled") => Formula::Pooled,
+        Some("textbook") => Formula::Textbook,
+        other => panic!("unknown formula {other:?}"),
+    }
+}
+
+fn design(case: &Value) -> Design {
+    Design {
+        alpha: num(&case["alpha"]),
+        power: num(&case["power"]),
+        ratio: num(&case["ratio"]),
+        formula: formula(case),
+    }
+}
+
 #[test]
 fn planning_matches_reference() {
     let doc = fixture();
     for case in cases(&doc, "sample_size_proportions") {
-        let design = Design {
-            alpha: num(&case["alpha"]),
-            power: num(&case["power"]),
-            ratio: num(&case["ratio"]),
-        };
+        let design = design(case);
         let n =
             sample_size_proportions(num(&case["baseline"]), num(&case["target"]), &design).unwrap();
         assert_eq!(n.control, int(&case["control"]), "{case}");
@@ -253,11 +266,7 @@ fn planning_matches_reference() {
         }
     }
     for case in cases(&doc, "mde_proportions") {
-        let design = Design {
-            alpha: num(&case["alpha"]),
-            power: num(&case["power"]),
-            ratio: num(&case["ratio"]),
-        };
+        let design = design(case);
         let d =
             mde_proportions(num(&case["baseline"]), int(&case["control_users"]), &design).unwrap();
         close(d, &case["mde"], &format!("mde proportions {case}"));
@@ -269,6 +278,7 @@ fn planning_matches_reference() {
             int(&case["control_users"]),
             num(&case["alpha"]),
             num(&case["ratio"]),
+            formula(case),
         )
         .unwrap();
         close(p, &case["power"], &format!("power proportions {case}"));
@@ -278,6 +288,7 @@ fn planning_matches_reference() {
             alpha: num(&case["alpha"]),
             power: num(&case["power"]),
             ratio: num(&case["ratio"]),
+            ..Design::default()
         };
         let n = sample_size_means(num(&case["sd"]), num(&case["delta"]), &design).unwrap();
         assert_eq!(
@@ -295,6 +306,7 @@ fn planning_matches_reference() {
             alpha: num(&case["alpha"]),
             power: num(&case["power"]),
             ratio: num(&case["ratio"]),
+            ..Design::default()
         };
         let d = mde_means(num(&case["sd"]), int(&case["control_n"]), &design).unwrap();
         close(d, &case["mde"], &format!("mde means {case}"));
@@ -414,6 +426,7 @@ fn sequential_config(case: &Value) -> SequentialConfig {
         mixing_variance: case["mixing_variance"]
             .as_f64()
             .unwrap_or(DEFAULT_MIXING_VARIANCE),
+        expected_users: case["expected_users"].as_u64(),
     }
 }
 

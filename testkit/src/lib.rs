@@ -9,9 +9,11 @@
 //! # Layout
 //! - [`TestDatabase`]: a fresh, migrated database and its cleanup.
 //! - [`clickhouse_url`], [`kafka_brokers`], [`unique_name`]: addresses and names.
-//! - [`kafka`]: a fresh topic per test and a producer.
+//! - [`kafka`]: a fresh topic per test, a producer that checks delivery, partition leaders.
+//! - [`cluster`]: a private Kafka cluster (the local stack's script) for broker failure tests.
 //! - [`server`]: a private ClickHouse server for outage tests.
 
+pub mod cluster;
 pub mod kafka;
 pub mod server;
 

@@ -76,9 +76,10 @@ pub async fn run(cmd: ExperimentsCommand, config: &Config) -> Result<()> {
             }
             for f in &defs.flags {
                 println!(
-                    "  flag {} ({}, {} rules, default {})",
+                    "  flag {} ({}, {} values, {} rules, default {})",
                     f.name,
                     if f.enabled { "enabled" } else { "disabled" },
+                    f.value_type,
                     f.rules.len(),
                     f.default
                 );
@@ -91,14 +92,33 @@ pub async fn run(cmd: ExperimentsCommand, config: &Config) -> Result<()> {
             let plan = abacus_registry::plan(&ch, &defs)
                 .await
                 .with_context(|| registry_context(&ch))?;
+            let flag_plan = abacus_registry::plan_flags(&ch, &defs)
+                .await
+                .with_context(|| registry_context(&ch))?;
             print_plan(&plan, dry_run);
+            for c in &flag_plan {
+                let what = match (&c.action, c.new_version()) {
+                    (abacus_registry::Action::Unchanged { version }, _) => {
+                        format!("unchanged (version {version})")
+                    }
+                    (_, Some(v)) if dry_run => format!("would store version {v}"),
+                    (_, Some(v)) => format!("stores version {v}"),
+                    (_, None) => String::new(),
+                };
+                println!("  flag {}: {what}", c.flag.name);
+            }
             if dry_run {
                 println!("dry run: nothing stored");
                 return Ok(());
             }
-            let stored = abacus_registry::apply(&ch, &plan)
+            let mut stored = abacus_registry::apply(&ch, &plan)
                 .await
                 .with_context(|| format!("failed to store definitions in `{}`", ch.database()))?;
+            stored.extend(
+                abacus_registry::apply_flags(&ch, &flag_plan)
+                    .await
+                    .with_context(|| format!("failed to store flags in `{}`", ch.database()))?,
+            );
             if stored.is_empty() {
                 println!("registry is up to date: nothing stored");
             } else {
@@ -275,15 +295,46 @@ fn print_experiment(s: &StoredExperiment, latest: u32) {
         "  period      {} to {end}",
         e.start.format("%Y-%m-%d %H:%M:%S UTC")
     );
-    println!(
-        "  analysis    alpha {}, {}",
-        e.alpha,
+    let mut analysis = vec![
+        format!("alpha {}", e.alpha),
         if e.sequential {
-            "sequential"
+            "sequential".to_owned()
         } else {
-            "fixed horizon"
-        }
-    );
+            "fixed horizon".to_owned()
+        },
+        e.engine.as_str().to_owned(),
+    ];
+    if let Some(p) = e.prior {
+        analysis.push(format!(
+            "prior N({}, {}²) on relative effects",
+            p.mean, p.sd
+        ));
+    }
+    let cuped: Vec<&str> = e
+        .metrics
+        .iter()
+        .filter(|m| e.uses_cuped(m))
+        .map(|m| m.name.as_str())
+        .collect();
+    if !cuped.is_empty() {
+        analysis.push(format!(
+            "CUPED over {} before exposure on {}",
+            e.pre_period(),
+            cuped.join(", ")
+        ));
+    }
+    if let Some(plan) = e.plan {
+        analysis.push(match plan.users {
+            Some(n) => format!("planned users {n}"),
+            None => format!(
+                "plan: baseline {}, mde {}, power {}",
+                plan.baseline.unwrap_or(0.0),
+                plan.mde.unwrap_or(0.0),
+                plan.power.unwrap_or(0.8)
+            ),
+        });
+    }
+    println!("  analysis    {}", analysis.join(", "));
     if !e.segments.is_empty() {
         println!("  segments    {}", e.segments.join(", "));
     }

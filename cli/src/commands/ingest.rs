@@ -24,7 +24,11 @@ stored. A partition that makes no progress for --stall-timeout-secs while messag
 reported (ERROR, /metrics, /readyz 503); --once gives up on it with exit status 1. librdkafka settings (SASL, TLS, fetch tuning) go in \
 [kafka.client] of the config file; ingest defaults fetch.queue.backoff.ms=10 and \
 fetch.wait.max.ms=100 there (librdkafka's 1 s backoff would hold it far below what the broker \
-delivers).";
+delivers). The consumer group protocol is `classic` (every Kafka version, Redpanda, MSK; a \
+killed instance's partitions move after session.timeout.ms, 30 s by default); on Kafka 4.0+ \
+\"group.protocol\" = \"consumer\" in [kafka.client] selects KIP-848 (incremental rebalances: the \
+other instances keep their partitions; the broker's group.consumer.session.timeout.ms, 45 s by \
+default, replaces session.timeout.ms).";
 
 /// Flags of `abacus ingest`. Each `--x` overrides `ingest.x` of the config file and
 /// `ABACUS_INGEST_X` of the environment.

@@ -17,7 +17,8 @@ pub const LONG_ABOUT: &str =
     "Publish synthetic exposure and conversion events for the experiments of an \
 experiments.toml to Kafka. Users are assigned with the assignment library, like a real producer; \
 conversions follow known true effects; a share of events is resent (duplicates), malformed or \
-sent late. Prints the ground truth (unique events, duplicates, malformed, late, exposed users per \
+sent late; with --history, users also have correlated events before their first exposure (for \
+CUPED). Prints the ground truth (unique events, duplicates, malformed, late, exposed users per \
 variant) so that `abacus ingest` can be reconciled exactly. The same --seed gives the same events.";
 
 /// Flags of `abacus produce`.
@@ -60,6 +61,10 @@ pub struct ProduceArgs {
     /// Share of valid events held back and sent at the end (late, old timestamps).
     #[arg(long, default_value_t = 0.01, value_name = "SHARE")]
     pub late: f64,
+    /// Share of users with events in the 14 days before their first exposure, correlated with
+    /// their outcome (a propensity shared before and after exposure), for CUPED; 0: no history.
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub history: f64,
     /// Messages per second at most (0: as fast as the broker takes them).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub rate_limit: u64,
@@ -151,6 +156,7 @@ fn plan(args: &ProduceArgs) -> Result<Plan> {
         duplicates: share("duplicates", args.duplicates)?,
         malformed: share("malformed", args.malformed)?,
         late: share("late", args.late)?,
+        history: share("history", args.history)?,
     })
 }
 

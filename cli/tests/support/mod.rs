@@ -101,7 +101,7 @@ pub struct Target<'a> {
 }
 
 /// One `abacus ingest` process with its log file; killed when dropped, so that a failed
-/// assertion does not leave a consumer running.
+/// assertion does not leave a consumer running (the log file is deleted unless the test failed).
 pub struct Ingest {
     /// The process.
     pub child: Child,
@@ -126,6 +126,7 @@ impl Ingest {
             .env("ABACUS_INGEST_RETRY_MAX_MS", "1000")
             .env("ABACUS_INGEST_PROGRESS_INTERVAL_SECS", "1")
             .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .stdin(Stdio::null());
@@ -197,5 +198,9 @@ impl Drop for Ingest {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The log stays for a failed test (its path is in the temp folder), not for a passing one.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }

@@ -151,3 +151,37 @@ fn rates(
         single_look: f64::from(single) / e,
     }
 }
+
+/// Share of `runs` conversion experiments (control rate `rate`, treatment `rate·(1 + lift)`,
+/// `batch` new users per arm before each of `looks` looks) in which the sequential test of
+/// `config` is significant at some look: power with a lift, the false-positive rate without.
+pub fn sequential_rejections(
+    seed: u64,
+    runs: u32,
+    looks: u32,
+    batch: u64,
+    rate: f64,
+    lift: f64,
+    config: &SequentialConfig,
+) -> f64 {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let control = Binomial::new(batch, rate).expect("valid binomial");
+    let treatment = Binomial::new(batch, rate * (1.0 + lift)).expect("valid binomial");
+    let mut hits = 0u32;
+    for _ in 0..runs {
+        let mut c = ProportionSummary::new(0, 0);
+        let mut t = ProportionSummary::new(0, 0);
+        let mut hit = false;
+        for _ in 0..looks {
+            c.users += batch;
+            t.users += batch;
+            c.conversions += control.sample(&mut rng);
+            t.conversions += treatment.sample(&mut rng);
+            hit |= sequential_proportions(&c, &t, config)
+                .expect("valid counts")
+                .significant;
+        }
+        hits += u32::from(hit);
+    }
+    f64::from(hits) / f64::from(runs)
+}
