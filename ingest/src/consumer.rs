@@ -50,6 +50,8 @@ struct Owned {
     at_eof: bool,
     /// The next offset to read: the committed offset at assignment, then the last message's + 1.
     next_offset: i64,
+    /// The committed offset when the partition was assigned (0 when there was none).
+    assigned_at: i64,
     /// The offset committed (durable in ClickHouse): the next one the group would read.
     committed: i64,
     /// When `committed` last moved, or nothing waited (the stall guard's clock).

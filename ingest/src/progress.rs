@@ -1,7 +1,8 @@
 //! Where each owned partition stands, for [`IngestContext`]: what is durable (committed before
-//! ingest stops on an error), the end of partition that `--once` waits for, and the stall guard — a partition whose committed offset does not move
-//! for `stall_timeout_secs` while messages wait (ClickHouse refusing inserts, a consumer that
-//! cannot fetch) is reported in an ERROR, in `/metrics` and in `/readyz`, and ends `--once`.
+//! ingest stops on an error), the end of partition that `--once` waits for, and the stall
+//! guard — a partition whose committed offset does not move for `stall_timeout_secs` while
+//! messages wait (ClickHouse refusing inserts, a consumer that cannot fetch) is reported in an
+//! ERROR, in `/metrics` and in `/readyz`, and ends `--once`.
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,9 @@ impl IngestContext {
     /// stops on an error: the asynchronous commits may still be on their way).
     pub fn commit_durable(&self, consumer: &BaseConsumer<Self>, shared: &Shared) {
         let mut tpl = TopicPartitionList::new();
-        for owned in &shared.owned {
+        // Only partitions this process committed for: an offset read at assignment is never
+        // written back (it could be older than the group's if that read failed).
+        for owned in shared.owned.iter().filter(|o| o.committed > o.assigned_at) {
             let _ = tpl.add_partition_offset(
                 &owned.topic,
                 owned.partition,

@@ -150,6 +150,7 @@ impl IngestContext {
                 state,
                 at_eof: false,
                 next_offset: start,
+                assigned_at: start,
                 committed: start,
                 moved_at: Instant::now(),
                 high_watermark: -1,

@@ -323,24 +323,32 @@ impl Sink {
     }
 }
 
-/// Checks at startup that ingest may write to `events` and `quarantine`: an `INSERT` of no rows
-/// goes through the server's access checks (read-only user, missing grant, missing table)
-/// exactly like a real one, and stores nothing.
+/// The statement that checks write access to `table` (`events` or `quarantine`): an
+/// `INSERT … SELECT` of no rows goes through the server's access checks (read-only user,
+/// missing grant, missing table) exactly like a real insert, and stores nothing. (An `INSERT`
+/// without data fails with NO_DATA_TO_INSERT on current servers.)
+pub fn write_check_sql(table: &str) -> String {
+    let columns = if table == "events" {
+        crate::rowbinary::EVENT_COLUMNS.to_owned()
+    } else {
+        <QuarantineRow as Row>::COLUMN_NAMES.join(", ")
+    };
+    format!("INSERT INTO {table} ({columns}) SELECT {columns} FROM {table} WHERE 0")
+}
+
+/// Checks at startup that ingest may write to `events` and `quarantine` ([`write_check_sql`]).
 pub async fn check_write_access(ch: &ClickHouse) -> Result<(), IngestError> {
-    let quarantine_columns = <QuarantineRow as Row>::COLUMN_NAMES.join(", ");
-    for (table, sql) in [
-        ("events", insert_sql("events")),
-        (
-            "quarantine",
-            format!("INSERT INTO quarantine ({quarantine_columns}) FORMAT RowBinary"),
-        ),
-    ] {
-        ch.client().query(&sql).execute().await.map_err(|e| {
-            IngestError::clickhouse(
-                &format!("insert into {table} (startup check of write access)"),
-                &e,
-            )
-        })?;
+    for table in ["events", "quarantine"] {
+        ch.client()
+            .query(&write_check_sql(table))
+            .execute()
+            .await
+            .map_err(|e| {
+                IngestError::clickhouse(
+                    &format!("insert into {table} (startup check of write access)"),
+                    &e,
+                )
+            })?;
     }
     Ok(())
 }
