@@ -167,6 +167,13 @@ impl IngestContext {
         let mut shared = self.lock();
         self.apply_dedupe_caps(&mut shared);
         shared.ever_assigned = true;
+        if shared.paused {
+            // The writer's backlog is still full: partitions added to a paused assignment (an
+            // incremental one, KIP-848) wait with the others until it drains.
+            if let Err(e) = consumer.pause(tpl) {
+                tracing::warn!(error = %e, "could not pause newly assigned partitions");
+            }
+        }
     }
 
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
@@ -175,8 +182,16 @@ impl IngestContext {
         let mut shared = self.lock();
         if !self.flush_all(consumer, &mut shared, deadline) {
             tracing::error!("could not write in-flight batches before giving up partitions; they will be redelivered to the new owner");
+        } else if shared.paused {
+            // The backlog is written: the partitions that stay (an incremental revoke, KIP-848)
+            // read again. Otherwise the usual resume does it once the backlog drains.
+            if let Ok(assignment) = consumer.assignment() {
+                if consumer.resume(&assignment).is_ok() {
+                    shared.paused = false;
+                    tracing::info!("consumption resumed");
+                }
+            }
         }
-        shared.paused = false;
         for elem in tpl.elements() {
             let (topic, partition) = (elem.topic(), elem.partition());
             shared
