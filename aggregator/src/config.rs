@@ -70,6 +70,18 @@ impl Default for AggregateConfig {
 impl AggregateConfig {
     /// Checks the values.
     pub fn validate(&self) -> Result<(), crate::AggregateError> {
+        let ranges = [
+            ("aggregate.overlap_secs", self.overlap_secs, 0, 7 * 86_400),
+            ("aggregate.progress_secs", self.progress_secs, 0, 86_400),
+        ];
+        for (what, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                return Err(crate::AggregateError::Invalid {
+                    what,
+                    reason: format!("must be between {min} and {max} (got {value})"),
+                });
+            }
+        }
         if !(self.srm_threshold > 0.0 && self.srm_threshold < 1.0) {
             return Err(crate::AggregateError::Invalid {
                 what: "aggregate.srm_threshold",

@@ -24,7 +24,7 @@ use abacus_serve::ServeConfig;
 pub const DEFAULT_FILE: &str = "abacus.toml";
 
 /// Environment variables with the `ABACUS_` prefix that are not config keys.
-const NON_CONFIG_VARS: &[&str] = &["ABACUS_CONFIG", "ABACUS_LOG_FORMAT"];
+const NON_CONFIG_VARS: &[&str] = &["ABACUS_CONFIG", "ABACUS_LOG_FORMAT", crate::DEBUG_PANIC_VAR];
 
 /// Everything `abacus` can be configured with (one section per component).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -104,12 +104,23 @@ pub fn load(
     let config: Config = merged
         .try_into()
         .context("invalid configuration after applying environment and flags")?;
+    validate(&config)?;
     Ok(Loaded {
         config,
         file: path,
         env_applied,
         env_unknown,
     })
+}
+
+/// Checks every section's ranges (each section knows its own); the error names the setting.
+pub fn validate(config: &Config) -> Result<()> {
+    config.clickhouse.validate()?;
+    config.ingest.validate()?;
+    config.aggregate.validate()?;
+    config.dashboard.validate()?;
+    config.serve.validate()?;
+    Ok(())
 }
 
 /// Builds the layer of `ABACUS_<SECTION>_<KEY>` overrides, typed like the defaults.

@@ -154,6 +154,55 @@ fn the_committed_example_file_is_valid_and_complete() {
     let _ = parsed;
 }
 
+/// Issue 14, defect 6: every numeric setting is checked at load, whichever layer set it, and
+/// the error names the setting.
+#[test]
+fn out_of_range_settings_are_refused_at_load_naming_the_setting() {
+    let flags: &[(&str, &str)] = &[
+        ("ingest.shutdown_timeout_secs", "9223372036854775807"),
+        ("ingest.batch_rows", "0"),
+        ("ingest.max_message_bytes", "0"),
+        ("ingest.batch_bytes", "0"),
+        ("ingest.batch_interval_ms", "0"),
+        ("ingest.max_inflight_batches", "0"),
+        ("ingest.dedupe_window_secs", "0"),
+        ("ingest.dedupe_max_ids", "0"),
+        ("ingest.retry_initial_ms", "0"),
+        ("ingest.progress_interval_secs", "0"),
+        ("ingest.stall_timeout_secs", "0"),
+        ("ingest.max_abs_event_value", "inf"),
+        ("ingest.min_timestamp_ms", "-5"),
+        ("clickhouse.connect_timeout_secs", "0"),
+        ("clickhouse.query_timeout_secs", "9223372036854775807"),
+        ("aggregate.overlap_secs", "9223372036854775807"),
+        ("aggregate.progress_secs", "9223372036854775807"),
+        ("dashboard.refresh_secs", "0"),
+        ("serve.shutdown_timeout_secs", "9223372036854775807"),
+        ("serve.max_body_bytes", "0"),
+        ("serve.exposure_queue", "0"),
+        ("serve.registry_poll_secs", "0"),
+    ];
+    for (key, value) in flags {
+        let err = format!(
+            "{:#}",
+            load(None, &env(&[]), &[(key, (*value).to_owned())]).unwrap_err()
+        );
+        assert!(err.contains(key), "--{key} {value}: {err}");
+    }
+    // The same from the environment and from a file.
+    let err = format!(
+        "{:#}",
+        load(None, &env(&[("ABACUS_INGEST_BATCH_ROWS", "0")]), &[]).unwrap_err()
+    );
+    assert!(
+        err.contains("ingest.batch_rows must be between 1 and"),
+        "{err}"
+    );
+    let path = write_temp("ranges", "[ingest]\nmax_message_bytes = 0\n");
+    let err = format!("{:#}", load(Some(&path), &env(&[]), &[]).unwrap_err());
+    assert!(err.contains("ingest.max_message_bytes"), "{err}");
+}
+
 #[test]
 fn serve_api_keys_come_from_the_environment_and_are_redacted() {
     let env: BTreeMap<String, String> = [(

@@ -17,9 +17,23 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command, LogFormat};
 
+/// Set to a number of seconds, a thread panics after that long (for the test that a panic in
+/// any thread ends the process). Not a setting; never set it in production.
+pub const DEBUG_PANIC_VAR: &str = "ABACUS_DEBUG_PANIC_AFTER_SECS";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.global.log_format);
+    exit_on_panic();
+    if let Some(secs) = std::env::var(DEBUG_PANIC_VAR)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(secs));
+            panic!("{DEBUG_PANIC_VAR}: a panic on purpose after {secs} s");
+        });
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -70,6 +84,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => runtime()?.block_on(commands::serve::run(*args, &loaded.config)),
         Command::Stats(cmd) => commands::stats::run(cmd),
     }
+}
+
+/// A panic in any thread ends the process (SIGABRT, after the usual message and an ERROR log
+/// line): a thread that died may hold work the rest waits for (the ingest consumer thread did),
+/// and a supervisor (systemd, Kubernetes) restarts a process that exits, not one that hangs.
+fn exit_on_panic() {
+    let print = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        print(info);
+        tracing::error!(
+            panic = %info,
+            "internal error: a thread panicked; abacus stops (this is a bug, please report it)"
+        );
+        std::process::abort();
+    }));
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -61,10 +61,11 @@ impl std::fmt::Debug for DashboardConfig {
 impl DashboardConfig {
     /// Checks the values.
     pub fn validate(&self) -> Result<(), crate::DashboardError> {
-        if self.refresh_secs == 0 {
-            return Err(crate::DashboardError::Invalid(
-                "dashboard.refresh_secs must be at least 1".into(),
-            ));
+        if !(1..=86_400).contains(&self.refresh_secs) {
+            return Err(crate::DashboardError::Invalid(format!(
+                "dashboard.refresh_secs must be between 1 and 86400 (got {})",
+                self.refresh_secs
+            )));
         }
         if self.basic_user.is_empty() != self.basic_password.is_empty() {
             return Err(crate::DashboardError::Invalid(

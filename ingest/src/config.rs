@@ -128,6 +128,11 @@ pub struct IngestConfig {
     /// Seconds between progress log lines.
     #[serde(default = "default_progress_interval_secs")]
     pub progress_interval_secs: u64,
+    /// A partition whose committed offset has not moved for this many seconds while messages
+    /// are waiting is stalled: an ERROR names it, `/metrics` and `/readyz` show it, and
+    /// `--once` gives up with an error instead of waiting for ever.
+    #[serde(default = "default_stall_timeout_secs")]
+    pub stall_timeout_secs: u64,
     /// Address for the Prometheus text endpoint (`host:port`); empty disables it.
     #[serde(default)]
     pub metrics_addr: String,
@@ -178,6 +183,9 @@ fn default_shutdown_timeout_secs() -> u64 {
 fn default_progress_interval_secs() -> u64 {
     5
 }
+fn default_stall_timeout_secs() -> u64 {
+    300
+}
 
 impl Default for IngestConfig {
     fn default() -> Self {
@@ -197,7 +205,148 @@ impl Default for IngestConfig {
             retry_max_ms: default_retry_max_ms(),
             shutdown_timeout_secs: default_shutdown_timeout_secs(),
             progress_interval_secs: default_progress_interval_secs(),
+            stall_timeout_secs: default_stall_timeout_secs(),
             metrics_addr: String::new(),
+        }
+    }
+}
+
+/// Upper bound of the timestamp floor (`min_timestamp_ms`): 2100-01-01T00:00:00Z.
+const MAX_MIN_TIMESTAMP_MS: i64 = 4_102_444_800_000;
+
+impl IngestConfig {
+    /// Checks every setting's range; the error names the setting, its allowed range and the
+    /// value given. `run` calls it, and so does the CLI when it loads the configuration.
+    pub fn validate(&self) -> Result<(), crate::IngestError> {
+        const GIB: u64 = 1 << 30;
+        let ranges: [(&str, u64, u64, u64); 14] = [
+            ("ingest.batch_rows", self.batch_rows as u64, 1, 10_000_000),
+            ("ingest.batch_bytes", self.batch_bytes as u64, 1024, GIB),
+            (
+                "ingest.batch_interval_ms",
+                self.batch_interval_ms,
+                1,
+                3_600_000,
+            ),
+            (
+                "ingest.max_inflight_batches",
+                self.max_inflight_batches as u64,
+                1,
+                64,
+            ),
+            (
+                "ingest.max_message_bytes",
+                self.max_message_bytes as u64,
+                1024,
+                GIB,
+            ),
+            (
+                "ingest.quarantine_raw_bytes",
+                self.quarantine_raw_bytes as u64,
+                0,
+                64 << 20,
+            ),
+            (
+                "ingest.dedupe_window_secs",
+                self.dedupe_window_secs,
+                1,
+                30 * 86_400,
+            ),
+            (
+                "ingest.dedupe_max_ids",
+                self.dedupe_max_ids as u64,
+                1,
+                1 << 32,
+            ),
+            (
+                "ingest.dedupe_max_bytes",
+                self.dedupe_max_bytes as u64,
+                1 << 20,
+                1 << 40,
+            ),
+            ("ingest.retry_initial_ms", self.retry_initial_ms, 1, 60_000),
+            (
+                "ingest.retry_max_ms",
+                self.retry_max_ms,
+                self.retry_initial_ms.max(1),
+                3_600_000,
+            ),
+            (
+                "ingest.shutdown_timeout_secs",
+                self.shutdown_timeout_secs,
+                1,
+                3_600,
+            ),
+            (
+                "ingest.progress_interval_secs",
+                self.progress_interval_secs,
+                1,
+                86_400,
+            ),
+            (
+                "ingest.stall_timeout_secs",
+                self.stall_timeout_secs,
+                1,
+                7 * 86_400,
+            ),
+        ];
+        for (name, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                return Err(crate::IngestError::Config(format!(
+                    "{name} must be between {min} and {max} (got {value})"
+                )));
+            }
+        }
+        if !(self.max_abs_event_value.is_finite() && self.max_abs_event_value > 0.0) {
+            return Err(crate::IngestError::Config(format!(
+                "ingest.max_abs_event_value must be a positive finite number (got {})",
+                self.max_abs_event_value
+            )));
+        }
+        if !(0..=MAX_MIN_TIMESTAMP_MS).contains(&self.min_timestamp_ms) {
+            return Err(crate::IngestError::Config(format!(
+                "ingest.min_timestamp_ms must be between 0 and {MAX_MIN_TIMESTAMP_MS} (epoch \
+                 milliseconds up to 2100-01-01; got {})",
+                self.min_timestamp_ms
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod validate_tests {
+    use super::*;
+
+    type Spoil = fn(&mut IngestConfig);
+
+    #[test]
+    fn defaults_are_valid_and_each_bad_value_is_named() {
+        IngestConfig::default().validate().unwrap();
+        let bad: [(&str, Spoil); 8] = [
+            ("ingest.batch_rows", |c| c.batch_rows = 0),
+            ("ingest.max_message_bytes", |c| c.max_message_bytes = 0),
+            ("ingest.shutdown_timeout_secs", |c| {
+                c.shutdown_timeout_secs = 9_223_372_036_854_775_807
+            }),
+            ("ingest.retry_max_ms", |c| {
+                c.retry_initial_ms = 500;
+                c.retry_max_ms = 100;
+            }),
+            ("ingest.max_abs_event_value", |c| {
+                c.max_abs_event_value = f64::NAN
+            }),
+            ("ingest.min_timestamp_ms", |c| c.min_timestamp_ms = -1),
+            ("ingest.stall_timeout_secs", |c| c.stall_timeout_secs = 0),
+            ("ingest.max_inflight_batches", |c| {
+                c.max_inflight_batches = 1000
+            }),
+        ];
+        for (name, spoil) in bad {
+            let mut config = IngestConfig::default();
+            spoil(&mut config);
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(name), "{name}: {err}");
         }
     }
 }

@@ -26,6 +26,8 @@ use crate::sink::Written;
 use crate::state::PartitionState;
 use crate::IngestError;
 
+#[path = "progress.rs"]
+mod progress;
 #[path = "rebalance.rs"]
 mod rebalance;
 
@@ -46,6 +48,20 @@ struct Owned {
     state: PartitionState,
     /// Whether the consumer reported reaching the end of the partition since its last message.
     at_eof: bool,
+    /// The next offset to read: the committed offset at assignment, then the last message's + 1.
+    next_offset: i64,
+    /// The committed offset when the partition was assigned (0 when there was none).
+    assigned_at: i64,
+    /// The offset committed (durable in ClickHouse): the next one the group would read.
+    committed: i64,
+    /// When `committed` last moved, or nothing waited (the stall guard's clock).
+    moved_at: Instant,
+    /// The partition's high watermark and the consumer's fetch position as of the last
+    /// statistics (-1 before the first): messages the consumer has not fetched yet.
+    high_watermark: i64,
+    fetch_next: i64,
+    /// Whether the partition is reported stalled now.
+    stalled: bool,
     /// Early evictions already reported in a warning, and when.
     warned_evicted: u64,
     warned_at: Option<Instant>,
@@ -154,6 +170,8 @@ pub struct IngestContext {
     limits: Limits,
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
+    /// `--once`: a stalled partition ends the run.
+    once: bool,
 }
 
 impl IngestContext {
@@ -187,7 +205,14 @@ impl IngestContext {
             config,
             metrics,
             stop,
+            once: false,
         }
+    }
+
+    /// For `--once`: a stalled partition ends the run with [`IngestError::Stalled`].
+    pub fn with_once(mut self, once: bool) -> Self {
+        self.once = once;
+        self
     }
 
     /// Locks the shared state (a poisoned lock means a callback panicked: keep going with it).
@@ -218,6 +243,7 @@ impl IngestContext {
         };
         let owned = &mut shared.owned[i];
         owned.at_eof = false;
+        owned.next_offset = offset + 1;
         let msg = Message {
             topic,
             partition,
@@ -351,12 +377,17 @@ impl IngestContext {
                         shared.owned[i].state.dedupe.forget(*id);
                     }
                 }
+                if shared.failed.is_some() {
+                    // An earlier batch failed: committing this one would skip its offsets.
+                    return;
+                }
                 let mut tpl = TopicPartitionList::new();
+                let now = Instant::now();
                 for settled in &ack.offsets {
-                    if shared
-                        .find_owned(&settled.topic, settled.partition)
-                        .is_some()
-                    {
+                    if let Some(i) = shared.find_owned(&settled.topic, settled.partition) {
+                        let owned = &mut shared.owned[i];
+                        owned.committed = owned.committed.max(settled.last + 1);
+                        owned.moved_at = now;
                         let _ = tpl.add_partition_offset(
                             &settled.topic,
                             settled.partition,
@@ -372,7 +403,11 @@ impl IngestContext {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "batch not written; its offsets stay uncommitted and will be redelivered");
+                if e.is_permanent() {
+                    tracing::error!(error = %e, "batch not written and ingest stops: retrying cannot fix this; what was written before is committed, the rest is read again once the cause is fixed");
+                } else {
+                    tracing::error!(error = %e, "batch not written; its offsets stay uncommitted and will be redelivered");
+                }
                 shared.failed.get_or_insert(e);
             }
         }
@@ -403,22 +438,6 @@ impl IngestContext {
             );
         }
     }
-
-    /// Records that the consumer reached the end of partition `partition` (of every
-    /// subscribed topic: librdkafka's end-of-partition event does not name the topic).
-    pub fn reached_eof(&self, shared: &mut Shared, partition: i32) {
-        for owned in &mut shared.owned {
-            if owned.partition == partition {
-                owned.at_eof = true;
-            }
-        }
-    }
-
-    /// Whether `--once` is complete: something was assigned and the consumer reported the end
-    /// of every owned partition after its last message.
-    pub fn caught_up(&self, shared: &Shared) -> bool {
-        shared.ever_assigned && !shared.owned.is_empty() && shared.owned.iter().all(|o| o.at_eof)
-    }
 }
 
 impl ClientContext for IngestContext {
@@ -436,12 +455,18 @@ impl ClientContext for IngestContext {
     }
 
     fn stats(&self, statistics: Statistics) {
+        let mut shared = self.lock();
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
-                if *partition >= 0
-                    && p.consumer_lag >= 0
-                    && self.lock().find_owned(topic, *partition).is_some()
-                {
+                if *partition < 0 {
+                    continue;
+                }
+                let Some(i) = shared.find_owned(topic, *partition) else {
+                    continue;
+                };
+                shared.owned[i].high_watermark = p.hi_offset;
+                shared.owned[i].fetch_next = p.next_offset;
+                if p.consumer_lag >= 0 {
                     self.metrics.set_lag(topic, *partition, p.consumer_lag);
                 }
             }

@@ -1,15 +1,12 @@
-//! Ingest counters and histograms, the progress log line, and the Prometheus text endpoint
-//! (`--metrics-addr`): consumed, inserted, duplicate, redelivered, rejected by reason, batch
-//! size and insert latency histograms, and consumer lag per partition.
+//! Ingest counters and histograms in the Prometheus text format (served by [`crate::http`]):
+//! consumed, inserted, duplicate, redelivered, rejected by reason, batch size and insert
+//! latency histograms, consumer lag and stall state per partition.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 use crate::event::Rejection;
 
@@ -113,6 +110,7 @@ pub struct Metrics {
     /// Seconds per insert.
     pub insert_seconds: Histogram,
     lag: Mutex<BTreeMap<(String, i32), i64>>,
+    stalled: Mutex<BTreeMap<(String, i32), bool>>,
 }
 
 impl Default for Metrics {
@@ -133,6 +131,7 @@ impl Default for Metrics {
             batch_rows: Histogram::new(BATCH_ROWS, 1.0),
             insert_seconds: Histogram::new(LATENCY_SECS, 1e6),
             lag: Mutex::new(BTreeMap::new()),
+            stalled: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -171,11 +170,35 @@ impl Metrics {
         }
     }
 
-    /// Forgets the lag of partitions this process no longer owns.
-    pub fn clear_lag(&self, topic: &str, partition: i32) {
+    /// Forgets the lag and stall state of a partition this process no longer owns.
+    pub fn forget_partition(&self, topic: &str, partition: i32) {
+        let key = (topic.to_owned(), partition);
         if let Ok(mut map) = self.lag.lock() {
-            map.remove(&(topic.to_owned(), partition));
+            map.remove(&key);
         }
+        if let Ok(mut map) = self.stalled.lock() {
+            map.remove(&key);
+        }
+    }
+
+    /// Records whether an owned partition is stalled (see `ingest.stall_timeout_secs`).
+    pub fn set_stalled(&self, topic: &str, partition: i32, stalled: bool) {
+        if let Ok(mut map) = self.stalled.lock() {
+            map.insert((topic.to_owned(), partition), stalled);
+        }
+    }
+
+    /// The partitions stalled now, as `(topic, partition)`.
+    pub fn stalled_partitions(&self) -> Vec<(String, i32)> {
+        self.stalled
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, stalled)| **stalled)
+                    .map(|(key, _)| key.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Total lag over owned partitions.
@@ -274,6 +297,21 @@ impl Metrics {
                 );
             }
         }
+        let name = "abacus_ingest_partition_stalled";
+        let _ = writeln!(
+            out,
+            "# HELP {name} 1 while an owned partition's committed offset has not moved for ingest.stall_timeout_secs with messages waiting.\n# TYPE {name} gauge"
+        );
+        if let Ok(map) = self.stalled.lock() {
+            for ((topic, partition), stalled) in map.iter() {
+                let _ = writeln!(
+                    out,
+                    "{name}{{topic=\"{}\",partition=\"{partition}\"}} {}",
+                    escape_label(topic),
+                    u8::from(*stalled)
+                );
+            }
+        }
         out
     }
 }
@@ -299,32 +337,6 @@ fn escape_label(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Serves `GET /metrics` on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, metrics: std::sync::Arc<Metrics>) {
-    loop {
-        let Ok((mut socket, _)) = listener.accept().await else {
-            continue;
-        };
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let mut buf = [0u8; 1024];
-            let n = socket.read(&mut buf).await.unwrap_or(0);
-            let request = String::from_utf8_lossy(&buf[..n]);
-            let (status, body) = if request.starts_with("GET /metrics") {
-                ("200 OK", metrics.render())
-            } else {
-                ("404 Not Found", "try GET /metrics\n".to_owned())
-            };
-            let response = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = socket.write_all(response.as_bytes()).await;
-            let _ = socket.shutdown().await;
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +348,8 @@ mod tests {
         m.reject("invalid_json");
         m.observe_insert(5_000, Duration::from_millis(30));
         m.set_lag("events", 2, 17);
+        m.set_stalled("events", 2, true);
+        m.set_stalled("events", 3, false);
         let text = m.render();
         assert!(text.contains("abacus_ingest_consumed_total 10"), "{text}");
         assert!(
@@ -359,8 +373,20 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("process_cpu_seconds_total "), "{text}");
+        assert!(
+            text.contains("abacus_ingest_partition_stalled{topic=\"events\",partition=\"2\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("abacus_ingest_partition_stalled{topic=\"events\",partition=\"3\"} 0"),
+            "{text}"
+        );
+        assert_eq!(m.stalled_partitions(), [("events".to_owned(), 2)]);
+        assert_eq!(m.total_lag(), 17);
+        m.forget_partition("events", 2);
+        assert!(m.stalled_partitions().is_empty());
         assert!(process_cpu_seconds().is_some_and(|s| s >= 0.0));
         assert_eq!(m.rejected_total(), 1);
-        assert_eq!(m.total_lag(), 17);
+        assert_eq!(m.total_lag(), 0, "the forgotten partition's lag goes too");
     }
 }

@@ -21,6 +21,9 @@ use crate::IngestError;
 /// How long `--once` waits for a first partition assignment before failing.
 const ONCE_ASSIGN_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How often the consumer loop checks for stalled partitions.
+const STALL_CHECK_EVERY: Duration = Duration::from_secs(1);
+
 /// Options of one run.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
@@ -113,12 +116,15 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, IngestError> {
+    config.validate()?;
     let topics = kafka.topics();
     if topics.is_empty() {
         return Err(IngestError::Config(
             "no topic configured (kafka.topic)".into(),
         ));
     }
+    // A read-only user or a missing table fails now, with the cause, not at the first insert.
+    crate::sink::check_write_access(&ch).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let cancel = Arc::new(AtomicBool::new(false));
     let (batch_tx, mut batch_rx) =
@@ -159,7 +165,7 @@ pub async fn run(
         ack_rx,
     );
     let consumer: BaseConsumer<IngestContext> = consumer_config(kafka)
-        .create_with_context(context)
+        .create_with_context(context.with_once(options.once))
         .map_err(|e| {
             IngestError::Kafka(format!("cannot create consumer for {}: {e}", kafka.brokers))
         })?;
@@ -231,6 +237,7 @@ fn consume(
     let mut last_progress = Instant::now();
     let mut last_consumed = 0;
     let mut polls = 0u64;
+    let mut last_stall_check = Instant::now();
     let ctx = consumer.context();
     while !stop.load(Ordering::Relaxed) {
         let mut got_message = false;
@@ -248,9 +255,11 @@ fn consume(
                     msg.payload(),
                 );
             }
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
-                ctx.reached_eof(&mut shared, partition);
+            // Only `--once` needs to know (and the check may ask the broker).
+            Some(Err(KafkaError::PartitionEOF(partition))) if once => {
+                ctx.reached_eof(&consumer, &mut shared, partition);
             }
+            Some(Err(KafkaError::PartitionEOF(_))) => {}
             None => {}
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "kafka consumer error (librdkafka retries by itself)")
@@ -261,6 +270,7 @@ fn consume(
         }
         ctx.drain_acks(&consumer, &mut shared, Duration::ZERO, CommitMode::Async);
         if let Some(e) = shared.failed.take() {
+            ctx.commit_durable(&consumer, &shared);
             return Err(e);
         }
         if once {
@@ -274,9 +284,16 @@ fn consume(
                 )));
             }
         }
-        drop(shared);
         // Reading the clock costs more than a message on some machines: look now and then.
         polls += 1;
+        if (!got_message || polls % 256 == 0) && last_stall_check.elapsed() >= STALL_CHECK_EVERY {
+            last_stall_check = Instant::now();
+            if let Some(e) = ctx.check_stalls(&mut shared) {
+                ctx.commit_durable(&consumer, &shared);
+                return Err(e);
+            }
+        }
+        drop(shared);
         if (!got_message || polls % 256 == 0) && last_progress.elapsed() >= progress_every {
             let consumed = metrics.consumed.get();
             let rate = (consumed - last_consumed) as f64 / last_progress.elapsed().as_secs_f64();

@@ -10,6 +10,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::{IngestContext, Owned, Shared, EVICTION_WARNING_EVERY};
 use crate::state::rebuild;
+use crate::IngestError;
 
 impl IngestContext {
     /// The per-partition dedupe cap when `partitions` are owned (`dedupe_max_ids`, lowered to
@@ -71,6 +72,8 @@ impl IngestContext {
                 _ => 0,
             };
             let mut attempt = 0;
+            let since = Instant::now();
+            let mut reported = false;
             let state = loop {
                 let built = self.runtime.block_on(rebuild(
                     &self.ch,
@@ -82,6 +85,35 @@ impl IngestContext {
                 ));
                 match built {
                     Ok(state) => break Some(state),
+                    Err(e) if e.is_permanent() => {
+                        tracing::error!(topic, partition, error = %e, "cannot rebuild dedupe state from clickhouse, and retrying cannot fix it; ingest stops");
+                        self.lock().failed.get_or_insert(e);
+                        break None;
+                    }
+                    Err(e)
+                        if since.elapsed().as_secs() >= self.config.stall_timeout_secs
+                            && !reported =>
+                    {
+                        // The stall guard, while the partition cannot even be set up.
+                        tracing::error!(
+                            topic,
+                            partition,
+                            error = %e,
+                            stall_timeout_secs = self.config.stall_timeout_secs,
+                            "partition stalled: its dedupe state could not be rebuilt from \
+                             clickhouse for stall_timeout_secs; /readyz answers 503"
+                        );
+                        self.metrics.set_stalled(&topic, partition, true);
+                        reported = true;
+                        if self.once {
+                            self.lock().failed.get_or_insert(IngestError::Stalled {
+                                topic: topic.clone(),
+                                partition,
+                                secs: self.config.stall_timeout_secs,
+                            });
+                            break None;
+                        }
+                    }
                     Err(e) if !self.stop.load(Ordering::Relaxed) => {
                         let delay = Duration::from_millis(
                             (self.config.retry_initial_ms << attempt.min(6))
@@ -95,6 +127,14 @@ impl IngestContext {
                 }
             };
             let Some(state) = state else { continue };
+            self.metrics.set_stalled(&topic, partition, false);
+            if reported {
+                tracing::info!(
+                    topic,
+                    partition,
+                    "partition no longer stalled: its dedupe state is rebuilt"
+                );
+            }
             tracing::info!(
                 topic,
                 partition,
@@ -109,6 +149,13 @@ impl IngestContext {
                 partition,
                 state,
                 at_eof: false,
+                next_offset: start,
+                assigned_at: start,
+                committed: start,
+                moved_at: Instant::now(),
+                high_watermark: -1,
+                fetch_next: -1,
+                stalled: false,
                 warned_evicted: 0,
                 warned_at: None,
             };
@@ -120,6 +167,13 @@ impl IngestContext {
         let mut shared = self.lock();
         self.apply_dedupe_caps(&mut shared);
         shared.ever_assigned = true;
+        if shared.paused {
+            // The writer's backlog is still full: partitions added to a paused assignment (an
+            // incremental one, KIP-848) wait with the others until it drains.
+            if let Err(e) = consumer.pause(tpl) {
+                tracing::warn!(error = %e, "could not pause newly assigned partitions");
+            }
+        }
     }
 
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
@@ -128,14 +182,22 @@ impl IngestContext {
         let mut shared = self.lock();
         if !self.flush_all(consumer, &mut shared, deadline) {
             tracing::error!("could not write in-flight batches before giving up partitions; they will be redelivered to the new owner");
+        } else if shared.paused {
+            // The backlog is written: the partitions that stay (an incremental revoke, KIP-848)
+            // read again. Otherwise the usual resume does it once the backlog drains.
+            if let Ok(assignment) = consumer.assignment() {
+                if consumer.resume(&assignment).is_ok() {
+                    shared.paused = false;
+                    tracing::info!("consumption resumed");
+                }
+            }
         }
-        shared.paused = false;
         for elem in tpl.elements() {
             let (topic, partition) = (elem.topic(), elem.partition());
             shared
                 .owned
                 .retain(|o| !(o.partition == partition && o.topic == topic));
-            self.metrics.clear_lag(topic, partition);
+            self.metrics.forget_partition(topic, partition);
             tracing::info!(topic, partition, "partition revoked");
         }
         self.apply_dedupe_caps(&mut shared);

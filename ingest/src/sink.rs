@@ -26,7 +26,7 @@ use crate::dedupe::IdHash;
 use crate::metrics::Metrics;
 use crate::rowbinary::{decode_event, insert_sql};
 use crate::state;
-use crate::IngestError;
+use crate::{permanent_cause, IngestError};
 
 /// RowBinary is sent in pieces of this size (each compressed on its own).
 const CHUNK_BYTES: usize = 1 << 20;
@@ -216,6 +216,9 @@ impl Sink {
                     });
                 }
                 Err(e) => {
+                    if permanent_cause(&e).is_some() {
+                        return Err(IngestError::clickhouse("insert into events", &e));
+                    }
                     rows.buf = data.to_vec();
                     self.backoff("events", attempt, &e).await?;
                     attempt += 1;
@@ -241,6 +244,9 @@ impl Sink {
             match self.insert("quarantine", &rows).await {
                 Ok(()) => return Ok(total),
                 Err(e) => {
+                    if permanent_cause(&e).is_some() {
+                        return Err(IngestError::clickhouse("insert into quarantine", &e));
+                    }
                     self.backoff("quarantine", attempt, &e).await?;
                     attempt += 1;
                     // The insert failed in transit but may still have been committed by the
@@ -315,6 +321,36 @@ impl Sink {
         }
         insert.end().await
     }
+}
+
+/// The statement that checks write access to `table` (`events` or `quarantine`): an
+/// `INSERT … SELECT` of no rows goes through the server's access checks (read-only user,
+/// missing grant, missing table) exactly like a real insert, and stores nothing. (An `INSERT`
+/// without data fails with NO_DATA_TO_INSERT on current servers.)
+pub fn write_check_sql(table: &str) -> String {
+    let columns = if table == "events" {
+        crate::rowbinary::EVENT_COLUMNS.to_owned()
+    } else {
+        <QuarantineRow as Row>::COLUMN_NAMES.join(", ")
+    };
+    format!("INSERT INTO {table} ({columns}) SELECT {columns} FROM {table} WHERE 0")
+}
+
+/// Checks at startup that ingest may write to `events` and `quarantine` ([`write_check_sql`]).
+pub async fn check_write_access(ch: &ClickHouse) -> Result<(), IngestError> {
+    for table in ["events", "quarantine"] {
+        ch.client()
+            .query(&write_check_sql(table))
+            .execute()
+            .await
+            .map_err(|e| {
+                IngestError::clickhouse(
+                    &format!("insert into {table} (startup check of write access)"),
+                    &e,
+                )
+            })?;
+    }
+    Ok(())
 }
 
 /// The outcome of writing the events of a batch, and the rows ClickHouse refused.
@@ -419,65 +455,5 @@ fn refused_row(
 pub type StoredOffsets = HashSet<(String, i32, i64)>;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exception_codes_are_parsed_and_classified() {
-        let bad = |t: &str| clickhouse::error::Error::BadResponse(t.to_owned());
-        assert_eq!(
-            exception_code("Code: 27, e.displayText() = DB::Exception: x"),
-            Some(27)
-        );
-        assert!(is_data_error(&bad(
-            "Code: 27, e.displayText() = DB::Exception: Cannot parse input"
-        )));
-        assert!(is_data_error(&bad(
-            "Code: 252. DB::Exception: Too many partitions for single INSERT block (more than 100)"
-        )));
-        assert!(!is_data_error(&bad("Code: 252. DB::Exception: Too many parts (300). Merges are processing significantly slower")));
-        assert!(!is_data_error(&bad(
-            "Code: 241. DB::Exception: Memory limit exceeded"
-        )));
-        assert!(!is_data_error(&clickhouse::error::Error::TimedOut));
-    }
-
-    #[test]
-    fn retry_delays_grow_with_jitter_and_cap() {
-        let retry = Retry {
-            initial: Duration::from_millis(100),
-            max: Duration::from_secs(2),
-        };
-        for attempt in 0..10 {
-            let d = retry.delay(attempt);
-            let base = Duration::from_millis(100 * (1 << attempt)).min(Duration::from_secs(2));
-            assert!(d >= base / 2 && d <= base, "attempt {attempt}: {d:?}");
-        }
-    }
-
-    #[tokio::test]
-    async fn isolate_finds_exactly_the_bad_rows() {
-        let bad_rows = [3usize, 500, 501, 999];
-        let calls = std::sync::atomic::AtomicUsize::new(0);
-        let insert = |part: Range<usize>| -> PartInsert<'_> {
-            calls.fetch_add(1, Ordering::Relaxed);
-            let poisoned = part.clone().any(|r| bad_rows.contains(&r));
-            Box::pin(async move {
-                if poisoned {
-                    Err(clickhouse::error::Error::BadResponse(
-                        "Code: 53. TYPE_MISMATCH".into(),
-                    ))
-                } else {
-                    Ok(())
-                }
-            })
-        };
-        let (inserted, bad) = isolate(1000, insert).await;
-        assert_eq!(inserted, 996);
-        let found: Vec<usize> = bad.iter().map(|(r, _)| *r).collect();
-        assert_eq!(found, bad_rows);
-        assert!(bad[0].1.contains("TYPE_MISMATCH"));
-        // Logarithmic, not linear, in the batch size.
-        assert!(calls.load(Ordering::Relaxed) < 100, "{calls:?}");
-    }
-}
+#[path = "sink_tests.rs"]
+mod tests;

@@ -89,9 +89,59 @@ impl std::fmt::Debug for ClickHouseConfig {
 }
 
 impl ClickHouseConfig {
+    /// Checks the numeric settings' ranges; the error names the setting.
+    pub fn validate(&self) -> Result<(), crate::SchemaError> {
+        let ranges = [
+            (
+                "clickhouse.connect_timeout_secs",
+                self.connect_timeout_secs,
+                1,
+                3_600,
+            ),
+            (
+                "clickhouse.query_timeout_secs",
+                self.query_timeout_secs,
+                1,
+                7 * 86_400,
+            ),
+        ];
+        for (name, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                return Err(crate::SchemaError::InvalidSetting {
+                    name,
+                    reason: format!("must be between {min} and {max} (got {value})"),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The cluster name, if one is configured.
     pub fn cluster(&self) -> Option<&str> {
         let name = self.cluster.trim();
         (!name.is_empty()).then_some(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_out_of_range_are_named() {
+        ClickHouseConfig::default().validate().unwrap();
+        for (connect, query, name) in [
+            (0, 300, "clickhouse.connect_timeout_secs"),
+            (5, 0, "clickhouse.query_timeout_secs"),
+            (5, u64::MAX, "clickhouse.query_timeout_secs"),
+        ] {
+            let config = ClickHouseConfig {
+                connect_timeout_secs: connect,
+                query_timeout_secs: query,
+                ..ClickHouseConfig::default()
+            };
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(name), "{err}");
+        }
     }
 }

@@ -11,6 +11,14 @@ pub enum SchemaError {
         /// The offending name.
         name: String,
     },
+    /// A setting is out of its range.
+    #[error("invalid setting {name}: {reason}")]
+    InvalidSetting {
+        /// The setting, as `section.key`.
+        name: &'static str,
+        /// What is allowed and what was given.
+        reason: String,
+    },
     /// The server did not answer in time.
     #[error("clickhouse at {url} did not answer within {secs} s")]
     Timeout {

@@ -141,6 +141,72 @@ impl Default for ServeConfig {
     }
 }
 
+impl ServeConfig {
+    /// Checks the numeric settings' ranges; the error names the setting. The CLI calls it when
+    /// it loads the configuration.
+    pub fn validate(&self) -> Result<(), crate::ServeError> {
+        let ranges: [(&str, u64, u64, u64); 9] = [
+            ("serve.file_poll_ms", self.file_poll_ms, 10, 3_600_000),
+            (
+                "serve.registry_poll_secs",
+                self.registry_poll_secs,
+                1,
+                86_400,
+            ),
+            (
+                "serve.max_body_bytes",
+                self.max_body_bytes as u64,
+                1024,
+                64 << 20,
+            ),
+            (
+                "serve.max_attributes",
+                self.max_attributes as u64,
+                1,
+                100_000,
+            ),
+            (
+                "serve.max_exposure_batch",
+                self.max_exposure_batch as u64,
+                1,
+                1_000_000,
+            ),
+            (
+                "serve.exposure_queue",
+                self.exposure_queue as u64,
+                1,
+                10_000_000,
+            ),
+            (
+                "serve.exposure_timeout_ms",
+                self.exposure_timeout_ms,
+                1,
+                86_400_000,
+            ),
+            (
+                "serve.exposure_cache",
+                self.exposure_cache as u64,
+                0,
+                100_000_000,
+            ),
+            (
+                "serve.shutdown_timeout_secs",
+                self.shutdown_timeout_secs,
+                1,
+                3_600,
+            ),
+        ];
+        for (name, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                return Err(crate::ServeError::Config(format!(
+                    "{name} must be between {min} and {max} (got {value})"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The request limits and keys the HTTP layer enforces.
 #[derive(Clone)]
 pub struct Limits {
@@ -199,6 +265,17 @@ mod tests {
         };
         assert!(!format!("{c:?}").contains("s3cret"));
         assert!(!format!("{:?}", Limits::from(&c)).contains("s3cret"));
+    }
+
+    #[test]
+    fn out_of_range_values_are_named() {
+        ServeConfig::default().validate().unwrap();
+        let c = ServeConfig {
+            shutdown_timeout_secs: u64::MAX,
+            ..ServeConfig::default()
+        };
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("serve.shutdown_timeout_secs"), "{err}");
     }
 
     #[test]

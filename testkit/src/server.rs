@@ -9,6 +9,45 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A `users.xml` (the `<yandex>` root works on 18.16 and current servers) with the usual
+/// `default` user (no password, every right) and `reader` (password `reader-password`) whose
+/// profile is `readonly` with `readonly = 2`: it may read and change settings per query (as the
+/// clients send `max_execution_time`), never write (`INSERT` fails with code 164, READONLY).
+pub const USERS_WITH_READONLY: &str = r#"<?xml version="1.0"?>
+<yandex>
+    <profiles>
+        <default><max_memory_usage>4000000000</max_memory_usage></default>
+        <readonly><readonly>2</readonly></readonly>
+    </profiles>
+    <users>
+        <default>
+            <password></password>
+            <networks><ip>::/0</ip></networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </default>
+        <reader>
+            <password>reader-password</password>
+            <networks><ip>::/0</ip></networks>
+            <profile>readonly</profile>
+            <quota>default</quota>
+        </reader>
+    </users>
+    <quotas>
+        <default>
+            <interval>
+                <duration>3600</duration>
+                <queries>0</queries>
+                <errors>0</errors>
+                <result_rows>0</result_rows>
+                <read_rows>0</read_rows>
+                <execution_time>0</execution_time>
+            </interval>
+        </default>
+    </quotas>
+</yandex>
+"#;
+
 /// A ClickHouse server owned by one test; stopped when dropped.
 #[derive(Debug)]
 pub struct PrivateClickHouse {
@@ -30,8 +69,25 @@ impl PrivateClickHouse {
     /// # Panics
     /// When `clickhouse-server` is not installed (run `deploy/local/stack up`) or does not start.
     pub fn start(test: &str) -> Self {
+        Self::start_with_users(test, None)
+    }
+
+    /// Like [`PrivateClickHouse::start`], with `users` as the server's `users.xml` (profiles,
+    /// users, quotas) instead of the system one; [`USERS_WITH_READONLY`] has a read-only user.
+    ///
+    /// # Panics
+    /// As [`PrivateClickHouse::start`].
+    pub fn start_with_users(test: &str, users: Option<&str>) -> Self {
         let dir = std::env::temp_dir().join(crate::unique_name(test));
         std::fs::create_dir_all(dir.join("data/tmp")).expect("create server dir");
+        let users_config = match users {
+            Some(xml) => {
+                let path = dir.join("users.xml");
+                std::fs::write(&path, xml).expect("write users.xml");
+                path.display().to_string()
+            }
+            None => "/etc/clickhouse-server/users.xml".to_owned(),
+        };
         let http_port = free_port();
         let tcp_port = free_port();
         let config = format!(
@@ -45,7 +101,7 @@ impl PrivateClickHouse {
     <tmp_path>{data}/tmp/</tmp_path>
     <user_files_path>{data}/user_files/</user_files_path>
     <format_schema_path>{data}/format_schemas/</format_schema_path>
-    <users_config>/etc/clickhouse-server/users.xml</users_config>
+    <users_config>{users_config}</users_config>
     <default_profile>default</default_profile>
     <default_database>default</default_database>
     <timezone>UTC</timezone>
@@ -62,6 +118,21 @@ impl PrivateClickHouse {
         };
         server.resume();
         server
+    }
+
+    /// Replaces the server's `users.xml` (a server started with
+    /// [`PrivateClickHouse::start_with_users`]); the server reloads it within a few seconds,
+    /// as a production server does when an operator edits it.
+    ///
+    /// # Panics
+    /// When the server was started with the system `users.xml`, or the file cannot be written.
+    pub fn set_users(&self, xml: &str) {
+        let path = self.dir.join("users.xml");
+        assert!(
+            path.exists(),
+            "start the server with start_with_users first"
+        );
+        std::fs::write(path, xml).expect("write users.xml");
     }
 
     /// The server's HTTP URL.

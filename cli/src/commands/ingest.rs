@@ -17,7 +17,11 @@ pub const LONG_ABOUT: &str =
 bulk-insert them into ClickHouse. Offsets are committed only after ClickHouse acknowledged the \
 rows; rejected messages go to the quarantine table with the reason. Run several instances with \
 the same --group to scale out (one partition is owned by one instance at a time). \
-SIGINT/SIGTERM flush, commit and exit 0. librdkafka settings (SASL, TLS, fetch tuning) go in \
+SIGINT/SIGTERM flush, commit and exit 0. ClickHouse outages are retried; errors retrying cannot \
+fix (a read-only user, a missing grant, refused credentials, a missing table: run `abacus schema \
+migrate`) end ingest with exit status 1 and an ERROR naming the cause, after committing what is \
+stored. A partition that makes no progress for --stall-timeout-secs while messages wait is \
+reported (ERROR, /metrics, /readyz 503); --once gives up on it with exit status 1. librdkafka settings (SASL, TLS, fetch tuning) go in \
 [kafka.client] of the config file; ingest defaults fetch.queue.backoff.ms=10 and \
 fetch.wait.max.ms=100 there (librdkafka's 1 s backoff would hold it far below what the broker \
 delivers). The consumer group protocol is `classic` (every Kafka version, Redpanda, MSK; a \
@@ -34,7 +38,7 @@ pub struct IngestArgs {
     /// tests, the demo).
     #[arg(long)]
     pub once: bool,
-    /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464 [config: ingest.metrics_addr]
+    /// Serve Prometheus metrics at http://ADDR/metrics, liveness at /healthz and readiness at /readyz (503 while a partition is stalled), e.g. 127.0.0.1:9464 [config: ingest.metrics_addr]
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
     /// Insert when a batch holds this many rows [default: 50000] [config: ingest.batch_rows]
@@ -82,6 +86,9 @@ pub struct IngestArgs {
     /// Seconds between progress log lines [default: 5] [config: ingest.progress_interval_secs]
     #[arg(long, value_name = "SECS")]
     pub progress_interval_secs: Option<String>,
+    /// A partition whose committed offset does not move for this long while messages wait is stalled: ERROR log, /metrics, /readyz 503; --once gives up with exit 1 [default: 300] [config: ingest.stall_timeout_secs]
+    #[arg(long, value_name = "SECS")]
+    pub stall_timeout_secs: Option<String>,
 }
 
 impl IngestArgs {
@@ -107,6 +114,7 @@ impl IngestArgs {
                 "ingest.progress_interval_secs",
                 &self.progress_interval_secs,
             ),
+            ("ingest.stall_timeout_secs", &self.stall_timeout_secs),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
@@ -127,7 +135,12 @@ pub async fn run(args: IngestArgs, config: &Config) -> Result<()> {
                 )
             })?;
         tracing::info!(addr = %config.ingest.metrics_addr, "serving metrics at /metrics");
-        tokio::spawn(abacus_ingest::metrics::serve(listener, metrics.clone()));
+        let served = metrics.clone();
+        tokio::spawn(async move {
+            if let Err(e) = abacus_ingest::http::serve(listener, served).await {
+                tracing::error!(error = %e, "the metrics endpoint stopped");
+            }
+        });
     }
     let summary = abacus_ingest::run(
         &config.kafka,

@@ -173,6 +173,10 @@ fn ingest_statements() -> Vec<(String, String)> {
     ];
     for table in ["events", "quarantine"] {
         out.push((
+            format!("ingest: startup check of write access to {table}"),
+            abacus_ingest::sink::write_check_sql(table),
+        ));
+        out.push((
             format!("ingest: stored offsets in {table}"),
             render(
                 select_stored(table),

@@ -265,7 +265,7 @@ fn kubernetes_configmap_loads_and_ingest_shuts_down_within_the_grace_period() {
          shutdown timeout {shutdown} s (+{SHUTDOWN_SLACK_SECS} s)"
     );
 
-    // Probes hit the metrics endpoint on the port ingest serves it on, on all interfaces.
+    // Probes hit ingest's endpoints on the port it serves them on, on all interfaces.
     let container = containers(ingest)[0];
     let args = strings(container.get("args"));
     let addr = flag_value(&args, "--metrics-addr").expect("--metrics-addr in ingest args");
@@ -281,10 +281,10 @@ fn kubernetes_configmap_loads_and_ingest_shuts_down_within_the_grace_period() {
         })
         .and_then(|p| str_at(p, &["name"]))
         .unwrap_or_else(|| panic!("{file}: no containerPort {port}"));
-    for probe in ["readinessProbe", "livenessProbe"] {
+    for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
         let get = container.get(probe).and_then(|p| p.get("httpGet"));
         let get = get.unwrap_or_else(|| panic!("{file}: no {probe}.httpGet"));
-        assert_eq!(str_at(get, &["path"]), Some("/metrics"), "{file}: {probe}");
+        assert_eq!(str_at(get, &["path"]), Some(path), "{file}: {probe}");
         let probe_port = get.get("port").unwrap();
         assert!(
             probe_port.as_str() == Some(named) || probe_port.as_u64() == Some(port),
