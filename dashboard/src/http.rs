@@ -282,7 +282,7 @@ async fn export_csv(
                     attachment(&id, report.run.run_id, "csv"),
                 ),
             ],
-            view::csv(&shown.rows),
+            view::csv(&shown.columns, &shown.rows),
         )
             .into_response(),
         Err(res) => res,
@@ -296,7 +296,13 @@ async fn export_json(
 ) -> Response {
     match export(&state, &id, &q).await {
         Ok((report, shown)) => {
-            let value = view::export_json(&report, &shown.decision, &shown.checks, &shown.rows);
+            let value = view::export_json(
+                &report,
+                &shown.decision,
+                &shown.checks,
+                &shown.columns,
+                &shown.rows,
+            );
             (
                 [(header::CONTENT_TYPE, "application/json")],
                 serde_json::to_string_pretty(&value).unwrap_or_default(),
