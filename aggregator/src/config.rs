@@ -21,6 +21,10 @@ pub struct AggregateConfig {
     /// Progress lines during long passes, every this many seconds (0 = off).
     #[serde(default = "default_progress_secs")]
     pub progress_secs: u64,
+    /// How long the aggregation lease lasts without renewal: the holder renews it every third
+    /// of this time during a pass; after a holder crashes, the next pass waits up to this long.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
 }
 
 fn default_overlap_secs() -> u64 {
@@ -39,6 +43,10 @@ fn default_progress_secs() -> u64 {
     5
 }
 
+fn default_lease_secs() -> u64 {
+    60
+}
+
 impl Default for AggregateConfig {
     fn default() -> Self {
         Self {
@@ -46,6 +54,7 @@ impl Default for AggregateConfig {
             srm_threshold: default_srm_threshold(),
             mixing_variance: default_mixing_variance(),
             progress_secs: default_progress_secs(),
+            lease_secs: default_lease_secs(),
         }
     }
 }
@@ -63,6 +72,15 @@ impl AggregateConfig {
             return Err(crate::AggregateError::Invalid {
                 what: "aggregate.mixing_variance",
                 reason: format!("must be positive (got {})", self.mixing_variance),
+            });
+        }
+        if !(3..=86_400).contains(&self.lease_secs) {
+            return Err(crate::AggregateError::Invalid {
+                what: "aggregate.lease_secs",
+                reason: format!(
+                    "must be between 3 and 86400 seconds (got {})",
+                    self.lease_secs
+                ),
             });
         }
         Ok(())
