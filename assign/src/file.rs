@@ -167,6 +167,14 @@ pub struct RawFlag {
     pub variants: Vec<String>,
     /// Variant for users no rule or rollout allocates.
     pub default: String,
+    /// Value type: `boolean`, `string`, `integer`, `float` or `object` [default: inferred from
+    /// `values`]. Needs `values`.
+    #[serde(default, rename = "type")]
+    pub value_type: Option<String>,
+    /// The value of each variant, e.g. `{ on = true, off = false }` [default: none, so the value
+    /// is the variant name]. Keys not listed in `variants` add variants.
+    #[serde(default)]
+    pub values: Option<toml::Table>,
     /// Allocation for users that match no rule [default: none, so they get `default`].
     #[serde(default)]
     pub rollout: Vec<RawAllocation>,

@@ -10,15 +10,17 @@
 //! weights, in order; the user's bucket is `flag_bucket(flag, rule, user)` (see
 //! [`crate::hash`]), so each rule and the rollout hash users independently.
 //!
-//! Rule conditions and the evaluation context live in [`crate::conditions`].
+//! The value of the variant is typed when the flag gives `values` ([`crate::value`]), else it is
+//! the variant name. Rule conditions and the evaluation context live in [`crate::conditions`].
 
 use std::collections::HashSet;
 
-use crate::conditions::{condition, Condition, Context};
+use crate::conditions::{condition, AttrValue, Condition, Context, Op};
 use crate::experiment::BucketRange;
-use crate::file::{RawAllocation, RawFlag};
+use crate::file::{RawAllocation, RawCondition, RawFlag, RawRule};
 use crate::hash::flag_bucket;
 use crate::validate::{check_id, check_variant_name, weight_ranges};
+use crate::value::{from_toml, unify, FlagValue, ValueType};
 use crate::Problem;
 
 /// A validated feature flag.
@@ -32,6 +34,10 @@ pub struct Flag {
     pub enabled: bool,
     /// The flag's variants.
     pub variants: Vec<String>,
+    /// The type of the values (`string` for a flag without `values`).
+    pub value_type: ValueType,
+    /// The value of each variant, parallel to `variants` (the variant name when untyped).
+    pub values: Vec<FlagValue>,
     /// Variant for users no rule or rollout allocates.
     pub default: String,
     /// Allocation for users that match no rule.
@@ -93,10 +99,12 @@ impl std::fmt::Display for Reason<'_> {
 }
 
 /// The result of [`Flag::evaluate`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Evaluation<'a> {
     /// The variant.
     pub variant: &'a str,
+    /// The variant's value.
+    pub value: &'a FlagValue,
     /// Why.
     pub reason: Reason<'a>,
     /// The allocation bucket used (for a rule or the rollout).
@@ -104,42 +112,142 @@ pub struct Evaluation<'a> {
 }
 
 impl Flag {
-    /// The variant of `user_id` in `context`, and why.
+    /// The variant of `user_id` in `context`, its value, and why.
     pub fn evaluate<'a>(&'a self, user_id: &str, context: &Context) -> Evaluation<'a> {
+        let (variant, reason, bucket) = self.choose(user_id, context);
+        Evaluation {
+            variant,
+            value: self.value_or_name(variant),
+            reason,
+            bucket,
+        }
+    }
+
+    /// The value of `variant`, if it is one of the flag's variants.
+    pub fn value(&self, variant: &str) -> Option<&FlagValue> {
+        self.variants
+            .iter()
+            .position(|v| v == variant)
+            .and_then(|i| self.values.get(i))
+    }
+
+    fn value_or_name(&self, variant: &str) -> &FlagValue {
+        // Validation gives every variant a value; only a hand-built flag with `values` shorter
+        // than `variants` gets the empty string.
+        static MISSING: FlagValue = FlagValue::Str(String::new());
+        self.value(variant).unwrap_or(&MISSING)
+    }
+
+    fn choose<'a>(
+        &'a self,
+        user_id: &str,
+        context: &Context,
+    ) -> (&'a str, Reason<'a>, Option<u32>) {
         if !self.enabled {
-            return Evaluation {
-                variant: &self.default,
-                reason: Reason::FlagDisabled,
-                bucket: None,
-            };
+            return (&self.default, Reason::FlagDisabled, None);
         }
         for rule in &self.rules {
             if rule.conditions.iter().all(|c| c.holds(context)) {
                 let bucket = flag_bucket(&self.name, Some(&rule.name), user_id);
                 if let Some(variant) = rule.allocation.variant_at(bucket) {
-                    return Evaluation {
-                        variant,
-                        reason: Reason::Rule(&rule.name),
-                        bucket: Some(bucket),
-                    };
+                    return (variant, Reason::Rule(&rule.name), Some(bucket));
                 }
             }
         }
         if let Some(rollout) = &self.rollout {
             let bucket = flag_bucket(&self.name, None, user_id);
             if let Some(variant) = rollout.variant_at(bucket) {
-                return Evaluation {
-                    variant,
-                    reason: Reason::Rollout,
-                    bucket: Some(bucket),
-                };
+                return (variant, Reason::Rollout, Some(bucket));
             }
         }
-        Evaluation {
-            variant: &self.default,
-            reason: Reason::Default,
-            bucket: None,
+        (&self.default, Reason::Default, None)
+    }
+}
+
+impl Flag {
+    /// The flag as it would be written in a file (what the registry stores, as TOML).
+    ///
+    /// `values` is left out when every value is its variant name (an untyped flag).
+    pub fn to_raw(&self) -> RawFlag {
+        let untyped = self
+            .variants
+            .iter()
+            .zip(&self.values)
+            .all(|(v, value)| *value == FlagValue::Str(v.clone()));
+        let values = (!untyped).then(|| {
+            self.variants
+                .iter()
+                .zip(&self.values)
+                .map(|(v, value)| (v.clone(), to_toml(value)))
+                .collect()
+        });
+        let allocation = |a: &Allocation| {
+            a.entries
+                .iter()
+                .map(|(variant, weight, _)| RawAllocation {
+                    variant: variant.clone(),
+                    weight: i64::from(*weight),
+                })
+                .collect()
+        };
+        RawFlag {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            enabled: self.enabled,
+            variants: self.variants.clone(),
+            default: self.default.clone(),
+            value_type: (!untyped).then(|| self.value_type.name().to_owned()),
+            values,
+            rollout: self.rollout.as_ref().map(allocation).unwrap_or_default(),
+            rule: self
+                .rules
+                .iter()
+                .map(|r| RawRule {
+                    name: r.name.clone(),
+                    conditions: r.conditions.iter().map(condition_to_raw).collect(),
+                    allocation: allocation(&r.allocation),
+                })
+                .collect(),
         }
+    }
+}
+
+fn to_toml(value: &FlagValue) -> toml::Value {
+    match value {
+        FlagValue::Bool(b) => toml::Value::Boolean(*b),
+        FlagValue::Str(s) => toml::Value::String(s.clone()),
+        FlagValue::Int(i) => toml::Value::Integer(*i),
+        FlagValue::Float(x) => toml::Value::Float(*x),
+        // Objects came from TOML tables, so they convert back (a hand-built object that does
+        // not is caught by the registry's round-trip check).
+        FlagValue::Object(m) => {
+            toml::Value::try_from(m).unwrap_or_else(|_| toml::Value::Table(Default::default()))
+        }
+    }
+}
+
+fn condition_to_raw(c: &Condition) -> RawCondition {
+    let scalar = |v: &AttrValue| match v {
+        AttrValue::Str(s) => toml::Value::String(s.clone()),
+        AttrValue::Bool(b) => toml::Value::Boolean(*b),
+        AttrValue::Num(x) => toml::Value::Float(*x),
+    };
+    let set = |vs: &[AttrValue]| toml::Value::Array(vs.iter().map(scalar).collect());
+    let (op, value) = match &c.op {
+        Op::Eq(v) => ("eq", Some(scalar(v))),
+        Op::Ne(v) => ("ne", Some(scalar(v))),
+        Op::In(vs) => ("in", Some(set(vs))),
+        Op::NotIn(vs) => ("not_in", Some(set(vs))),
+        Op::Gt(x) => ("gt", Some(toml::Value::Float(*x))),
+        Op::Gte(x) => ("gte", Some(toml::Value::Float(*x))),
+        Op::Lt(x) => ("lt", Some(toml::Value::Float(*x))),
+        Op::Lte(x) => ("lte", Some(toml::Value::Float(*x))),
+        Op::Exists => ("exists", None),
+    };
+    RawCondition {
+        attr: c.attr.clone(),
+        op: op.to_owned(),
+        value,
     }
 }
 
@@ -213,12 +321,15 @@ pub(crate) fn validate_flags(raw: &[RawFlag], problems: &mut Vec<Problem>) -> Ve
                 });
             }
         }
+        let (value_type, values) = flag_values(f, &variants, &subj, problems);
         if problems.len() == before {
             flags.push(Flag {
                 name: f.name.clone(),
                 description: f.description.clone(),
                 enabled: f.enabled,
                 variants,
+                value_type,
+                values,
                 default: f.default.clone(),
                 rollout,
                 rules,
@@ -228,7 +339,8 @@ pub(crate) fn validate_flags(raw: &[RawFlag], problems: &mut Vec<Problem>) -> Ve
     flags
 }
 
-/// The declared variants, or those named by `default` and the allocations in first-use order.
+/// The declared variants, or those named by `default`, the allocations (in first-use order) and
+/// the keys of `values`.
 fn flag_variants(f: &RawFlag) -> Vec<String> {
     if !f.variants.is_empty() {
         return f.variants.clone();
@@ -237,13 +349,88 @@ fn flag_variants(f: &RawFlag) -> Vec<String> {
     let named = f
         .rollout
         .iter()
-        .chain(f.rule.iter().flat_map(|r| r.allocation.iter()));
-    for a in named {
-        if !out.contains(&a.variant) {
-            out.push(a.variant.clone());
+        .chain(f.rule.iter().flat_map(|r| r.allocation.iter()))
+        .map(|a| &a.variant)
+        .chain(f.values.iter().flat_map(|v| v.keys()));
+    for name in named {
+        if !out.contains(name) {
+            out.push(name.clone());
         }
     }
     out
+}
+
+/// The type and the value of every variant (the variant names when `values` is absent).
+fn flag_values(
+    f: &RawFlag,
+    variants: &[String],
+    subject: &str,
+    problems: &mut Vec<Problem>,
+) -> (ValueType, Vec<FlagValue>) {
+    let declared = match f.value_type.as_deref() {
+        None => None,
+        Some(name) => match ValueType::ALL.iter().find(|(n, _)| *n == name) {
+            Some((_, t)) => Some(*t),
+            None => {
+                problems.push(Problem::new(
+                    subject,
+                    "type",
+                    format!(
+                        "must be one of boolean, string, integer, float, object (got \"{name}\")"
+                    ),
+                ));
+                return (ValueType::String, Vec::new());
+            }
+        },
+    };
+    let Some(raw) = &f.values else {
+        if declared.is_some() {
+            problems.push(Problem::new(
+                subject,
+                "type",
+                "needs `values` (the value of each variant)",
+            ));
+        }
+        let names = variants.iter().map(|v| FlagValue::Str(v.clone())).collect();
+        return (ValueType::String, names);
+    };
+    let before = problems.len();
+    for key in raw.keys() {
+        if !variants.contains(key) {
+            problems.push(Problem::new(
+                subject,
+                "values",
+                format!(
+                    "names no variant (\"{key}\"; the variants are {})",
+                    variants.join(", ")
+                ),
+            ));
+        }
+    }
+    let mut values = Vec::new();
+    for variant in variants {
+        match raw.get(variant).map(from_toml) {
+            None => problems.push(Problem::new(
+                subject,
+                "values",
+                format!("must give every variant a value (\"{variant}\" has none)"),
+            )),
+            Some(Err(e)) => {
+                problems.push(Problem::new(subject, format!("values.{variant}"), e));
+            }
+            Some(Ok(v)) => values.push((variant.clone(), v)),
+        }
+    }
+    if problems.len() > before {
+        return (ValueType::String, Vec::new());
+    }
+    match unify(declared, &mut values) {
+        Ok(t) => (t, values.into_iter().map(|(_, v)| v).collect()),
+        Err(e) => {
+            problems.push(Problem::new(subject, "values", e));
+            (ValueType::String, Vec::new())
+        }
+    }
 }
 
 fn allocation(

@@ -25,6 +25,7 @@
 //! - [`analysis`]: how an experiment is analysed: engine, prior, CUPED, plan.
 //! - [`experiment`]: the validated [`Experiment`] and assignment.
 //! - [`flags`]: feature flags and their evaluation.
+//! - [`value`]: typed flag values (boolean, string, integer, float, object).
 //! - [`conditions`]: rule conditions and the attribute [`Context`].
 //! - [`error`]: [`DefinitionError`] and [`Problem`].
 
@@ -38,6 +39,7 @@ pub mod flags;
 pub mod hash;
 pub mod metrics;
 pub mod validate;
+pub mod value;
 
 pub use analysis::{supports_cuped, Engine, Plan, Prior, DEFAULT_PRE_PERIOD_DAYS};
 pub use conditions::{AttrValue, Condition, Context, Op};
@@ -48,3 +50,4 @@ pub use experiment::{
 pub use flags::{Evaluation, Flag, Reason};
 pub use hash::BUCKETS;
 pub use validate::{parse, parse_date_time, validate, Definitions, EXCLUDED};
+pub use value::{FlagValue, ValueType};

@@ -70,6 +70,15 @@ pub fn validate(raw: &RawFile) -> Result<Definitions, DefinitionError> {
     }
     place_slices(&mut experiments, &mut problems);
     let flags = validate_flags(&raw.flag, &mut problems);
+    for f in &flags {
+        if seen.contains(f.name.as_str()) {
+            problems.push(Problem::new(
+                format!("flag \"{}\"", f.name),
+                "name",
+                "must differ from every experiment id (a flag or experiment is looked up by one key)",
+            ));
+        }
+    }
     if problems.is_empty() {
         Ok(Definitions {
             experiments: experiments.into_iter().map(|(e, _)| e).collect(),

@@ -1,6 +1,6 @@
 //! Feature-flag evaluation on the example file: rules in order, rollout, default, disabled.
 
-use abacus_assign::{parse, Context, Flag, Reason};
+use abacus_assign::{parse, Context, Flag, FlagValue, Reason, ValueType};
 
 const EXAMPLE: &str = include_str!("../../examples/experiments.toml");
 
@@ -139,4 +139,124 @@ fn flag_named(text: &str, name: &str) -> Flag {
         .flag(name)
         .expect("flag exists")
         .clone()
+}
+
+#[test]
+fn typed_flags_answer_their_values() {
+    let defs = parse(EXAMPLE).expect("valid file");
+    let dark = defs.flag("dark-mode").expect("dark-mode");
+    assert_eq!(dark.value_type, ValueType::Boolean);
+    let staff = Context::new().with("email_domain", "abacus.example");
+    let e = dark.evaluate("u1", &staff);
+    assert_eq!((e.variant, e.value), ("dark", &FlagValue::Bool(true)));
+    let light = (0..1000)
+        .map(|i| dark.evaluate(&format!("u{i}"), &Context::new()))
+        .find(|e| e.variant == "light")
+        .expect("some user is in the 80 % light share");
+    assert_eq!(light.value, &FlagValue::Bool(false));
+
+    let shipping = defs.flag("free-shipping-threshold").expect("shipping");
+    assert_eq!(shipping.value_type, ValueType::Float);
+    let e = shipping.evaluate("u1", &Context::new());
+    assert_eq!((e.variant, e.reason), ("standard", Reason::Default));
+    assert_eq!(
+        e.value.to_string(),
+        "50.0",
+        "a float flag's integers are floats"
+    );
+    let eu = Context::new().with("region", "eu-west");
+    assert_eq!(shipping.evaluate("u1", &eu).value, &FlagValue::Float(29.9));
+
+    let ranking = defs.flag("search-ranking").expect("ranking");
+    assert_eq!(ranking.value_type, ValueType::Object);
+    let v = ranking.value("semantic").expect("semantic").to_string();
+    assert_eq!(
+        v,
+        r#"{"boost":1.5,"fields":["title","description"],"model":"vector"}"#
+    );
+
+    // Untyped flags answer the variant name.
+    let search = defs.flag("new-search").expect("new-search");
+    assert_eq!(search.value_type, ValueType::String);
+    let e = search.evaluate("u1", &staff);
+    assert_eq!(e.value, &FlagValue::Str("on".into()));
+}
+
+#[test]
+fn typed_values_are_validated() {
+    let base = "[[flag]]\nname = \"f\"\ndefault = \"a\"\nvariants = [\"a\", \"b\"]\n";
+    let refused = |extra: &str, fragments: &[&str]| {
+        let err = parse(&format!("{base}{extra}"))
+            .expect_err("refused")
+            .to_string();
+        for f in fragments {
+            assert!(err.contains(f), "{f:?} missing from: {err}");
+        }
+    };
+    refused(
+        "values = { a = true }\n",
+        &["flag \"f\"", "values", "\"b\" has none"],
+    );
+    refused(
+        "values = { a = true, b = false, c = true }\n",
+        &["values", "names no variant", "\"c\""],
+    );
+    refused(
+        "values = { a = true, b = \"no\" }\n",
+        &["values must all have one type", "boolean for \"a\""],
+    );
+    refused(
+        "type = \"integer\"\nvalues = { a = 1, b = 2.5 }\n",
+        &["must all be of type integer", "\"b\" is float"],
+    );
+    refused(
+        "type = \"date\"\nvalues = { a = 1, b = 2 }\n",
+        &[
+            "type must be one of boolean, string, integer, float, object",
+            "date",
+        ],
+    );
+    refused("type = \"boolean\"\n", &["type needs `values`"]);
+    refused(
+        "values = { a = [1], b = [2] }\n",
+        &["values.a", "an array is not a flag value"],
+    );
+    refused(
+        "values = { a = { x = nan }, b = {} }\n",
+        &["values.a", "finite"],
+    );
+    // Values may declare the variants.
+    let defs = parse("[[flag]]\nname = \"g\"\ndefault = \"x\"\nvalues = { x = 1, y = 2 }\n")
+        .expect("valid");
+    assert_eq!(defs.flags[0].variants, ["x", "y"]);
+    assert_eq!(defs.flags[0].value_type, ValueType::Integer);
+}
+
+#[test]
+fn a_flag_may_not_share_its_name_with_an_experiment() {
+    let text = format!("{EXAMPLE}\n[[flag]]\nname = \"aa-baseline\"\ndefault = \"x\"\n");
+    let err = parse(&text).expect_err("refused").to_string();
+    assert!(
+        err.contains("flag \"aa-baseline\": name must differ from every experiment id"),
+        "{err}"
+    );
+}
+
+#[test]
+fn flags_round_trip_through_their_file_form() {
+    let defs = parse(EXAMPLE).expect("valid file");
+    let text = format!(
+        "{}\n[[flag]]\nname = \"ops\"\ndefault = \"no\"\n[[flag.rule]]\nname = \"r\"\nconditions = [{{ attr = \"plan\", op = \"ne\", value = \"free\" }}, {{ attr = \"country\", op = \"not_in\", value = [\"US\", 1, true] }}, {{ attr = \"age\", op = \"lt\", value = 17 }}, {{ attr = \"x\", op = \"exists\" }}]\nallocation = [{{ variant = \"yes\", weight = 3 }}, {{ variant = \"no\", weight = 1 }}]\n",
+        ""
+    );
+    let extra = parse(&text).expect("valid flag");
+    for f in defs.flags.iter().chain(&extra.flags) {
+        let raw = abacus_assign::file::RawFile {
+            experiment: Vec::new(),
+            flag: vec![f.to_raw()],
+        };
+        let toml_text = toml::to_string(&raw).expect("serializes");
+        let back = parse(&toml_text).unwrap_or_else(|e| panic!("{}: {e}\n{toml_text}", f.name));
+        assert_eq!(&back.flags[0], f, "{toml_text}");
+    }
 }

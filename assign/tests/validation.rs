@@ -61,7 +61,7 @@ fn the_example_is_valid_and_resolves_slices_and_ranges() {
         defs.experiment("aa-baseline").unwrap().buckets,
         range(0, 10000)
     );
-    assert_eq!(defs.flags.len(), 1);
+    assert_eq!(defs.flags.len(), 4);
 }
 
 #[test]

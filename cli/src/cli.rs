@@ -114,6 +114,9 @@ pub enum Command {
     /// Evaluate feature flags (from a file; no ClickHouse needed).
     #[command(subcommand)]
     Flags(commands::flags::FlagsCommand),
+    /// Serve assignments and feature flags over HTTP (OpenFeature OFREP), logging exposures.
+    #[command(long_about = commands::serve::LONG_ABOUT)]
+    Serve(Box<commands::serve::ServeArgs>),
     /// Statistics calculators: compare arms, plan sample sizes, check sample ratios, adjust
     /// p-values, sequential tests. Needs no configuration.
     #[command(subcommand)]

@@ -18,6 +18,7 @@ use abacus_dashboard::DashboardConfig;
 use abacus_ingest::{IngestConfig, KafkaConfig};
 use abacus_schema::redact::{is_secret_key, redact_url, REDACTED};
 use abacus_schema::ClickHouseConfig;
+use abacus_serve::ServeConfig;
 
 /// Name of the config file looked up in the working directory when none is given.
 pub const DEFAULT_FILE: &str = "abacus.toml";
@@ -44,6 +45,9 @@ pub struct Config {
     /// The dashboard: listen address, refresh period, optional token or basic auth.
     #[serde(default)]
     pub dashboard: DashboardConfig,
+    /// `abacus serve`: source, listen address, limits, API keys, exposure logging.
+    #[serde(default)]
+    pub serve: ServeConfig,
 }
 
 /// Where the configuration came from, for `config show` and logs.
@@ -236,6 +240,9 @@ pub fn redacted_toml(config: &Config) -> Result<String> {
         if !secret.is_empty() {
             *secret = "<redacted>".into();
         }
+    }
+    for key in config.serve.api_keys.iter_mut() {
+        *key = REDACTED.into();
     }
     for (key, value) in config.kafka.client.iter_mut() {
         if is_secret_key(key) {

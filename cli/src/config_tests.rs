@@ -153,3 +153,21 @@ fn the_committed_example_file_is_valid_and_complete() {
     }
     let _ = parsed;
 }
+
+#[test]
+fn serve_api_keys_come_from_the_environment_and_are_redacted() {
+    let env: BTreeMap<String, String> = [(
+        "ABACUS_SERVE_API_KEYS".to_owned(),
+        "key-one,key-two".to_owned(),
+    )]
+    .into();
+    let loaded = load(Some(Path::new("/dev/null")), &env, &[]).unwrap();
+    assert_eq!(loaded.config.serve.api_keys, ["key-one", "key-two"]);
+    let text = redacted_toml(&loaded.config).unwrap();
+    assert!(
+        !text.contains("key-one") && !text.contains("key-two"),
+        "{text}"
+    );
+    assert!(text.contains("<redacted>"), "{text}");
+    assert!(!format!("{:?}", loaded.config).contains("key-one"));
+}

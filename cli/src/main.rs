@@ -41,6 +41,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(args) => flags.extend(args.overrides()),
         Command::Aggregate(args) => flags.extend(args.overrides()),
         Command::Dashboard(args) => flags.extend(args.overrides()),
+        Command::Serve(args) => flags.extend(args.overrides()),
         _ => {}
     }
     let loaded = config::load(cli.global.config.as_deref(), &env, &flags)?;
@@ -66,6 +67,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dashboard(args) => {
             runtime()?.block_on(commands::dashboard::run(args, &loaded.config))
         }
+        Command::Serve(args) => runtime()?.block_on(commands::serve::run(*args, &loaded.config)),
         Command::Stats(cmd) => commands::stats::run(cmd),
     }
 }

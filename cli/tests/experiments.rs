@@ -181,7 +181,7 @@ fn flags_eval_prints_variant_and_reason() {
     ];
     let o = abacus(&[&base[..], &["--attr", "email_domain=abacus.example"]].concat());
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o), "on\trule:staff\n");
+    assert_eq!(stdout(&o), "on\trule:staff\t\"on\"\n");
     let o = abacus(
         &[
             &base[..],
@@ -197,8 +197,44 @@ fn flags_eval_prints_variant_and_reason() {
     );
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("json");
     assert_eq!(v["reason"], "rule:eu-beta");
+    assert_eq!(
+        v["value"], v["variant"],
+        "an untyped flag's value is its variant"
+    );
+    assert_eq!(v["value_type"], "string");
     let o = abacus(&base);
-    assert!(stdout(&o).ends_with("\trollout\n"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("\trollout\t"), "{}", stdout(&o));
+    // A typed flag prints its value (a float flag's value is a JSON float).
+    let o = abacus(&[
+        "flags",
+        "eval",
+        "--experiments",
+        EXAMPLE,
+        "--flag",
+        "free-shipping-threshold",
+        "--user",
+        "u1",
+        "--attr",
+        "region=eu-west",
+    ]);
+    assert_eq!(stdout(&o), "low\trule:eu\t29.9\n");
+    let o = abacus(&[
+        "flags",
+        "eval",
+        "--experiments",
+        EXAMPLE,
+        "--flag",
+        "free-shipping-threshold",
+        "--user",
+        "u1",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("json");
+    assert_eq!(
+        (v["value"].as_f64(), v["value_type"].as_str()),
+        (Some(50.0), Some("float"))
+    );
+    assert!(stdout(&o).contains("\"value\":50.0"), "{}", stdout(&o));
     let o = abacus(&[&base[..], &["--attr", "novalue"]].concat());
     assert_eq!(o.status.code(), Some(2));
     let o = abacus(&[

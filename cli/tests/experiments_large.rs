@@ -128,7 +128,11 @@ async fn a_50_mb_file_is_applied_completely_once_and_validated_in_bounded_memory
     );
 
     let again = abacus(db.name(), &["experiments", "apply", file]);
-    assert!(again.status.success());
+    assert!(
+        again.status.success(),
+        "the second apply failed: {}",
+        String::from_utf8_lossy(&again.stderr)
+    );
     assert_eq!(
         db.count("SELECT count() FROM experiments").await,
         EXPERIMENTS as u64,

@@ -26,4 +26,22 @@ pub enum RegistryError {
         /// The encoder's message.
         message: String,
     },
+    /// A stored flag does not read back as a valid flag.
+    #[error("stored flag \"{name}\" version {version} is unreadable: {message}")]
+    CorruptFlag {
+        /// Flag name of the row.
+        name: String,
+        /// Version of the row.
+        version: u32,
+        /// What is wrong.
+        message: String,
+    },
+    /// A flag could not be encoded for storage.
+    #[error("failed to encode flag \"{name}\" for the registry: {message}")]
+    EncodeFlag {
+        /// Flag name.
+        name: String,
+        /// What went wrong.
+        message: String,
+    },
 }

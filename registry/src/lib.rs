@@ -12,15 +12,21 @@
 //! checked again on the way in: [`current`] (latest version of each experiment),
 //! [`at_version`], [`as_of`] (what was current at a time) and [`history`].
 //!
+//! Feature flags are versioned the same way in the table `flags` ([`flags`](mod@flags)), so that
+//! `abacus serve --source registry` serves them too.
+//!
 //! # Layout
 //! - [`store`]: the table's rows, the canonical JSON and checksum, and the read functions.
+//! - [`flags`](mod@flags): flags' rows, canonical TOML, reading, planning and applying.
 //! - [`plan`](mod@plan): comparing a file with the registry, and applying the difference.
 //! - [`error`]: the error type, [`RegistryError`].
 
 pub mod error;
+pub mod flags;
 pub mod plan;
 pub mod store;
 
 pub use error::RegistryError;
+pub use flags::{apply_flags, current_flags, plan_flags, FlagChange, StoredFlag};
 pub use plan::{apply, plan, Action, Change, Plan};
 pub use store::{as_of, at_version, current, history, StoredExperiment};

@@ -35,6 +35,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "0006_cuped_bayesian.sql",
         include_str!("../migrations/0006_cuped_bayesian.sql"),
     ),
+    (
+        "0007_flags.sql",
+        include_str!("../migrations/0007_flags.sql"),
+    ),
 ];
 
 /// One migration file.

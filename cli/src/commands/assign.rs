@@ -4,11 +4,10 @@
 use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
 
+use abacus_assign::Experiment;
+use abacus_serve::eval::AssignRecord;
 use anyhow::{bail, Context, Result};
 use clap::{ArgGroup, Args};
-use serde_json::json;
-
-use abacus_assign::{Experiment, EXCLUDED};
 
 use crate::commands::experiments::load_file;
 
@@ -86,17 +85,11 @@ fn write_one(
     json: bool,
     with_user: bool,
 ) -> Result<()> {
-    let a = exp.assignment(user);
-    let variant = a.variant.map_or(EXCLUDED, |v| v.name.as_str());
+    // The record `POST /v1/assign` of `abacus serve` answers too.
+    let record = AssignRecord::new(exp, user);
+    let variant = record.variant;
     let written = if json {
-        let value = json!({
-            "experiment": exp.id,
-            "user_id": user,
-            "variant": variant,
-            "in_experiment": a.variant.is_some(),
-            "namespace_bucket": a.namespace_bucket,
-            "variant_bucket": a.variant_bucket,
-        });
+        let value = serde_json::to_string(&record).context("failed to encode JSON")?;
         writeln!(out, "{value}")
     } else if with_user {
         writeln!(out, "{user}\t{variant}")

@@ -77,9 +77,10 @@ pub async fn run(cmd: ExperimentsCommand, config: &Config) -> Result<()> {
             }
             for f in &defs.flags {
                 println!(
-                    "  flag {} ({}, {} rules, default {})",
+                    "  flag {} ({}, {} values, {} rules, default {})",
                     f.name,
                     if f.enabled { "enabled" } else { "disabled" },
+                    f.value_type,
                     f.rules.len(),
                     terminal(&f.default)
                 );
@@ -92,14 +93,33 @@ pub async fn run(cmd: ExperimentsCommand, config: &Config) -> Result<()> {
             let plan = abacus_registry::plan(&ch, &defs)
                 .await
                 .with_context(|| registry_context(&ch))?;
+            let flag_plan = abacus_registry::plan_flags(&ch, &defs)
+                .await
+                .with_context(|| registry_context(&ch))?;
             print_plan(&plan, dry_run);
+            for c in &flag_plan {
+                let what = match (&c.action, c.new_version()) {
+                    (abacus_registry::Action::Unchanged { version }, _) => {
+                        format!("unchanged (version {version})")
+                    }
+                    (_, Some(v)) if dry_run => format!("would store version {v}"),
+                    (_, Some(v)) => format!("stores version {v}"),
+                    (_, None) => String::new(),
+                };
+                println!("  flag {}: {what}", c.flag.name);
+            }
             if dry_run {
                 println!("dry run: nothing stored");
                 return Ok(());
             }
-            let stored = abacus_registry::apply(&ch, &plan)
+            let mut stored = abacus_registry::apply(&ch, &plan)
                 .await
                 .with_context(|| format!("failed to store definitions in `{}`", ch.database()))?;
+            stored.extend(
+                abacus_registry::apply_flags(&ch, &flag_plan)
+                    .await
+                    .with_context(|| format!("failed to store flags in `{}`", ch.database()))?,
+            );
             if stored.is_empty() {
                 println!("registry is up to date: nothing stored");
             } else {

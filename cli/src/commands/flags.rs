@@ -3,19 +3,19 @@
 
 use std::path::PathBuf;
 
+use abacus_assign::Context;
+use abacus_serve::eval::FlagRecord;
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
-use serde_json::json;
-
-use abacus_assign::Context;
 
 use crate::commands::experiments::load_file;
 
 #[derive(Debug, Subcommand)]
 pub enum FlagsCommand {
-    /// Evaluate a flag for one user and print `variant<TAB>reason`.
+    /// Evaluate a flag for one user and print `variant<TAB>reason<TAB>value`.
     ///
-    /// The reason is `flag_disabled`, `rule:<name>` (the first rule whose conditions all
+    /// The value is printed as JSON: `true`, `29.9`, `{"model":"bm25"}`, or the variant name in
+    /// quotes for a flag without typed `values`. The reason is `flag_disabled`, `rule:<name>` (the first rule whose conditions all
     /// hold), `rollout` (no rule matched; the flag's rollout allocated the variant) or
     /// `default`. Attributes are given as text; conditions compare them as numbers or
     /// booleans when the condition's value is one (`--attr app_version=42` matches
@@ -37,7 +37,7 @@ pub struct EvalArgs {
     /// Context attribute, repeatable: --attr region=eu-west --attr app_version=42.
     #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = parse_attr)]
     pub attrs: Vec<(String, String)>,
-    /// Print {"flag", "user_id", "variant", "reason", "bucket"} as JSON.
+    /// Print {"flag", "user_id", "variant", "value", "value_type", "reason", "bucket"} as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -71,18 +71,12 @@ pub fn run(cmd: FlagsCommand) -> Result<()> {
     for (key, value) in &args.attrs {
         context.insert(key.clone(), value.clone());
     }
-    let e = flag.evaluate(&args.user, &context);
+    // The record `POST /v1/flags/eval` of `abacus serve` answers too.
+    let record = FlagRecord::new(flag, &args.user, &context);
     if args.json {
-        let value = json!({
-            "flag": flag.name,
-            "user_id": args.user,
-            "variant": e.variant,
-            "reason": e.reason.to_string(),
-            "bucket": e.bucket,
-        });
-        println!("{value}");
+        println!("{}", serde_json::to_string(&record)?);
     } else {
-        println!("{}\t{}", e.variant, e.reason);
+        println!("{}\t{}\t{}", record.variant, record.reason, record.value);
     }
     Ok(())
 }

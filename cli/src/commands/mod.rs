@@ -10,4 +10,5 @@ pub mod ingest;
 pub mod produce;
 pub mod report;
 pub mod schema;
+pub mod serve;
 pub mod stats;

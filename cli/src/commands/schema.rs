@@ -50,6 +50,15 @@ pub async fn run(cmd: SchemaCommand, config: &Config) -> Result<()> {
             let mut all = abacus_aggregator::statements::common();
             all.extend(abacus_report::statements::common());
             all.extend(ingest_statements());
+            // The registry reads that `abacus serve --source registry` polls.
+            all.push((
+                "registry: every stored experiment version".to_owned(),
+                abacus_registry::store::SELECT_ALL.to_owned(),
+            ));
+            all.push((
+                "registry: every stored flag version".to_owned(),
+                abacus_registry::flags::SELECT_FLAGS.to_owned(),
+            ));
             for e in &defs.experiments {
                 all.extend(abacus_aggregator::statements::for_experiment(e));
                 all.extend(abacus_report::statements::for_experiment(e));

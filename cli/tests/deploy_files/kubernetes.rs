@@ -120,11 +120,14 @@ fn kubernetes_manifests_are_well_formed_and_of_the_expected_kinds() {
         kinds,
         [
             "ConfigMap",
+            "ConfigMap",
             "CronJob",
+            "Deployment",
             "Deployment",
             "Deployment",
             "Job",
             "Namespace",
+            "Service",
             "Service"
         ],
         "the manifests define one of each expected kind"
@@ -170,7 +173,10 @@ fn kubernetes_containers_run_real_abacus_command_lines() {
         }
     }
     subcommands.sort();
-    assert_eq!(subcommands, ["aggregate", "dashboard", "ingest", "schema"]);
+    assert_eq!(
+        subcommands,
+        ["aggregate", "dashboard", "ingest", "schema", "serve"]
+    );
 }
 
 #[test]
@@ -401,4 +407,101 @@ fn kustomization_lists_the_manifests_except_the_migration_job() {
     let mut listed = listed;
     listed.sort();
     assert_eq!(listed, expected);
+}
+
+#[test]
+fn kubernetes_serve_is_probed_on_readyz_and_reached_through_its_service() {
+    let docs = manifests();
+    let named = |k: &str, n: &str| {
+        docs.iter()
+            .find(|(_, d)| kind(d) == k && str_at(d, &["metadata", "name"]) == Some(n))
+            .unwrap_or_else(|| panic!("a {k} {n}"))
+    };
+    let (file, serve) = named("Deployment", "abacus-serve");
+    let container = containers(serve)[0];
+    let args = strings(container.get("args"));
+    let listen = flag_value(&args, "--listen").expect("--listen in serve args");
+    let (host, port) = listen.rsplit_once(':').unwrap();
+    assert_eq!(
+        host, "0.0.0.0",
+        "{file}: the kubelet and the Service cannot reach {listen}"
+    );
+    let port: u64 = port.parse().unwrap();
+    let port_name = container
+        .get("ports")
+        .and_then(Value::as_sequence)
+        .and_then(|p| {
+            p.iter()
+                .find(|p| p.get("containerPort").and_then(Value::as_u64) == Some(port))
+        })
+        .and_then(|p| str_at(p, &["name"]))
+        .unwrap_or_else(|| panic!("{file}: no containerPort {port}"));
+    for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
+        let get = container
+            .get(probe)
+            .and_then(|p| p.get("httpGet"))
+            .unwrap_or_else(|| panic!("{file}: no {probe}.httpGet"));
+        assert_eq!(str_at(get, &["path"]), Some(path), "{file}: {probe}");
+        assert_eq!(str_at(get, &["port"]), Some(port_name), "{file}: {probe}");
+    }
+    // The experiments file it serves is a mounted ConfigMap key.
+    let experiments = flag_value(&args, "--experiments").expect("--experiments in serve args");
+    let dir = Path::new(experiments).parent().unwrap().to_str().unwrap();
+    let mount = container
+        .get("volumeMounts")
+        .and_then(Value::as_sequence)
+        .and_then(|m| m.iter().find(|m| str_at(m, &["mountPath"]) == Some(dir)))
+        .unwrap_or_else(|| panic!("{file}: nothing mounted at {dir}"));
+    let volume = str_at(mount, &["name"]).unwrap();
+    let source = pod_spec(serve)
+        .and_then(|s| s.get("volumes"))
+        .and_then(Value::as_sequence)
+        .and_then(|v| v.iter().find(|v| str_at(v, &["name"]) == Some(volume)))
+        .and_then(|v| str_at(v, &["configMap", "name"]))
+        .expect("the experiments volume is a ConfigMap");
+    let (_, cm) = named("ConfigMap", source);
+    let key = Path::new(experiments)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let text =
+        str_at(cm, &["data", key]).unwrap_or_else(|| panic!("ConfigMap {source} has no {key}"));
+    abacus_assign::parse(text).unwrap_or_else(|e| panic!("ConfigMap {source}: {e}"));
+    // Graceful shutdown fits the grace period (serve.shutdown_timeout_secs defaults to 10).
+    let grace = pod_spec(serve)
+        .and_then(|s| s.get("terminationGracePeriodSeconds"))
+        .and_then(Value::as_u64)
+        .expect("terminationGracePeriodSeconds");
+    assert!(
+        grace >= 10 + 10,
+        "{file}: terminationGracePeriodSeconds {grace}"
+    );
+
+    let (file, service) = named("Service", "abacus-serve");
+    let selector = service.get("spec").and_then(|s| s.get("selector")).unwrap();
+    let labels = serve
+        .get("spec")
+        .and_then(|s| s.get("template"))
+        .and_then(|t| t.get("metadata"))
+        .and_then(|m| m.get("labels"))
+        .unwrap();
+    for (k, v) in selector.as_mapping().unwrap() {
+        assert_eq!(
+            labels.get(k),
+            Some(v),
+            "{file}: selector {k:?} matches the serve pods"
+        );
+    }
+    let target = service
+        .get("spec")
+        .and_then(|s| s.get("ports"))
+        .and_then(Value::as_sequence)
+        .and_then(|p| p.first())
+        .and_then(|p| p.get("targetPort"))
+        .unwrap();
+    assert!(
+        target.as_str() == Some(port_name) || target.as_u64() == Some(port),
+        "{file}: targetPort {target:?} is not the serve port"
+    );
 }

@@ -37,7 +37,8 @@ fn unit_files() -> BTreeMap<String, String> {
             "abacus-aggregate.service",
             "abacus-aggregate.timer",
             "abacus-dashboard.service",
-            "abacus-ingest.service"
+            "abacus-ingest.service",
+            "abacus-serve.service"
         ]
     );
     units
@@ -142,6 +143,27 @@ fn systemd_units_have_the_production_settings() {
     assert_eq!(
         setting(&dashboard, "Install", "WantedBy"),
         Some("multi-user.target")
+    );
+
+    let serve = parse_unit(&units["abacus-serve.service"]);
+    let s = |key: &str| setting(&serve, "Service", key);
+    assert_eq!(s("Restart"), Some("on-failure"));
+    assert_eq!(s("KillSignal"), Some("SIGTERM"));
+    assert_eq!(
+        s("ExecReload"),
+        Some("/bin/kill -HUP $MAINPID"),
+        "systemctl reload sends SIGHUP (serve reloads its experiments file)"
+    );
+    let stop: u64 = s("TimeoutStopSec")
+        .and_then(|v| v.parse().ok())
+        .expect("TimeoutStopSec in plain seconds");
+    assert!(
+        stop >= 10 + 10,
+        "TimeoutStopSec {stop} leaves no room above serve's shutdown timeout (10 s)"
+    );
+    assert!(
+        s("ExecStart").is_some_and(|c| c.contains(" serve ") && c.contains("--experiments")),
+        "serve runs with an experiments file"
     );
 
     let aggregate = parse_unit(&units["abacus-aggregate.service"]);

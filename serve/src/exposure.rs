@@ -1,0 +1,435 @@
+//! Exposure logging: an `exposure` event in the ingest event format for each single evaluation
+//! of an experiment, published to Kafka keyed by `user_id`, never waited for.
+//!
+//! - **Deterministic id.** [`event_id`] is derived from (experiment, variant, user, UTC day),
+//!   so retries, restarts and several replicas produce the same id and ingest's dedupe keeps one
+//!   exposure per user, experiment and day.
+//! - **Recently published ids** are remembered in a bounded, sharded set ([`RecentIds`]); an
+//!   evaluation whose id is in it is counted as deduplicated and not sent again. An id whose
+//!   delivery failed is forgotten so a later evaluation publishes it.
+//! - **Never blocks.** The request path only enqueues into librdkafka's bounded queue
+//!   (`serve.exposure_queue` messages); a full queue (Kafka slow or down for long) drops the
+//!   exposure, counts it by cause and logs a warning line at most every 10 s. Messages waiting
+//!   while Kafka is down are delivered when it is back, within `serve.exposure_timeout_ms`.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use abacus_assign::{AttrValue, Context, Experiment};
+use abacus_ingest::KafkaConfig;
+use chrono::{DateTime, Utc};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::ServeConfig;
+use crate::metrics::{DropCause, Metrics};
+use crate::ServeError;
+
+/// The deterministic event id of an exposure and its 64-bit cache key.
+///
+/// `xp-<yyyymmdd>-<32 hex>`: the hex digits are the first 16 bytes of
+/// SHA-256(`experiment \n variant \n user \n yyyy-mm-dd`).
+pub fn event_id(
+    experiment: &str,
+    variant: &str,
+    user: &str,
+    day: chrono::NaiveDate,
+) -> (String, u64) {
+    let day_text = day.format("%Y-%m-%d").to_string();
+    let mut h = Sha256::new();
+    for part in [experiment, variant, user, &day_text] {
+        h.update(part.as_bytes());
+        h.update(b"\n");
+    }
+    let digest = h.finalize();
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&digest[..8]);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    (
+        format!("xp-{}-{hex}", day.format("%Y%m%d")),
+        u64::from_le_bytes(key),
+    )
+}
+
+/// The cache key of an event id given by a client (first 8 bytes of its SHA-256).
+pub fn id_key(event_id: &str) -> u64 {
+    let digest = Sha256::digest(event_id.as_bytes());
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(key)
+}
+
+/// The exposure as ingest reads it (see ingest/src/event.rs).
+#[derive(Debug, Serialize)]
+struct ExposureEvent<'a> {
+    event_id: &'a str,
+    event_type: &'static str,
+    experiment_id: &'a str,
+    variant: &'a str,
+    user_id: &'a str,
+    timestamp: i64,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    metadata: BTreeMap<&'a str, String>,
+}
+
+/// The exposure event (JSON) of `user` seeing `variant` of `experiment` at `now`, with the
+/// context attributes the experiment's `segments` name as metadata. Returns the id, its cache
+/// key and the payload.
+pub fn exposure_event(
+    experiment: &Experiment,
+    variant: &str,
+    user: &str,
+    context: &Context,
+    now: DateTime<Utc>,
+) -> (String, u64, Vec<u8>) {
+    let (id, key) = event_id(&experiment.id, variant, user, now.date_naive());
+    let metadata = experiment
+        .segments
+        .iter()
+        .filter_map(|s| context.get(s).map(|v| (s.as_str(), attr_text(v))))
+        .collect();
+    let event = ExposureEvent {
+        event_id: &id,
+        event_type: "exposure",
+        experiment_id: &experiment.id,
+        variant,
+        user_id: user,
+        timestamp: now.timestamp_millis(),
+        metadata,
+    };
+    let payload = serde_json::to_vec(&event).unwrap_or_default();
+    (id, key, payload)
+}
+
+/// An attribute as event metadata text (`42`, not `42.0`, for whole numbers).
+pub fn attr_text(v: &AttrValue) -> String {
+    match v {
+        AttrValue::Str(s) => s.clone(),
+        AttrValue::Bool(b) => b.to_string(),
+        AttrValue::Num(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{}", *x as i64),
+        AttrValue::Num(x) => x.to_string(),
+    }
+}
+
+/// A bounded set of recently published ids (FIFO eviction), in 16 shards.
+#[derive(Debug)]
+pub struct RecentIds {
+    shards: Vec<Mutex<Shard>>,
+    per_shard: usize,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    set: HashSet<u64>,
+    order: VecDeque<u64>,
+}
+
+impl RecentIds {
+    /// Remembers up to `capacity` ids (0: remembers nothing).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            shards: (0..16).map(|_| Mutex::new(Shard::default())).collect(),
+            per_shard: capacity.div_ceil(16),
+        }
+    }
+
+    /// Adds `key`; false when it was already there.
+    pub fn insert(&self, key: u64) -> bool {
+        if self.per_shard == 0 {
+            return true;
+        }
+        let Ok(mut shard) = self.shards[(key % 16) as usize].lock() else {
+            return true;
+        };
+        if !shard.set.insert(key) {
+            return false;
+        }
+        shard.order.push_back(key);
+        while shard.order.len() > self.per_shard {
+            if let Some(old) = shard.order.pop_front() {
+                shard.set.remove(&old);
+            }
+        }
+        true
+    }
+
+    /// Forgets `key` (its delivery failed).
+    pub fn remove(&self, key: u64) {
+        if let Ok(mut shard) = self.shards[(key % 16) as usize].lock() {
+            shard.set.remove(&key);
+        }
+    }
+}
+
+/// Shared by the request path and the producer's delivery callback.
+#[derive(Debug)]
+struct Shared {
+    metrics: Arc<Metrics>,
+    recent: RecentIds,
+    last_warning: AtomicU64,
+}
+
+impl Shared {
+    fn dropped(&self, cause: DropCause, detail: &str) {
+        self.metrics.dropped(cause, 1);
+        let now = Utc::now().timestamp().max(0) as u64;
+        let last = self.last_warning.load(Ordering::Relaxed);
+        if now >= last + 10
+            && self
+                .last_warning
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                cause = cause.label(),
+                dropped_total = self.metrics.dropped_total(),
+                detail,
+                "exposures dropped (counted in abacus_serve_exposures_dropped_total; at most one line per 10 s)"
+            );
+        }
+    }
+}
+
+struct DeliveryContext(Arc<Shared>);
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, key: usize) {
+        match result {
+            Ok(_) => self.0.metrics.exposures_published.inc(),
+            Err((e, _)) => {
+                self.0.recent.remove(key as u64);
+                self.0.dropped(DropCause::DeliveryFailed, &e.to_string());
+            }
+        }
+    }
+}
+
+/// What happened to one exposure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handed to the producer.
+    Queued,
+    /// Published recently (same id): not sent again.
+    Deduplicated,
+    /// Not published (counted with its cause).
+    Dropped(DropCause),
+}
+
+/// The exposure publisher.
+pub struct Exposures {
+    producer: Option<ThreadedProducer<DeliveryContext>>,
+    topic: String,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Exposures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exposures")
+            .field("enabled", &self.producer.is_some())
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Exposures {
+    /// A publisher that publishes nothing: every exposure counts as dropped (`disabled`).
+    pub fn disabled(metrics: Arc<Metrics>) -> Self {
+        Self {
+            producer: None,
+            topic: String::new(),
+            shared: Arc::new(Shared {
+                metrics,
+                recent: RecentIds::new(0),
+                last_warning: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// A publisher to `serve.exposure_topic` (else the first `kafka.topic`) of `kafka`. Creating
+    /// it does not connect: the service starts and answers while Kafka is down.
+    pub fn new(
+        kafka: &KafkaConfig,
+        config: &ServeConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, ServeError> {
+        let topic = if config.exposure_topic.is_empty() {
+            kafka.topics().into_iter().next().unwrap_or_default()
+        } else {
+            config.exposure_topic.clone()
+        };
+        if topic.is_empty() {
+            return Err(ServeError::Config(
+                "no exposure topic: set serve.exposure_topic or kafka.topic".into(),
+            ));
+        }
+        let mut client = ClientConfig::new();
+        client
+            .set("bootstrap.servers", &kafka.brokers)
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "20")
+            .set("batch.num.messages", "10000")
+            .set("compression.type", "lz4")
+            .set(
+                "queue.buffering.max.messages",
+                config.exposure_queue.max(1).to_string(),
+            )
+            .set(
+                "message.timeout.ms",
+                config.exposure_timeout_ms.max(1).to_string(),
+            );
+        for (k, v) in &kafka.client {
+            client.set(k, v);
+        }
+        let shared = Arc::new(Shared {
+            metrics,
+            recent: RecentIds::new(config.exposure_cache),
+            last_warning: AtomicU64::new(0),
+        });
+        let producer = client
+            .create_with_context(DeliveryContext(shared.clone()))
+            .map_err(|e| ServeError::Kafka(format!("cannot create the exposure producer: {e}")))?;
+        Ok(Self {
+            producer: Some(producer),
+            topic,
+            shared,
+        })
+    }
+
+    /// Publishes the exposure of `user` to `variant` of `experiment` (without waiting).
+    pub fn expose(
+        &self,
+        experiment: &Experiment,
+        variant: &str,
+        user: &str,
+        context: &Context,
+        now: DateTime<Utc>,
+    ) -> Outcome {
+        let (_, key, payload) = exposure_event(experiment, variant, user, context, now);
+        self.publish(key, user, &payload)
+    }
+
+    /// Publishes an already encoded event keyed by `user` (cache key `key`).
+    pub fn publish(&self, key: u64, user: &str, payload: &[u8]) -> Outcome {
+        let Some(producer) = &self.producer else {
+            self.shared.metrics.dropped(DropCause::Disabled, 1);
+            return Outcome::Dropped(DropCause::Disabled);
+        };
+        if !self.shared.recent.insert(key) {
+            self.shared.metrics.exposures_deduplicated.inc();
+            return Outcome::Deduplicated;
+        }
+        let record = BaseRecord::with_opaque_to(&self.topic, key as usize)
+            .key(user)
+            .payload(payload);
+        match producer.send(record) {
+            Ok(()) => {
+                self.shared.metrics.exposures_queued.inc();
+                Outcome::Queued
+            }
+            Err((e, _)) => {
+                self.shared.recent.remove(key);
+                let cause = match e {
+                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
+                        DropCause::QueueFull
+                    }
+                    _ => DropCause::ProducerError,
+                };
+                self.shared.dropped(cause, &e.to_string());
+                Outcome::Dropped(cause)
+            }
+        }
+    }
+
+    /// Exposures waiting for Kafka.
+    pub fn queue_depth(&self) -> u64 {
+        self.producer
+            .as_ref()
+            .map_or(0, |p| p.in_flight_count().max(0) as u64)
+    }
+
+    /// Waits up to `timeout` for queued exposures to be delivered; returns how many are left.
+    pub async fn flush(self: &Arc<Self>, timeout: Duration) -> u64 {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(p) = &this.producer {
+                let _ = p.flush(timeout);
+            }
+            this.queue_depth()
+        })
+        .await
+        .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, TimeZone};
+
+    #[test]
+    fn ids_depend_on_experiment_variant_user_and_day_only() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+        let (a, ka) = event_id("exp", "treatment", "user-1", d);
+        assert_eq!(event_id("exp", "treatment", "user-1", d), (a.clone(), ka));
+        assert!(a.starts_with("xp-20261127-") && a.len() == 44, "{a}");
+        assert_ne!(event_id("exp", "control", "user-1", d).0, a);
+        assert_ne!(event_id("exp", "treatment", "user-2", d).0, a);
+        assert_ne!(event_id("exp2", "treatment", "user-1", d).0, a);
+        assert_ne!(
+            event_id("exp", "treatment", "user-1", d.succ_opt().unwrap()).0,
+            a
+        );
+    }
+
+    #[test]
+    fn events_are_valid_for_ingest_and_carry_only_segment_attributes() {
+        let defs = abacus_assign::parse(include_str!("../../examples/experiments.toml")).unwrap();
+        let exp = defs.experiment("checkout-redesign").unwrap();
+        let ctx = Context::new()
+            .with("region", "eu-west")
+            .with("device", 3)
+            .with("email", "secret@example.com");
+        let now = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+        let (id, _, payload) = exposure_event(exp, "treatment", "user-1", &ctx, now);
+        let origin = abacus_ingest::event::Origin {
+            topic: "t",
+            partition: 0,
+            offset: 0,
+            ingested_at: 0,
+        };
+        let row = abacus_ingest::event::decode(Some(&payload), 1 << 20, origin).unwrap();
+        assert_eq!(row.event_id, id);
+        assert_eq!(row.event_type, 1);
+        assert_eq!(
+            (row.experiment_id.as_str(), row.variant.as_str()),
+            ("checkout-redesign", "treatment")
+        );
+        assert_eq!(row.timestamp_ms, now.timestamp_millis());
+        assert_eq!(row.metadata_keys, ["device", "region"]);
+        assert_eq!(row.metadata_values, ["3", "eu-west"]);
+    }
+
+    #[test]
+    fn recent_ids_are_bounded() {
+        let r = RecentIds::new(32);
+        assert!(r.insert(1));
+        assert!(!r.insert(1));
+        r.remove(1);
+        assert!(r.insert(1));
+        for k in 0..10_000u64 {
+            r.insert(k * 16 + 1);
+        }
+        assert!(r.insert(1), "the oldest ids are forgotten");
+    }
+}

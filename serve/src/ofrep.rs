@@ -1,0 +1,140 @@
+//! The OpenFeature Remote Evaluation Protocol endpoints (OFREP 0.3, `service/openapi.yaml` of
+//! open-feature/protocol):
+//!
+//! - `POST /ofrep/v1/evaluate/flags/{key}`: one flag or experiment. 200 with
+//!   `{key, value, variant, reason, metadata}`; 400 `{key, errorCode, errorDetails}` with
+//!   `PARSE_ERROR`, `TARGETING_KEY_MISSING` or `INVALID_CONTEXT`; 404 `FLAG_NOT_FOUND`. An
+//!   experiment the user is in publishes an exposure unless `X-Abacus-Track: false`.
+//! - `POST /ofrep/v1/evaluate/flags`: every flag and experiment, `{"flags": [...], "metadata":
+//!   {"configVersion"}}`, with an `ETag` that is a hash of that body (so a changed context or
+//!   configuration never gets a stale 304) and 304 when `If-None-Match` matches it. Bulk
+//!   evaluation logs no exposures (it would enroll every user in every experiment).
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::eval::{evaluate, evaluate_all, OfrepEvaluation};
+use crate::http::{json_response, timed, tracking_off, AppState, Refusal};
+use crate::metrics::Endpoint;
+use crate::request::{decode_ofrep, ErrorCode};
+
+/// `POST /ofrep/v1/evaluate/flags/{key}`.
+pub(crate) async fn single(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let inner = state.inner();
+    timed(&inner.metrics, Endpoint::OfrepFlag, async {
+        match single_inner(&state, &key, &headers, body).await {
+            Ok(r) => r,
+            Err(refusal) => refusal.into_response(Some(&key), &inner.metrics),
+        }
+    })
+    .await
+}
+
+async fn single_inner(
+    state: &AppState,
+    key: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Refusal> {
+    let inner = state.inner();
+    let bytes = inner.read_json(headers, body).await?;
+    let ctx = decode_ofrep(&bytes, inner.limits.max_attributes).map_err(Refusal::bad_request)?;
+    let snapshot = inner.snapshot()?;
+    let Some(evaluated) = evaluate(&snapshot, key, &ctx) else {
+        return Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::FlagNotFound,
+            format!(
+                "no flag or experiment is named \"{key}\" (configuration {})",
+                snapshot.version
+            ),
+        ));
+    };
+    inner.metrics.evaluation(evaluated.answer.reason);
+    if let Some((experiment, variant)) = evaluated.exposure {
+        if !tracking_off(headers) {
+            inner.exposures.expose(
+                experiment,
+                variant,
+                &ctx.targeting_key,
+                &ctx.context,
+                chrono::Utc::now(),
+            );
+        }
+    }
+    let body = serde_json::to_vec(&evaluated.answer).unwrap_or_default();
+    Ok(json_response(StatusCode::OK, body))
+}
+
+#[derive(Serialize)]
+struct Bulk<'a> {
+    flags: Vec<OfrepEvaluation<'a>>,
+    metadata: Map<String, Value>,
+}
+
+/// `POST /ofrep/v1/evaluate/flags`.
+pub(crate) async fn bulk(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let inner = state.inner();
+    timed(&inner.metrics, Endpoint::OfrepBulk, async {
+        match bulk_inner(&state, &headers, body).await {
+            Ok(r) => r,
+            Err(refusal) => refusal.into_response(None, &inner.metrics),
+        }
+    })
+    .await
+}
+
+async fn bulk_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Refusal> {
+    let inner = state.inner();
+    let bytes = inner.read_json(headers, body).await?;
+    let ctx = decode_ofrep(&bytes, inner.limits.max_attributes).map_err(Refusal::bad_request)?;
+    let snapshot = inner.snapshot()?;
+    let flags = evaluate_all(&snapshot, &ctx);
+    for f in &flags {
+        inner.metrics.evaluation(f.reason);
+    }
+    let mut metadata = Map::new();
+    metadata.insert("configVersion".into(), json!(snapshot.version));
+    let body = serde_json::to_vec(&Bulk { flags, metadata }).unwrap_or_default();
+    let etag = etag(&body);
+    let matches = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*");
+    let etag_value = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\""));
+    let mut response = if matches {
+        json_response(StatusCode::NOT_MODIFIED, Vec::new())
+    } else {
+        json_response(StatusCode::OK, body)
+    };
+    response.headers_mut().insert(header::ETAG, etag_value);
+    Ok(response)
+}
+
+/// A strong ETag: 16 hex digits of the SHA-256 of the body, quoted.
+pub fn etag(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}

@@ -1,0 +1,292 @@
+//! Decoding request bodies into an evaluation context, with the OFREP error that each kind of
+//! bad input gets. Pure functions over bytes: they never panic (a property test feeds them
+//! arbitrary bytes and JSON).
+//!
+//! An OFREP body is `{"context": {"targetingKey": "user-1", "region": "eu-west", …}}`.
+//! Attributes that are strings, numbers or booleans are used by rule conditions; `null` counts
+//! as absent; objects and arrays are accepted (OpenFeature allows structured attributes) but
+//! no condition can match them, so they are skipped.
+
+use abacus_assign::{AttrValue, Context};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+/// Longest targeting key (user id) in characters: what ingest accepts as a `user_id`.
+pub const MAX_TARGETING_KEY_CHARS: usize = abacus_ingest::event::MAX_ID_CHARS;
+
+/// OFREP error codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The body is not valid JSON (or not JSON at all).
+    ParseError,
+    /// The context has no `targetingKey`.
+    TargetingKeyMissing,
+    /// The context is not an object, or an attribute breaks a rule.
+    InvalidContext,
+    /// The key names no flag or experiment.
+    FlagNotFound,
+    /// Anything else (authentication, no configuration loaded yet).
+    General,
+}
+
+impl ErrorCode {
+    /// The name OFREP uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ParseError => "PARSE_ERROR",
+            Self::TargetingKeyMissing => "TARGETING_KEY_MISSING",
+            Self::InvalidContext => "INVALID_CONTEXT",
+            Self::FlagNotFound => "FLAG_NOT_FOUND",
+            Self::General => "GENERAL",
+        }
+    }
+}
+
+/// Why a request was refused: an OFREP error code and a message naming the problem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadRequest {
+    /// The OFREP error code.
+    pub code: ErrorCode,
+    /// What is wrong.
+    pub detail: String,
+}
+
+impl BadRequest {
+    pub(crate) fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self {
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A decoded evaluation context: the user and the attributes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EvalContext {
+    /// `targetingKey`: the user id that is hashed.
+    pub targeting_key: String,
+    /// The scalar attributes.
+    pub context: Context,
+}
+
+#[derive(Deserialize)]
+struct OfrepBody<'a> {
+    #[serde(borrow, default)]
+    context: Option<&'a RawValue>,
+}
+
+/// Decodes an OFREP evaluation body.
+pub fn decode_ofrep(body: &[u8], max_attributes: usize) -> Result<EvalContext, BadRequest> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(BadRequest::new(
+            ErrorCode::ParseError,
+            "the body must be a JSON object: {\"context\": {\"targetingKey\": \"<user id>\"}}",
+        ));
+    }
+    let wire: OfrepBody<'_> = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            BadRequest::new(
+                ErrorCode::ParseError,
+                format!("the body must be a JSON object with a `context` object ({e})"),
+            )
+        } else {
+            BadRequest::new(
+                ErrorCode::ParseError,
+                format!("the body is not valid JSON ({e})"),
+            )
+        }
+    })?;
+    let Some(raw) = wire.context.filter(|r| r.get() != "null") else {
+        return Err(BadRequest::new(
+            ErrorCode::TargetingKeyMissing,
+            "the body has no `context` (send {\"context\": {\"targetingKey\": \"<user id>\"}})",
+        ));
+    };
+    let attrs: Map<String, Value> = serde_json::from_str(raw.get()).map_err(|_| {
+        BadRequest::new(
+            ErrorCode::InvalidContext,
+            format!("`context` must be an object, got {}", kind(raw.get())),
+        )
+    })?;
+    let key = match attrs.get("targetingKey") {
+        None | Some(Value::Null) => {
+            return Err(BadRequest::new(
+                ErrorCode::TargetingKeyMissing,
+                "the context has no `targetingKey` (the user id to assign)",
+            ))
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => {
+            return Err(BadRequest::new(
+                ErrorCode::InvalidContext,
+                format!("`targetingKey` must be a string, got {}", value_kind(other)),
+            ))
+        }
+    };
+    context_from(key, &attrs, max_attributes, Some("targetingKey"))
+}
+
+/// Builds the context from a user id and an attribute object (`skip` names a key that is not an
+/// attribute, such as `targetingKey`).
+pub fn context_from(
+    user_id: String,
+    attrs: &Map<String, Value>,
+    max_attributes: usize,
+    skip: Option<&str>,
+) -> Result<EvalContext, BadRequest> {
+    check_user_id(&user_id)?;
+    let count = attrs.len() - usize::from(skip.is_some_and(|k| attrs.contains_key(k)));
+    if count > max_attributes {
+        return Err(BadRequest::new(
+            ErrorCode::InvalidContext,
+            format!("the context has {count} attributes, the limit is {max_attributes}"),
+        ));
+    }
+    let mut context = Context::new();
+    for (k, v) in attrs {
+        if Some(k.as_str()) == skip {
+            continue;
+        }
+        if let Some(value) = scalar(v) {
+            context.insert(k.clone(), value);
+        }
+    }
+    Ok(EvalContext {
+        targeting_key: user_id,
+        context,
+    })
+}
+
+fn check_user_id(user_id: &str) -> Result<(), BadRequest> {
+    if user_id.is_empty() {
+        return Err(BadRequest::new(
+            ErrorCode::TargetingKeyMissing,
+            "`targetingKey` is empty (it is the user id to assign)",
+        ));
+    }
+    let chars = user_id.chars().count();
+    if chars > MAX_TARGETING_KEY_CHARS {
+        return Err(BadRequest::new(
+            ErrorCode::InvalidContext,
+            format!(
+                "`targetingKey` has {chars} characters, the limit is {MAX_TARGETING_KEY_CHARS}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A JSON attribute as a condition operand (`None`: null, object or array).
+pub fn scalar(v: &Value) -> Option<AttrValue> {
+    match v {
+        Value::String(s) => Some(AttrValue::Str(s.clone())),
+        Value::Bool(b) => Some(AttrValue::Bool(*b)),
+        Value::Number(n) => n.as_f64().map(AttrValue::Num),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+/// The name of a JSON value's type, for messages.
+pub fn value_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn kind(raw: &str) -> &'static str {
+    serde_json::from_str::<Value>(raw).map_or("invalid JSON", |v| value_kind(&v))
+}
+
+/// The `Content-Type` check: JSON bodies only (`application/json`, any parameters, or a
+/// `+json` type).
+pub fn check_content_type(header: Option<&str>) -> Result<(), BadRequest> {
+    let ok = header.is_some_and(|h| {
+        let mime = h
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(BadRequest::new(
+            ErrorCode::ParseError,
+            format!(
+                "the body must be JSON with `Content-Type: application/json` (got {})",
+                header.map_or("no Content-Type".to_owned(), |h| format!("\"{h}\""))
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(body: &str) -> ErrorCode {
+        decode_ofrep(body.as_bytes(), 100).unwrap_err().code
+    }
+
+    #[test]
+    fn a_context_decodes_into_user_and_scalar_attributes() {
+        let c = decode_ofrep(
+            br#"{"context":{"targetingKey":"u1","region":"eu","v":42,"beta":true,"n":null,"o":{"a":1},"l":[1]}}"#,
+            100,
+        )
+        .unwrap();
+        assert_eq!(c.targeting_key, "u1");
+        assert_eq!(c.context.get("region"), Some(&AttrValue::Str("eu".into())));
+        assert_eq!(c.context.get("v"), Some(&AttrValue::Num(42.0)));
+        assert_eq!(c.context.get("beta"), Some(&AttrValue::Bool(true)));
+        assert_eq!(c.context.get("n"), None);
+        assert_eq!(c.context.get("o"), None);
+        assert_eq!(c.context.get("targetingKey"), None);
+    }
+
+    #[test]
+    fn each_kind_of_bad_body_gets_its_code() {
+        assert_eq!(code("{"), ErrorCode::ParseError);
+        assert_eq!(code("not json"), ErrorCode::ParseError);
+        assert_eq!(code("[1]"), ErrorCode::ParseError);
+        assert_eq!(code("{}"), ErrorCode::TargetingKeyMissing);
+        assert_eq!(code(r#"{"context":{}}"#), ErrorCode::TargetingKeyMissing);
+        assert_eq!(
+            code(r#"{"context":{"targetingKey":""}}"#),
+            ErrorCode::TargetingKeyMissing
+        );
+        assert_eq!(code(r#"{"context":5}"#), ErrorCode::InvalidContext);
+        assert_eq!(
+            code(r#"{"context":{"targetingKey":7}}"#),
+            ErrorCode::InvalidContext
+        );
+        let long = format!(r#"{{"context":{{"targetingKey":"{}"}}}}"#, "x".repeat(257));
+        assert_eq!(code(&long), ErrorCode::InvalidContext);
+        let many: Vec<String> = (0..101).map(|i| format!("\"a{i}\":1")).collect();
+        let body = format!(r#"{{"context":{{"targetingKey":"u",{}}}}}"#, many.join(","));
+        let err = decode_ofrep(body.as_bytes(), 100).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidContext);
+        assert!(
+            err.detail.contains("101 attributes, the limit is 100"),
+            "{}",
+            err.detail
+        );
+    }
+
+    #[test]
+    fn content_types() {
+        assert!(check_content_type(Some("application/json")).is_ok());
+        assert!(check_content_type(Some("Application/JSON; charset=utf-8")).is_ok());
+        assert!(check_content_type(Some("application/merge-patch+json")).is_ok());
+        assert!(check_content_type(Some("text/plain")).is_err());
+        assert!(check_content_type(None).is_err());
+    }
+}
