@@ -4,7 +4,8 @@
 //! table `experiment_users` up to date — fully or incrementally, see [`materialize`] — reads
 //! per-variant sufficient statistics from it ([`collect`]), computes the comparisons
 //! ([`analyze`], using `abacus-stats`) and writes one run to the result tables
-//! (`experiment_runs`, `results`, `results_series`, `results_segments`, `results_balance`;
+//! (`experiment_runs`, `results`, `results_series`, `results_segments`, `results_balance`, and
+//! its inputs to `results_inputs`;
 //! `results_latest` shows the newest run per experiment). [`run`] repeats passes as a daemon.
 //! Passes that go through [`lease::exclusive`] (the daemon and `abacus aggregate`) never
 //! overlap on one database: they hold the aggregation lease ([`lease`]).
@@ -22,6 +23,8 @@
 //! - [`analyze`]: all result rows of one experiment (SRM, Holm, Simpson, balance, series).
 //! - [`model`]: the rows of the result tables.
 //! - [`store`]: writing a run.
+//! - [`inputs`]: the sufficient statistics a run was computed from (`results_inputs`), so a
+//!   run can be analysed again against another baseline.
 //! - [`lease`]: the aggregation lease (one pass at a time per database).
 //! - [`statements`]: every statement rendered with sample values, for the SQL check.
 //! - [`error`](mod@error): the error type, [`AggregateError`].
@@ -34,6 +37,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod exact;
+pub mod inputs;
 pub mod lease;
 pub mod materialize;
 pub mod model;
@@ -232,6 +236,8 @@ async fn pass_one(
             tracing::warn!(experiment = %e.id, "{warning}");
         }
     }
+    // The inputs first, the run row last: a visible run can always be analysed again.
+    crate::inputs::write(ch, &crate::inputs::rows(run_id, &e.id, &inputs)).await?;
     store::write(ch, &analysis).await?;
     materialize::save_state(
         ch,

@@ -60,6 +60,13 @@ pub fn for_experiment(e: &Experiment) -> Vec<(String, String)> {
         format!("{}: statistics per variant, day and segment", e.id),
         bound(&cells_sql(&src), vec![id(), Value::UInt(2)]),
     ));
+    out.push((
+        format!("{}: the inputs of a run (another baseline)", e.id),
+        bound(
+            &crate::inputs::SELECT_INPUTS.replace("?fields", &fields::<crate::inputs::InputRow>()),
+            vec![id(), Value::UInt(2)],
+        ),
+    ));
     out
 }
 

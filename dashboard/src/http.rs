@@ -164,10 +164,24 @@ async fn pick(
                         &format!("Run {run} does not exist for this experiment."),
                     )
                 })?;
-            let note = baseline.map(|b| {
-                format!("Baseline `{b}` is available for the newest run only: this older run is shown against the control `{}`.", loaded.report.control)
-            });
-            Ok((older, note))
+            match baseline {
+                None => Ok((older, None)),
+                Some(b) if !older.run.variants.iter().any(|v| v == b) => Ok((
+                    older,
+                    Some(format!(
+                        "`{b}` is not a variant of this experiment; shown against the control."
+                    )),
+                )),
+                Some(b) => match state.older_run_against(&older, b).await {
+                    Ok(rebased) => Ok((rebased, None)),
+                    Err(err) => Ok((
+                        older,
+                        Some(format!(
+                            "Baseline `{b}` could not be computed for this run ({err}); shown against the control."
+                        )),
+                    )),
+                },
+            }
         }
         _ => match baseline {
             None => Ok((Arc::new(loaded.report.clone()), None)),

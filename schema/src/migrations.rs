@@ -39,6 +39,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "0007_flags.sql",
         include_str!("../migrations/0007_flags.sql"),
     ),
+    (
+        "0009_results_inputs.sql",
+        include_str!("../migrations/0009_results_inputs.sql"),
+    ),
 ];
 
 /// One migration file.

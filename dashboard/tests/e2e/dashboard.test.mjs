@@ -374,6 +374,28 @@ test("8. axe-core: no serious or critical accessibility violation; keyboard reac
   await page.close();
 });
 
+test("12. an older run can be shown against another baseline", async () => {
+  const page = await newPage();
+  await page.goto(base + "/experiments/checkout-button-color/history");
+  const runs = await page.$$eval("table.history tbody tr", (rows) => rows.map((r) => r.dataset.run));
+  const newest = runs.map(Number).sort((a, b) => b - a)[0];
+  const older = runs.map(Number).find((r) => r !== newest);
+  await page.goto(base + `/experiments/checkout-button-color?run=${older}&baseline=green`);
+  assert.equal((await page.textContent("#run-id")).trim(), String(older));
+  assert.equal(await page.locator("p.note").count(), 0, "no 'newest run only' note");
+  const rows = await page.$$eval("table.metrics tbody tr", (trs) => trs.map((r) => [r.dataset.variant, r.cells[2].textContent, Number(r.dataset.estimate)]));
+  assert.deepEqual(rows.map((r) => r.slice(0, 2)), [["blue", "green"], ["orange", "green"]]);
+  await page.goto(base + `/experiments/checkout-button-color?baseline=green`);
+  const newestRows = await page.$$eval("table.metrics tbody tr", (trs) => trs.map((r) => Number(r.dataset.estimate)));
+  assert.notDeepEqual(rows.map((r) => r[2]), newestRows, "the older run has its own numbers");
+  // The export of the older run against green is the page.
+  await page.goto(base + `/experiments/checkout-button-color?run=${older}&baseline=green`);
+  const json = await (await page.request.get(base + (await page.getAttribute("#export-json", "href")))).json();
+  assert.equal(json.run_id, older);
+  assert.equal(json.baseline, "green");
+  await page.close();
+});
+
 /** The cells of a metrics table row by column name. */
 async function rowCells(page, metric) {
   return page.$eval(`table.metrics tr[data-metric="${metric}"]`, (tr) => {
