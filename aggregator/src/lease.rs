@@ -18,6 +18,8 @@
 //!   which is never later than the server's expiry), it stops the pass with an error.
 //! - **release**: after the pass the holder adds a row with `released = 1`; the next aggregator
 //!   does not wait for the expiry.
+//! - **own lease**: a lease still held under this process's holder name (a failed pass could
+//!   not release it, e.g. while ClickHouse was unreachable) is free for its next pass.
 //! - **expiry**: a holder that crashed (or hangs) stops renewing; once the newest expiry is
 //!   past, the next aggregator takes epoch `E+1`. A table that has no row yet (its creator died
 //!   between `CREATE` and `INSERT`) counts as expired `lease_secs` after its creation.
@@ -190,6 +192,9 @@ pub async fn try_take(
             .fetch_one::<State>()
             .await;
         match state {
+            // Our own lease, left by a pass of this process that failed before releasing it
+            // (ClickHouse was unreachable): one process runs one pass at a time, so it is free.
+            Ok(s) if s.is_released == 0 && s.last_holder == settings.holder => {}
             Ok(s) if s.is_released == 0 => {
                 // Without a row yet, the lease runs from the table's creation.
                 let expires = if s.row_count == 0 {
