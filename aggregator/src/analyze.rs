@@ -122,11 +122,6 @@ pub fn analyze(ctx: &Context<'_>, inputs: &Inputs) -> Analysis {
                 (0.0, 1.0, false)
             }
         };
-    if srm_mismatch {
-        warnings.push(format!(
-            "sample ratio mismatch: users per variant {variant_users:?} do not match the weights {weights:?} (p = {srm_p:.3e})"
-        ));
-    }
 
     let seq = SequentialConfig {
         alpha: e.alpha,
@@ -238,6 +233,8 @@ pub fn analyze(ctx: &Context<'_>, inputs: &Inputs) -> Analysis {
                 risk_control: None,
                 risk_treatment: None,
                 planned_users: None,
+                analysis_unit: "user".to_owned(),
+                ..ResultRow::default()
             };
             fill_row(&mut row, e, m, c, tr, &seq);
             results.push(row);
@@ -277,6 +274,9 @@ pub fn analyze(ctx: &Context<'_>, inputs: &Inputs) -> Analysis {
         srm_mismatch: u8::from(srm_mismatch),
         elapsed_ms: 0,
         warnings,
+        design: "user".to_owned(),
+        srm_unit: "users".to_owned(),
+        ..RunRow::default()
     };
     Analysis {
         run: Some(run),
@@ -288,7 +288,7 @@ pub fn analyze(ctx: &Context<'_>, inputs: &Inputs) -> Analysis {
 }
 
 /// Holm over non-guardrail rows with a test; sets `p_value_adjusted` and `significant`.
-fn adjust(results: &mut [ResultRow], sequential: bool) {
+pub(crate) fn adjust(results: &mut [ResultRow], sequential: bool) {
     let decision = |r: &ResultRow| {
         if sequential {
             r.p_value_sequential.unwrap_or(r.p_value)

@@ -18,6 +18,13 @@ pub struct AggregateConfig {
     /// with `sequential = true`.
     #[serde(default = "default_mixing_variance")]
     pub mixing_variance: f64,
+    /// Test every pair of concurrent experiments for an interaction at the end of a pass over
+    /// all experiments (`results_interactions`).
+    #[serde(default = "default_interactions")]
+    pub interactions: bool,
+    /// Family-wise level of the interaction check (Holm over all its tests).
+    #[serde(default = "default_interaction_alpha")]
+    pub interaction_alpha: f64,
     /// Progress lines during long passes, every this many seconds (0 = off).
     #[serde(default = "default_progress_secs")]
     pub progress_secs: u64,
@@ -39,6 +46,14 @@ fn default_mixing_variance() -> f64 {
     abacus_stats::DEFAULT_MIXING_VARIANCE
 }
 
+fn default_interactions() -> bool {
+    true
+}
+
+fn default_interaction_alpha() -> f64 {
+    0.05
+}
+
 fn default_progress_secs() -> u64 {
     5
 }
@@ -53,6 +68,8 @@ impl Default for AggregateConfig {
             overlap_secs: default_overlap_secs(),
             srm_threshold: default_srm_threshold(),
             mixing_variance: default_mixing_variance(),
+            interactions: default_interactions(),
+            interaction_alpha: default_interaction_alpha(),
             progress_secs: default_progress_secs(),
             lease_secs: default_lease_secs(),
         }
@@ -66,6 +83,12 @@ impl AggregateConfig {
             return Err(crate::AggregateError::Invalid {
                 what: "aggregate.srm_threshold",
                 reason: format!("must be in (0, 1) (got {})", self.srm_threshold),
+            });
+        }
+        if !(self.interaction_alpha > 0.0 && self.interaction_alpha < 1.0) {
+            return Err(crate::AggregateError::Invalid {
+                what: "aggregate.interaction_alpha",
+                reason: format!("must be in (0, 1) (got {})", self.interaction_alpha),
             });
         }
         if !(self.mixing_variance.is_finite() && self.mixing_variance > 0.0) {

@@ -31,6 +31,7 @@
 
 pub mod analyze;
 mod breakdown;
+pub mod clusters;
 pub mod collect;
 pub mod compare;
 pub mod config;
@@ -38,12 +39,15 @@ pub mod engine;
 pub mod error;
 pub mod exact;
 pub mod inputs;
+pub mod interactions;
 pub mod lease;
 pub mod materialize;
 pub mod model;
+pub mod network;
 pub mod sql;
 pub mod statements;
 pub mod store;
+pub mod switchback;
 
 #[cfg(test)]
 mod testing {
@@ -100,8 +104,10 @@ pub struct ExperimentPass {
     pub recomputed_users: u64,
     /// Users analysed.
     pub users: u64,
-    /// Whether the sample ratio check failed.
+    /// Whether the always-valid sample ratio test flags a mismatch (the daemon's alert).
     pub srm_mismatch: bool,
+    /// The base run of the experiment's user rows after this pass.
+    pub base_run_id: u64,
     /// Time taken in all.
     pub elapsed: Duration,
     /// Of which: writing the user rows.
@@ -166,6 +172,9 @@ pub async fn pass(
             _ => {}
         }
     }
+    if config.interactions && options.experiment.is_none() {
+        interactions::after_pass(ch, config, &due, &out, as_of).await?;
+    }
     Ok(out)
 }
 
@@ -225,13 +234,22 @@ async fn pass_one(
         mixing_variance: config.mixing_variance,
     };
     let mut analysis = analyze::analyze(&ctx, &inputs);
+    let unit_ctx = network::UnitContext {
+        experiment: e,
+        base_run_id,
+        as_of_ms,
+        caps: &inputs.caps,
+        srm_threshold: config.srm_threshold,
+    };
+    network::apply(ch, &unit_ctx, &mut analysis).await?;
     let elapsed = started.elapsed();
     let mut users = 0;
     let mut srm_mismatch = false;
     if let Some(run) = analysis.run.as_mut() {
         run.elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         users = run.users;
-        srm_mismatch = run.srm_mismatch == 1;
+        // the always-valid test decides the alert (see `network`)
+        srm_mismatch = run.srm_sequential_mismatch == 1;
         for warning in &run.warnings {
             tracing::warn!(experiment = %e.id, "{warning}");
         }
@@ -275,6 +293,7 @@ async fn pass_one(
         recomputed_users: recomputed,
         users,
         srm_mismatch,
+        base_run_id,
         elapsed,
         materialize: materialized,
         statistics,

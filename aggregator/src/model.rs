@@ -78,7 +78,7 @@ pub struct SegmentCell {
 }
 
 /// One row of `experiment_runs`.
-#[derive(Clone, Debug, PartialEq, Row, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Row, Serialize, Deserialize)]
 pub struct RunRow {
     pub run_id: u64,
     pub experiment_id: String,
@@ -98,6 +98,24 @@ pub struct RunRow {
     pub srm_mismatch: u8,
     pub elapsed_ms: u64,
     pub warnings: Vec<String>,
+    /// `user` (randomized by user), `cluster` (by the `unit` attribute) or `switchback`.
+    pub design: String,
+    /// The randomization unit's metadata key ('' for users).
+    pub unit: String,
+    /// Clusters (cluster design) or units (switchback) analysed.
+    pub clusters: u64,
+    /// Per variant: clusters (cluster design) or (unit, window) cells (switchback).
+    pub variant_clusters: Vec<u64>,
+    /// Analysed users (cluster design) or events (switchback) without the unit's value.
+    pub unit_missing: u64,
+    /// Switchback: events in a window's burn-in, left out of the metrics.
+    pub burn_in_events: u64,
+    /// What the sample ratio tests counted: `users`, `clusters` or `cells`.
+    pub srm_unit: String,
+    /// Always-valid SRM p-value (Dirichlet–multinomial mixture); the daemon alerts on it.
+    pub srm_sequential_p_value: f64,
+    pub srm_sequential_log_bf: f64,
+    pub srm_sequential_mismatch: u8,
 }
 
 /// One row of `results`: a metric of a treatment variant against control.
@@ -162,6 +180,17 @@ pub struct ResultRow {
     pub risk_treatment: Option<f64>,
     /// Users of control and this variant the sequential test was tuned to.
     pub planned_users: Option<u64>,
+    /// `user`, or the unit the comparison is clustered by (`company_id`; `city` for a
+    /// switchback).
+    pub analysis_unit: String,
+    /// Clusters (cluster design) or (unit, window) cells (switchback) in control.
+    pub control_clusters: u64,
+    /// The same in the treatment variant.
+    pub treatment_clusters: u64,
+    /// What a user-level analysis would give (cluster designs): its interval and p-value.
+    pub user_level_ci_abs_low: Option<f64>,
+    pub user_level_ci_abs_high: Option<f64>,
+    pub user_level_p_value: Option<f64>,
 }
 
 /// One row of `results_series`: cumulative comparison up to the end of `day`.

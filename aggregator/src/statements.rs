@@ -67,6 +67,46 @@ pub fn for_experiment(e: &Experiment) -> Vec<(String, String)> {
             vec![id(), Value::UInt(2)],
         ),
     ));
+    match (&e.unit, e.design) {
+        (Some(unit), abacus_assign::Design::Ab) => {
+            let caps = vec![Some(100.0); e.metrics.len()];
+            let src = crate::clusters::ClusterSource {
+                experiment: e,
+                unit,
+                base_run_id: 2,
+                as_of_ms: as_of,
+                caps: &caps,
+            };
+            out.push((
+                format!("{}: statistics per cluster ({unit})", e.id),
+                crate::clusters::clusters_sql(&src).render(),
+            ));
+        }
+        (Some(unit), abacus_assign::Design::Switchback) => {
+            let src = crate::switchback::SwitchbackSource {
+                experiment: e,
+                unit,
+                window_ms: e.window_ms(),
+                burn_in_ms: e.burn_in_ms(),
+                as_of_ms: as_of,
+            };
+            out.push((
+                format!("{}: statistics per ({unit}, window) cell", e.id),
+                crate::switchback::switchback_sql(&src).render(),
+            ));
+        }
+        (None, _) => {}
+    }
+    // The interaction check scans every experiment of a pass at once; its shape does not
+    // depend on how many, so one experiment shows it.
+    let members = [crate::interactions::Member {
+        experiment: e,
+        base_run_id: 2,
+    }];
+    out.push((
+        format!("{}: interaction check scan", e.id),
+        crate::interactions::entries_sql(&members, as_of).render(),
+    ));
     out
 }
 

@@ -5,7 +5,11 @@ use abacus_schema::ClickHouse;
 use crate::model::Analysis;
 use crate::AggregateError;
 
-async fn insert<T>(ch: &ClickHouse, table: &str, rows: &[T]) -> Result<(), AggregateError>
+pub(crate) async fn insert<T>(
+    ch: &ClickHouse,
+    table: &str,
+    rows: &[T],
+) -> Result<(), AggregateError>
 where
     T: clickhouse::RowOwned + clickhouse::RowWrite,
 {

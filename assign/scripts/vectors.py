@@ -20,7 +20,8 @@ import tomllib
 import mmh3
 
 BUCKETS = 10_000
-SEED_NAMESPACE, SEED_VARIANT, SEED_FLAG = 0, 1, 2
+SEED_NAMESPACE, SEED_VARIANT, SEED_FLAG, SEED_SWITCHBACK = 0, 1, 2, 3
+SWITCHBACK_WINDOWS = [0, 1, 2, 23, 335, 100000]
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -60,7 +61,7 @@ def resolve(experiments):
             cursor[layer] = start + width
         variants = [v["name"] for v in e["variant"]]
         ranges = weight_ranges([v["weight"] for v in e["variant"]])
-        out.append((e["id"], namespace, (start, start + width), list(zip(variants, ranges))))
+        out.append((e, namespace, (start, start + width), list(zip(variants, ranges))))
     return out
 
 
@@ -82,17 +83,34 @@ def users():
     return plain + special
 
 
+def unit_values(unit):
+    """Values of a unit attribute (company ids, cities) hashed instead of user ids."""
+    return [f"{unit}-{i}" for i in range(60)] + ["", "42", "a:b", "Zürich", "x" * 100]
+
+
 def experiment_rows(definitions):
+    """One row per experiment and key (user id, or unit value for experiments with a `unit`);
+    switchback experiments get one row per unit value and window (column `window`)."""
     rows = []
-    for exp_id, namespace, (start, end), variants in resolve(definitions["experiment"]):
-        for user in users():
-            nh = hash32(SEED_NAMESPACE, namespace, user)
-            vh = hash32(SEED_VARIANT, exp_id, user)
-            nb, vb = to_bucket(nh), to_bucket(vh)
-            variant = "excluded"
-            if start <= nb < end:
-                variant = next(name for name, (s, e) in variants if s <= vb < e)
-            rows.append([exp_id, namespace, user, nh, nb, vh, vb, variant])
+    for e, namespace, (start, end), variants in resolve(definitions["experiment"]):
+        exp_id = e["id"]
+        unit = e.get("unit")
+        keys = unit_values(unit) if unit else users()
+        switchback = e.get("design") == "switchback"
+        for key in keys:
+            nh = hash32(SEED_NAMESPACE, namespace, key)
+            nb = to_bucket(nh)
+            for window in SWITCHBACK_WINDOWS if switchback else [None]:
+                if switchback:
+                    vh = hash32(SEED_SWITCHBACK, namespace, str(window), key)
+                else:
+                    vh = hash32(SEED_VARIANT, exp_id, key)
+                vb = to_bucket(vh)
+                variant = "excluded"
+                if start <= nb < end:
+                    variant = next(name for name, (s, e) in variants if s <= vb < e)
+                rows.append([exp_id, namespace, key, nh, nb, vh, vb, variant,
+                             "" if window is None else window])
     return rows
 
 
@@ -133,8 +151,10 @@ def main():
     write(
         ROOT / "assign" / "tests" / "vectors.tsv",
         ["experiment", "namespace", "user_id", "namespace_hash", "namespace_bucket",
-         "variant_hash", "variant_bucket", "variant"],
-        note + "# namespace_hash = hash(seed 0, \"namespace:user_id\"); variant_hash = hash(seed 1, \"experiment:user_id\").\n",
+         "variant_hash", "variant_bucket", "variant", "window"],
+        note + "# namespace_hash = hash(seed 0, \"namespace:user_id\"); variant_hash = hash(seed 1, \"experiment:user_id\").\n"
+        + "# Experiments with a unit hash the unit's value (a company id, a city) in place of the user id.\n"
+        + "# Switchback rows (window set): variant_hash = hash(seed 3, \"namespace:window:unit_value\").\n",
         experiment_rows(definitions),
     )
     write(

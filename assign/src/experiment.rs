@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Engine, Plan, Prior};
+use crate::design::Design;
 use crate::hash::{namespace_bucket, variant_bucket};
 
 /// A half-open range of buckets `[start, end)` in `0..10000`.
@@ -97,6 +98,19 @@ pub struct Experiment {
     pub variants: Vec<Variant>,
     /// Metrics.
     pub metrics: Vec<Metric>,
+    /// Randomization unit: the attribute whose value is hashed instead of the user id (a
+    /// cluster such as `company_id`, or the unit of a switchback such as `region`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// `ab` (one variant per unit) or `switchback` (the variant changes every `window`).
+    #[serde(default, skip_serializing_if = "Design::is_default")]
+    pub design: Design,
+    /// Switchback window length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
+    /// Switchback burn-in: the start of every window left out of the analysis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burn_in: Option<Window>,
     /// CUPED for every conversion, revenue and count metric (a metric's `cuped` overrides).
     #[serde(default, skip_serializing_if = "is_false")]
     pub cuped: bool,

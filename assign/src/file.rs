@@ -67,6 +67,19 @@ pub struct RawExperiment {
     /// Metrics.
     #[serde(default)]
     pub metric: Vec<RawMetric>,
+    /// Randomization unit: a context attribute (and exposure metadata key) whose value is
+    /// hashed instead of the user id, e.g. `company_id` [default: the user].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// `ab` [default] or `switchback` (needs `unit` and `window`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub design: Option<String>,
+    /// Switchback window, e.g. `1h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    /// Switchback burn-in at the start of every window, e.g. `10m` [default: none].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burn_in: Option<String>,
     /// Variance reduction (CUPED) for every conversion, revenue and count metric.
     #[serde(default, skip_serializing_if = "crate::experiment::is_false")]
     pub cuped: bool,

@@ -19,6 +19,8 @@ pub enum Seed {
     Variant = 1,
     /// `flag:rule:user_id` (or `flag:user_id` for the rollout) → a flag allocation bucket.
     Flag = 2,
+    /// `namespace:window:unit_value` → the variant bucket of a switchback unit in one window.
+    Switchback = 3,
 }
 
 const C1: u32 = 0xcc9e_2d51;
@@ -188,6 +190,17 @@ pub fn namespace_bucket(namespace: &str, user_id: &str) -> u32 {
 #[inline]
 pub fn variant_bucket(experiment_id: &str, user_id: &str) -> u32 {
     to_bucket(hash_key(Seed::Variant, &[experiment_id, user_id]))
+}
+
+/// The variant bucket of switchback unit `unit_value` in window `window` (the window index
+/// in decimal, e.g. `17`; the unit value is the last part of the key).
+#[inline]
+pub fn switchback_bucket(namespace: &str, window: i64, unit_value: &str) -> u32 {
+    let window = window.to_string();
+    to_bucket(hash_key(
+        Seed::Switchback,
+        &[namespace, &window, unit_value],
+    ))
 }
 
 /// The user's allocation bucket for `flag`, in `rule` or (without a rule) in the rollout.

@@ -24,6 +24,7 @@
 //! - [`metrics`]: validation of metric definitions.
 //! - [`analysis`]: how an experiment is analysed: engine, prior, CUPED, plan.
 //! - [`experiment`]: the validated [`Experiment`] and assignment.
+//! - [`design`]: randomization units (cluster-randomized experiments) and switchback designs.
 //! - [`flags`]: feature flags and their evaluation.
 //! - [`value`]: typed flag values (boolean, string, integer, float, object).
 //! - [`conditions`]: rule conditions and the attribute [`Context`].
@@ -32,6 +33,7 @@
 pub mod analysis;
 pub mod chunks;
 pub mod conditions;
+pub mod design;
 pub mod error;
 pub mod experiment;
 pub mod file;
@@ -43,6 +45,7 @@ pub mod value;
 
 pub use analysis::{supports_cuped, Engine, Plan, Prior, DEFAULT_PRE_PERIOD_DAYS};
 pub use conditions::{AttrValue, Condition, Context, Op};
+pub use design::{Design, UnitAssignment, UnitError};
 pub use error::{DefinitionError, Problem};
 pub use experiment::{
     Assignment, BucketRange, Direction, Experiment, Metric, MetricKind, Variant, Window,

@@ -142,6 +142,10 @@ impl Experiment {
                 })
                 .collect(),
             metric: self.metrics.iter().map(metric_to_raw).collect(),
+            unit: self.unit.clone(),
+            design: (!self.design.is_default()).then(|| self.design.as_str().to_owned()),
+            window: self.window.map(|w| w.to_string()),
+            burn_in: self.burn_in.map(|w| w.to_string()),
             cuped: self.cuped,
             pre_period: self.pre_period.map(|w| w.to_string()),
             engine: (!self.engine.is_default()).then(|| self.engine.as_str().to_owned()),
@@ -405,11 +409,12 @@ fn resolve_experiment(r: &RawExperiment, problems: &mut Vec<Problem>) -> Option<
             ),
         ));
     }
+    let design = crate::design::resolve(r, &metrics, &subj, problems);
     let analysis = resolve_analysis(r, &metrics, &subj, problems);
     if problems.len() > before {
         return None;
     }
-    let (start, ranges) = (start?, ranges?);
+    let (start, ranges, design) = (start?, ranges?, design?);
     Some(Experiment {
         id: r.id.clone(),
         name: r.name.clone(),
@@ -438,6 +443,10 @@ fn resolve_experiment(r: &RawExperiment, problems: &mut Vec<Problem>) -> Option<
             })
             .collect(),
         metrics,
+        unit: design.unit,
+        design: design.design,
+        window: design.window,
+        burn_in: design.burn_in,
         cuped: analysis.cuped,
         pre_period: analysis.pre_period,
         engine: analysis.engine,

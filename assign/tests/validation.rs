@@ -37,7 +37,9 @@ fn the_example_is_valid_and_resolves_slices_and_ranges() {
             "checkout-redesign",
             "checkout-button-color",
             "aa-baseline",
-            "pricing-annual-discount"
+            "pricing-annual-discount",
+            "team-workspace",
+            "delivery-fee"
         ]
     );
     let checkout = defs.experiment("checkout-redesign").unwrap();

@@ -3,7 +3,7 @@
 //! this crate hash for hash and variant for variant.
 
 use abacus_assign::hash::{flag_bucket, hash_key, to_bucket, Seed};
-use abacus_assign::{parse, EXCLUDED};
+use abacus_assign::{parse, Context, Design, EXCLUDED};
 
 const EXAMPLE: &str = include_str!("../../examples/experiments.toml");
 
@@ -31,12 +31,47 @@ fn num(text: &str) -> u32 {
 fn experiment_vectors_match() {
     let defs = parse(EXAMPLE).expect("the example is valid");
     let mut variants_seen = std::collections::BTreeSet::new();
-    for r in rows(include_str!("vectors.tsv"), 8) {
+    let mut units_seen = std::collections::BTreeSet::new();
+    for r in rows(include_str!("vectors.tsv"), 9) {
         let (exp_id, namespace, user) = (r[0], r[1], r[2]);
         let exp = defs
             .experiment(exp_id)
             .unwrap_or_else(|| panic!("unknown experiment {exp_id}"));
         assert_eq!(exp.namespace, namespace, "{r:?}");
+        if let Some(unit) = &exp.unit {
+            // The key is the unit attribute's value; any user id gets the unit's variant.
+            units_seen.insert((exp_id, exp.design));
+            let context = Context::new().with(unit.clone(), user);
+            let at = match r[8].parse::<i64>() {
+                Ok(w) => exp.start + chrono::Duration::milliseconds(w * exp.window_ms() + 1),
+                Err(_) => exp.start,
+            };
+            let a = exp
+                .assign_in_context("any-user", &context, at)
+                .expect("unit given");
+            assert_eq!(a.key, user);
+            assert_eq!(
+                (a.namespace_bucket, a.variant_bucket),
+                (num(r[4]), num(r[6])),
+                "{r:?}"
+            );
+            assert_eq!(
+                a.variant.map_or(EXCLUDED, |v| v.name.as_str()),
+                r[7],
+                "{r:?}"
+            );
+            if exp.design == Design::Switchback {
+                let w: i64 = r[8].parse().expect("switchback rows have a window");
+                assert_eq!(a.window, Some(w));
+                let vh = hash_key(Seed::Switchback, &[namespace, r[8], user]);
+                assert_eq!((vh, to_bucket(vh)), (num(r[5]), num(r[6])), "{r:?}");
+                let v = exp.switchback_variant(user, w);
+                assert_eq!(v.map_or(EXCLUDED, |v| v.name.as_str()), r[7], "{r:?}");
+                variants_seen.insert((exp_id, r[7]));
+                continue;
+            }
+        }
+        assert_eq!(r[8], "", "{r:?}");
         let nh = hash_key(Seed::Namespace, &[namespace, user]);
         let vh = hash_key(Seed::Variant, &[exp_id, user]);
         assert_eq!((nh, to_bucket(nh)), (num(r[3]), num(r[4])), "{r:?}");
@@ -63,6 +98,8 @@ fn experiment_vectors_match() {
         }
     }
     assert!(variants_seen.iter().any(|(_, v)| *v == EXCLUDED));
+    assert!(units_seen.contains(&("team-workspace", Design::Ab)));
+    assert!(units_seen.contains(&("delivery-fee", Design::Switchback)));
 }
 
 #[test]

@@ -293,7 +293,7 @@ async fn apply_stores_versions_and_show_reads_the_current_one() {
         "{}",
         stdout(&o)
     );
-    assert_eq!(db.count("SELECT count() FROM experiments").await, 4);
+    assert_eq!(db.count("SELECT count() FROM experiments").await, 6);
 
     let changed = temp_file(
         "changed.toml",
@@ -312,7 +312,7 @@ async fn apply_stores_versions_and_show_reads_the_current_one() {
         out.contains("warning: slice [0, 10000) becomes [0, 8000)"),
         "{out}"
     );
-    assert_eq!(db.count("SELECT count() FROM experiments").await, 5);
+    assert_eq!(db.count("SELECT count() FROM experiments").await, 7);
 
     let o = run(&["experiments", "show", "aa-baseline"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -349,7 +349,9 @@ async fn apply_stores_versions_and_show_reads_the_current_one() {
             ("aa-baseline".to_owned(), 2),
             ("checkout-button-color".to_owned(), 1),
             ("checkout-redesign".to_owned(), 1),
-            ("pricing-annual-discount".to_owned(), 1)
+            ("delivery-fee".to_owned(), 1),
+            ("pricing-annual-discount".to_owned(), 1),
+            ("team-workspace".to_owned(), 1)
         ]
     );
     let o = run(&["experiments", "show", "nope"]);

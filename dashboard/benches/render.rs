@@ -112,6 +112,7 @@ fn analysis(e: &Experiment, run_id: u64, days: u16) -> Analysis {
             srm_mismatch: 0,
             elapsed_ms: 1,
             warnings: vec![],
+            ..RunRow::default()
         }),
         ..Analysis::default()
     };

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use abacus_assign::{Definitions, Experiment};
 
 use crate::history::{Profile, HISTORY_DAYS};
+use crate::units;
 use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -45,6 +46,10 @@ pub struct Plan {
     /// user also gets a propensity shared by their events before and after exposure (see
     /// [`crate::history`]). 0 (default): no history.
     pub history: f64,
+    /// Mean users per cluster of a cluster-randomized experiment (`unit = "company_id"`).
+    pub cluster_size: f64,
+    /// Intra-cluster correlation of conversions within a cluster (0 = none).
+    pub cluster_icc: f64,
 }
 
 impl Default for Plan {
@@ -61,6 +66,8 @@ impl Default for Plan {
             malformed: 0.005,
             late: 0.01,
             history: 0.0,
+            cluster_size: 50.0,
+            cluster_icc: 0.0,
         }
     }
 }
@@ -113,6 +120,8 @@ pub struct Generator<'a> {
     user: u64,
     held_back: Vec<Message>,
     truth: Truth,
+    /// Unit attributes of the experiments (`unit = …`), with whether they are switchback units.
+    unit_keys: Vec<(String, bool)>,
 }
 
 impl std::fmt::Debug for Generator<'_> {
@@ -185,6 +194,7 @@ impl<'a> Generator<'a> {
             .map(|e| e.end.unwrap_or(e.start + Duration::days(HORIZON_DAYS)))
             .max()
             .unwrap_or(start + Duration::days(HORIZON_DAYS));
+        let unit_keys = units::unit_keys(&experiments);
         Ok(Self {
             rng: StdRng::seed_from_u64(plan.seed),
             plan,
@@ -195,6 +205,7 @@ impl<'a> Generator<'a> {
             user: 0,
             held_back: Vec::new(),
             truth: Truth::default(),
+            unit_keys,
         })
     }
 
@@ -218,6 +229,14 @@ impl<'a> Generator<'a> {
         let region = REGIONS[self.rng.random_range(0..REGIONS.len())];
         let device = DEVICES[self.rng.random_range(0..DEVICES.len())];
         let plan_name = PLANS[self.rng.random_range(0..PLANS.len())];
+        let unit_values = units::values(
+            &self.unit_keys,
+            self.plan.seed,
+            index,
+            self.plan.users,
+            self.plan.cluster_size,
+        );
+        let unit_metadata = units::metadata(&unit_values);
 
         let mut out = Vec::new();
         let mut seq = 0u32;
@@ -226,8 +245,26 @@ impl<'a> Generator<'a> {
             if !exp.is_running(t0) {
                 continue;
             }
-            let Some(variant) = self.variant_of(exp, &user_id) else {
-                continue;
+            let key = match &exp.unit {
+                Some(unit) => match unit_values.iter().find(|(k, _)| k == unit) {
+                    Some((_, v)) => v.clone(),
+                    None => continue,
+                },
+                None => user_id.clone(),
+            };
+            let variant = if exp.design == abacus_assign::Design::Switchback {
+                let Some(v) = exp
+                    .window_index(t0)
+                    .and_then(|w| exp.switchback_variant(&key, w))
+                else {
+                    continue;
+                };
+                v.name.clone()
+            } else {
+                let Some(v) = self.variant_of(exp, &key) else {
+                    continue;
+                };
+                v
             };
             *self
                 .truth
@@ -247,9 +284,15 @@ impl<'a> Generator<'a> {
             }
             let exposures = if self.rng.random_bool(0.3) { 2 } else { 1 };
             for n in 0..exposures {
-                let at = t0 + Duration::minutes(i64::from(n) * self.rng.random_range(1..600));
+                // A switchback exposure stays in its window (the variant changes with it).
+                let later = if exp.design == abacus_assign::Design::Switchback {
+                    Duration::seconds(i64::from(n) * self.rng.random_range(1..60))
+                } else {
+                    Duration::minutes(i64::from(n) * self.rng.random_range(1..600))
+                };
+                let at = t0 + later;
                 let payload = format!(
-                    r#"{{"event_id":"{seed}-{index}-{seq}","event_type":"exposure","experiment_id":"{exp}","variant":"{variant}","user_id":"{user_id}","timestamp":"{ts}","metadata":{{"region":"{region}","device":"{device}","plan":"{plan_name}"}}}}"#,
+                    r#"{{"event_id":"{seed}-{index}-{seq}","event_type":"exposure","experiment_id":"{exp}","variant":"{variant}","user_id":"{user_id}","timestamp":"{ts}","metadata":{{"region":"{region}","device":"{device}","plan":"{plan_name}"{unit_metadata}}}}}"#,
                     seed = self.plan.seed,
                     exp = exp.id,
                     ts = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -270,7 +313,14 @@ impl<'a> Generator<'a> {
             region,
             device,
             profile,
+            units: &unit_metadata,
         };
+        let cluster = self
+            .unit_keys
+            .iter()
+            .zip(&unit_values)
+            .find(|((_, switchback), _)| !switchback)
+            .map(|(_, (_, v))| v.clone());
         for event in self.events.clone() {
             let base = self
                 .plan
@@ -284,7 +334,10 @@ impl<'a> Generator<'a> {
                 let from = t0 - Duration::days(HISTORY_DAYS);
                 self.conversions(&mut out, &mut seq, &who, &event, base, from);
             }
-            let p = base * multiplier.get(&event).copied().unwrap_or(1.0);
+            let frailty = cluster.as_deref().map_or(1.0, |c| {
+                units::frailty(self.plan.seed, c, self.plan.cluster_icc, base)
+            });
+            let p = base * frailty * multiplier.get(&event).copied().unwrap_or(1.0);
             self.conversions(&mut out, &mut seq, &who, &event, p, t0);
         }
         Some(self.wrap(out, &user_id))
@@ -323,12 +376,13 @@ impl<'a> Generator<'a> {
                 String::new()
             };
             let payload = format!(
-                r#"{{"event_id":"{seed}-{index}-{seq}","event_type":"conversion","event_name":"{event}","user_id":"{user_id}","timestamp":{ms}{value},"metadata":{{"region":"{region}","device":"{device}"}}}}"#,
+                r#"{{"event_id":"{seed}-{index}-{seq}","event_type":"conversion","event_name":"{event}","user_id":"{user_id}","timestamp":{ms}{value},"metadata":{{"region":"{region}","device":"{device}"{units}}}}}"#,
                 seed = self.plan.seed,
                 index = who.index,
                 user_id = who.user_id,
                 region = who.region,
                 device = who.device,
+                units = who.units,
                 ms = at.timestamp_millis(),
             );
             *seq += 1;
@@ -432,6 +486,8 @@ struct Who<'a> {
     region: &'a str,
     device: &'a str,
     profile: Option<Profile>,
+    /// `,"company_id":"…"` for the user's unit values.
+    units: &'a str,
 }
 
 /// A standard normal draw (Box–Muller).

@@ -9,12 +9,15 @@
 //! - [`generate`]: the seeded traffic generator ([`Generator`], [`Plan`], [`Truth`]).
 //! - [`history`]: users whose behaviour before their first exposure predicts their outcome
 //!   (for CUPED).
+//! - [`units`]: randomization units in the traffic (clusters with intra-cluster correlation,
+//!   switchback units).
 //! - [`publish`]: topic creation and rate-limited publishing that fails unless every message
 //!   is acknowledged.
 
 pub mod generate;
 pub mod history;
 pub mod publish;
+pub mod units;
 
 pub use generate::{Generator, Message, Plan, Truth};
 pub use publish::{publish, PublishOptions};

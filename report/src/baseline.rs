@@ -10,7 +10,8 @@
 //! compared against another baseline and gives what the aggregator would have given. Runs
 //! written before that table existed (migration 0009) are read again from the user rows in
 //! `experiment_users`, which are those of the newest pass: for them only the newest run can be
-//! rebased.
+//! rebased. Cluster-randomized and switchback experiments are not rebased: their comparisons
+//! are per cluster or cell (the aggregator's `network` step), not per user.
 
 use abacus_aggregator::analyze::{analyze, Context, Inputs};
 use abacus_aggregator::collect::{cells, Source};
@@ -64,6 +65,22 @@ pub async fn recompute(
                     .map(|v| v.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
+            ),
+        });
+    }
+    if let Some(unit) = &def.unit {
+        // Their comparisons are per cluster or (unit, window) cell, which the kept per-user
+        // statistics cannot give: a user-level rebase would show intervals that are too narrow.
+        return Err(ReportError::Baseline {
+            experiment: id.clone(),
+            reason: format!(
+                "the experiment is randomized by `{unit}` ({}); only the aggregator's \
+                 comparisons against the control are available",
+                if def.design == abacus_assign::Design::Switchback {
+                    "switchback"
+                } else {
+                    "clusters"
+                }
             ),
         });
     }

@@ -77,19 +77,20 @@ pub fn health(r: &Report, now: DateTime<Utc>) -> Vec<Check> {
     let mut out = Vec::new();
     out.push(Check {
         name: "sample ratio",
-        level: if run.srm_mismatch == 1 {
+        level: if crate::network::srm_alert(run) {
             Level::Fail
         } else {
             Level::Ok
         },
-        detail: if run.srm_mismatch == 1 {
+        detail: if crate::network::srm_alert(run) {
             format!(
-                "mismatch: users per variant do not match the design (chi² {:.1}, p {})",
+                "mismatch: {} per variant do not match the design (chi² {:.1}; {})",
+                crate::network::srm_counted(run),
                 run.srm_chi2,
-                pvalue(run.srm_p_value)
+                crate::network::srm_detail(run)
             )
         } else {
-            format!("matches the design (p {})", pvalue(run.srm_p_value))
+            format!("matches the design ({})", crate::network::srm_detail(run))
         },
     });
     let exposed = run.users + run.multiple_exposure_users;

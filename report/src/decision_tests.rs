@@ -24,6 +24,12 @@ fn run(srm: bool, multiple: u64) -> RunRow {
         srm_mismatch: u8::from(srm),
         elapsed_ms: 1,
         warnings: vec![],
+        design: "user".into(),
+        srm_unit: "users".into(),
+        srm_sequential_p_value: if srm { 1e-6 } else { 1.0 },
+        srm_sequential_log_bf: if srm { 13.8 } else { -2.0 },
+        srm_sequential_mismatch: u8::from(srm),
+        ..RunRow::default()
     }
 }
 
@@ -109,6 +115,7 @@ end = "2023-11-29T00:00:00Z"
         series: vec![],
         segments: vec![],
         balance: vec![],
+        interactions: vec![],
     }
 }
 

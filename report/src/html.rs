@@ -74,12 +74,22 @@ fn experiment(out: &mut String, r: &Report) {
         run.multiple_exposure_users,
         if r.sequential { " · sequential testing" } else { "" }
     );
-    if run.srm_mismatch == 1 {
+    if let Some(line) = crate::network::randomization(run, r.definition.as_ref()) {
+        let _ = write!(out, "<p class=\"meta\">{}</p>", esc(&line));
+    }
+    if crate::network::srm_alert(run) {
         let _ = write!(
             out,
-            "<div class=\"banner\">Sample ratio mismatch: the users per variant do not match the design (chi² {:.1}, p {}). Assignment or exposure logging is broken; do not trust these results.</div>",
-            run.srm_chi2,
-            pvalue(run.srm_p_value)
+            "<div class=\"banner\">Sample ratio mismatch: the {} per variant do not match the design ({}). Assignment or exposure logging is broken; do not trust these results.</div>",
+            esc(crate::network::srm_counted(run)),
+            esc(&crate::network::srm_detail(run))
+        );
+    }
+    for i in r.interactions.iter().filter(|i| i.flagged == 1) {
+        let _ = write!(
+            out,
+            "<div class=\"warn\">Interaction: {}</div>",
+            esc(&crate::network::interaction_line(i))
         );
     }
     for w in run
@@ -335,10 +345,12 @@ fn srm_table(out: &mut String, r: &Report) {
     }
     let _ = write!(
         out,
-        "</table><p class=\"meta\">chi² {:.2}, p {} — {}</p>",
+        "</table><p class=\"meta\">chi² {:.2}, p {}; always-valid p {} ({} per variant) — {}</p>",
         run.srm_chi2,
         pvalue(run.srm_p_value),
-        if run.srm_mismatch == 1 {
+        pvalue(run.srm_sequential_p_value),
+        esc(crate::network::srm_counted(run)),
+        if crate::network::srm_alert(run) {
             "<b>mismatch</b>"
         } else {
             "no mismatch"

@@ -29,6 +29,16 @@
 //! `"control_value"`, `"treatment_value"`, the lifts, the intervals and `"p_value"`: no number
 //! that looks like a result. Users and conversion counts stay. Tested rows have
 //! `"tested": true` and `"no_test_reason": null`.
+//!
+//! Randomization units and concurrent experiments: per metric `"analysis_unit"` (`user`, or the
+//! unit the comparison is clustered by) and, for clustered rows, `"control_clusters"`,
+//! `"treatment_clusters"` and `"user_level": {"ci_abs_low", "ci_abs_high", "p_value"}` (what a
+//! user-level analysis would give); `"srm"` also holds `"counted"` (users, clusters or cells),
+//! `"sequential_p_value"`, `"sequential_mismatch"`, `"log_bayes_factor"` and `"alert"` (the
+//! always-valid test decides it); `"randomization": {"design", "unit", "clusters",
+//! "variant_clusters", "unit_missing", "burn_in_events", "summary"}`; `"interactions"`: the
+//! newest interaction check's tests involving the experiment, flagged first, each with a
+//! `"summary"` line when flagged.
 
 use serde_json::{json, Map, Value};
 
@@ -159,6 +169,21 @@ pub fn to_json(r: &Report) -> Value {
                     Value::Null
                 },
             );
+            o.insert("analysis_unit".into(), json!(m.analysis_unit));
+            if m.analysis_unit != "user" && !m.analysis_unit.is_empty() {
+                o.insert("control_clusters".into(), json!(m.control_clusters));
+                o.insert("treatment_clusters".into(), json!(m.treatment_clusters));
+                if m.user_level_p_value.is_some() {
+                    o.insert(
+                        "user_level".into(),
+                        json!({
+                            "ci_abs_low": m.user_level_ci_abs_low,
+                            "ci_abs_high": m.user_level_ci_abs_high,
+                            "p_value": m.user_level_p_value,
+                        }),
+                    );
+                }
+            }
             if !m.error.is_empty() {
                 o.insert("error".into(), json!(m.error));
             }
@@ -180,7 +205,40 @@ pub fn to_json(r: &Report) -> Value {
             "chi2": r.run.srm_chi2,
             "p_value": r.run.srm_p_value,
             "mismatch": r.run.srm_mismatch == 1,
+            "counted": crate::network::srm_counted(&r.run),
+            "sequential_p_value": r.run.srm_sequential_p_value,
+            "sequential_mismatch": r.run.srm_sequential_mismatch == 1,
+            "log_bayes_factor": r.run.srm_sequential_log_bf,
+            "alert": crate::network::srm_alert(&r.run),
         },
+        "randomization": {
+            "design": if r.run.design.is_empty() { "user" } else { r.run.design.as_str() },
+            "unit": r.run.unit,
+            "clusters": r.run.clusters,
+            "variant_clusters": r.run.variant_clusters,
+            "unit_missing": r.run.unit_missing,
+            "burn_in_events": r.run.burn_in_events,
+            "summary": crate::network::randomization(&r.run, r.definition.as_ref()),
+        },
+        "interactions": r.interactions.iter().map(|i| json!({
+            "experiment_a": i.experiment_a,
+            "experiment_b": i.experiment_b,
+            "metric": i.metric,
+            "variants_a": i.variants_a,
+            "variants_b": i.variants_b,
+            "cell_users": i.cell_users,
+            "cell_values": i.cell_values,
+            "chi2": i.chi2,
+            "df": i.df,
+            "p_value": i.p_value,
+            "p_value_adjusted": i.p_value_adjusted,
+            "difference": i.difference,
+            "ci_low": i.ci_low,
+            "ci_high": i.ci_high,
+            "flagged": i.flagged == 1,
+            "summary": (i.flagged == 1).then(|| crate::network::interaction_line(i)),
+            "error": i.error,
+        })).collect::<Vec<_>>(),
         "diagnostics": {
             "multiple_exposure_users": r.run.multiple_exposure_users,
             "users": r.run.users,

@@ -7,6 +7,7 @@
 //! - [`read`]: loading the newest run of each experiment ([`load`]) from ClickHouse.
 //! - [`table`]: the text table of `abacus report`.
 //! - [`json`]: the JSON contract of `abacus report --format json`.
+//! - [`network`]: randomization units, the sample ratio alert and interactions, in words.
 //! - [`html`]: one self-contained HTML page with inline SVG charts.
 //! - [`baseline`]: comparisons against another variant than the control (more than two arms).
 //! - [`decision`]: health checks and the ship / do-not-decide / keep-running decision (pure).
@@ -25,6 +26,7 @@ pub mod decision;
 pub mod error;
 pub mod html;
 pub mod json;
+pub mod network;
 pub mod pages;
 pub mod progress;
 pub mod read;
@@ -69,6 +71,8 @@ pub struct Report {
     pub segments: Vec<SegmentRow>,
     /// Covariate balance.
     pub balance: Vec<BalanceRow>,
+    /// The newest interaction check's tests involving this experiment (flagged first).
+    pub interactions: Vec<abacus_aggregator::interactions::InteractionRow>,
 }
 
 impl Report {

@@ -1,6 +1,7 @@
 //! Reading runs back from the result tables (`experiment_runs`, `results`, `results_series`,
 //! `results_segments`, `results_balance`), with the registry's names and metric order.
 
+use abacus_aggregator::interactions::InteractionRow;
 use abacus_aggregator::model::{ResultRow, RunRow};
 use abacus_assign::Experiment;
 use abacus_schema::ClickHouse;
@@ -32,6 +33,27 @@ async fn rows<T: RowOwned + clickhouse::RowRead>(
         .fetch_all::<T>()
         .await
         .map_err(|e| ReportError::query(format!("read {table}"), &e))
+}
+
+/// The tests of the newest interaction check that involve one experiment (`?` twice), flagged
+/// first.
+pub const LATEST_INTERACTIONS: &str = "SELECT ?fields FROM results_interactions \
+     WHERE run_id = (SELECT max(run_id) FROM results_interactions) \
+       AND (experiment_a = ? OR experiment_b = ?) \
+     ORDER BY flagged DESC, p_value_adjusted, experiment_a, experiment_b";
+
+/// The newest interaction check's rows involving `experiment`.
+pub async fn interactions(
+    ch: &ClickHouse,
+    experiment: &str,
+) -> Result<Vec<InteractionRow>, ReportError> {
+    ch.client()
+        .query(LATEST_INTERACTIONS)
+        .bind(experiment)
+        .bind(experiment)
+        .fetch_all::<InteractionRow>()
+        .await
+        .map_err(|e| ReportError::query("read results_interactions", &e))
 }
 
 /// Every run of one experiment, newest first.
@@ -151,6 +173,7 @@ pub async fn load_run(
             "segment_key, segment_value, variant",
         )
         .await?,
+        interactions: interactions(ch, &run.experiment_id).await?,
         run,
     })
 }

@@ -8,7 +8,7 @@ use abacus_aggregator::sql::{Statement, Value};
 use abacus_assign::Experiment;
 use clickhouse::Row;
 
-use crate::read::{rows_sql, LATEST_RUNS, PRIMARY_HISTORY, RUNS_OF};
+use crate::read::{rows_sql, LATEST_INTERACTIONS, LATEST_RUNS, PRIMARY_HISTORY, RUNS_OF};
 
 fn fields<R: Row>() -> String {
     R::COLUMN_NAMES.join(", ")
@@ -18,6 +18,17 @@ fn fields<R: Row>() -> String {
 pub fn for_experiment(e: &Experiment) -> Vec<(String, String)> {
     let id = || vec![Value::Str(e.id.clone())];
     let mut out = vec![
+        (
+            format!("{}: newest interaction check", e.id),
+            Statement {
+                sql: LATEST_INTERACTIONS.replace(
+                    "?fields",
+                    &fields::<abacus_aggregator::interactions::InteractionRow>(),
+                ),
+                values: vec![Value::Str(e.id.clone()), Value::Str(e.id.clone())],
+            }
+            .render(),
+        ),
         (
             format!("{}: every run (run picker, history)", e.id),
             Statement {

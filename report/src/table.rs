@@ -11,7 +11,8 @@ use std::fmt::Write as _;
 
 use crate::text::terminal;
 use crate::{
-    bayes_note, compared, cuped_note, no_test_reason, num, pct, pvalue, tested, verdict, Report,
+    bayes_note, compared, cuped_note, network, no_test_reason, num, pct, pvalue, tested, verdict,
+    Report,
 };
 use abacus_aggregator::model::ResultRow;
 
@@ -60,14 +61,17 @@ pub fn render(r: &Report) -> String {
         run.multiple_exposure_users,
         if r.sequential { " · sequential" } else { "" }
     );
-    if run.srm_mismatch == 1 {
+    if let Some(line) = network::randomization(run, r.definition.as_ref()) {
+        let _ = writeln!(out, "{line}");
+    }
+    if network::srm_alert(run) {
         let _ = writeln!(
             out,
-            "!! SAMPLE RATIO MISMATCH: users per variant do not match the design {:?} (chi2 {:.1}, p {}). \
+            "!! SAMPLE RATIO MISMATCH: {} per variant do not match the design {:?} ({}). \
              Assignment or logging is broken; do not trust these results.",
+            network::srm_counted(run),
             run.variant_weights,
-            run.srm_chi2,
-            pvalue(run.srm_p_value)
+            network::srm_detail(run)
         );
     }
     let _ = writeln!(
@@ -127,7 +131,10 @@ pub fn render(r: &Report) -> String {
                 String::new()
             }
         );
-        for note in [cuped_note(m), bayes_note(m)].into_iter().flatten() {
+        for note in [cuped_note(m), bayes_note(m), network::user_level_note(m)]
+            .into_iter()
+            .flatten()
+        {
             let _ = writeln!(out, "{:<26} {}", "", terminal(&note));
         }
         if !tested(m) {
@@ -155,6 +162,9 @@ pub fn render(r: &Report) -> String {
         .filter(|w| !w.starts_with("sample ratio mismatch"))
     {
         let _ = writeln!(out, "warning: {}", terminal(w));
+    }
+    for i in r.interactions.iter().filter(|i| i.flagged == 1) {
+        let _ = writeln!(out, "interaction: {}", terminal(&network::interaction_line(i)));
     }
     out
 }

@@ -40,6 +40,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../migrations/0007_flags.sql"),
     ),
     (
+        "0008_network.sql",
+        include_str!("../migrations/0008_network.sql"),
+    ),
+    (
         "0009_results_inputs.sql",
         include_str!("../migrations/0009_results_inputs.sql"),
     ),

@@ -8,7 +8,8 @@
 //! a flag's rollout is `SPLIT`; a flag without rules and rollout is `STATIC`; a flag whose rules
 //! did not match and that has no rollout is `DEFAULT`; a disabled flag is `DISABLED`.
 
-use abacus_assign::{Experiment, Flag, FlagValue, Reason, ValueType, EXCLUDED};
+use abacus_assign::{Context, Experiment, Flag, FlagValue, Reason, UnitError, ValueType, EXCLUDED};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::request::EvalContext;
@@ -28,22 +29,35 @@ pub struct AssignRecord<'a> {
     pub in_experiment: bool,
     /// Bucket in the experiment's namespace.
     pub namespace_bucket: u32,
-    /// Variant bucket.
+    /// Variant bucket (of the window, for a switchback).
     pub variant_bucket: u32,
+    /// What was hashed: the user id, or the value of the experiment's `unit` attribute.
+    pub key: String,
+    /// The switchback window index (`null` for other designs).
+    pub window: Option<i64>,
 }
 
 impl<'a> AssignRecord<'a> {
-    /// Assigns `user_id` in `experiment`.
-    pub fn new(experiment: &'a Experiment, user_id: &'a str) -> Self {
-        let a = experiment.assignment(user_id);
-        Self {
+    /// Assigns `user_id` in `experiment` with the attributes of `context` at time `at` (the
+    /// unit attribute of a cluster-randomized or switchback experiment comes from the context;
+    /// a switchback's window from the time).
+    pub fn new(
+        experiment: &'a Experiment,
+        user_id: &'a str,
+        context: &Context,
+        at: DateTime<Utc>,
+    ) -> Result<Self, UnitError> {
+        let a = experiment.assign_in_context(user_id, context, at)?;
+        Ok(Self {
             experiment: &experiment.id,
             user_id,
             variant: a.variant.map_or(EXCLUDED, |v| v.name.as_str()),
             in_experiment: a.variant.is_some(),
             namespace_bucket: a.namespace_bucket,
             variant_bucket: a.variant_bucket,
-        }
+            key: a.key,
+            window: a.window,
+        })
     }
 }
 
@@ -162,6 +176,9 @@ pub struct Metadata<'a> {
     /// The user's variant bucket.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub variant_bucket: Option<u32>,
+    /// A switchback experiment's window index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<i64>,
     /// A flag's value type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value_type: Option<&'static str>,
@@ -203,16 +220,18 @@ pub struct Evaluated<'a> {
     pub exposure: Option<(&'a Experiment, &'a str)>,
 }
 
-/// Evaluates `key` (a flag name or an experiment id) for the context; `None` when the key is
-/// unknown.
+/// Evaluates `key` (a flag name or an experiment id) for the context at time `now`; `None`
+/// when the key is unknown, an error when an experiment's unit attribute is missing from the
+/// context (or a switchback experiment has not started).
 pub fn evaluate<'a>(
     snapshot: &'a Snapshot,
     key: &'a str,
     ctx: &'a EvalContext,
-) -> Option<Evaluated<'a>> {
+    now: DateTime<Utc>,
+) -> Option<Result<Evaluated<'a>, UnitError>> {
     Some(match snapshot.lookup(key)? {
-        Target::Flag(f) => evaluate_flag(f, ctx, &snapshot.version),
-        Target::Experiment(e) => evaluate_experiment(e, ctx, &snapshot.version),
+        Target::Flag(f) => Ok(evaluate_flag(f, ctx, &snapshot.version)),
+        Target::Experiment(e) => evaluate_experiment(e, ctx, &snapshot.version, now),
     })
 }
 
@@ -249,13 +268,16 @@ pub fn evaluate_flag<'a>(flag: &'a Flag, ctx: &'a EvalContext, version: &'a str)
     }
 }
 
-/// Evaluates an experiment.
+/// Evaluates an experiment at time `now`: the user id is hashed, or the value of the
+/// experiment's `unit` attribute from the context; a switchback's variant depends on `now`'s
+/// window.
 pub fn evaluate_experiment<'a>(
     experiment: &'a Experiment,
     ctx: &'a EvalContext,
     version: &'a str,
-) -> Evaluated<'a> {
-    let a = experiment.assignment(&ctx.targeting_key);
+    now: DateTime<Utc>,
+) -> Result<Evaluated<'a>, UnitError> {
+    let a = experiment.assign_in_context(&ctx.targeting_key, &ctx.context, now)?;
     let variant = a.variant.map_or(EXCLUDED, |v| v.name.as_str());
     let metadata = Metadata {
         kind: "experiment",
@@ -264,10 +286,11 @@ pub fn evaluate_experiment<'a>(
         in_experiment: Some(a.variant.is_some()),
         namespace_bucket: Some(a.namespace_bucket),
         variant_bucket: Some(a.variant_bucket),
+        window: a.window,
         config_version: version,
         ..Metadata::default()
     };
-    Evaluated {
+    Ok(Evaluated {
         answer: OfrepEvaluation {
             key: &experiment.id,
             value: OfrepValue::Name(variant),
@@ -280,20 +303,50 @@ pub fn evaluate_experiment<'a>(
             metadata,
         },
         exposure: a.variant.map(|v| (experiment, v.name.as_str())),
-    }
+    })
 }
 
-/// Every flag (file order) then every experiment (file order), for a bulk evaluation.
-pub fn evaluate_all<'a>(snapshot: &'a Snapshot, ctx: &'a EvalContext) -> Vec<OfrepEvaluation<'a>> {
+/// One entry of a bulk answer: an evaluation, or (OFREP's `evaluationFailure`) why a key could
+/// not be evaluated for this context.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum BulkItem<'a> {
+    /// The evaluation.
+    Evaluated(OfrepEvaluation<'a>),
+    /// An experiment whose unit attribute the context lacks.
+    Failed {
+        /// The experiment id.
+        key: &'a str,
+        /// Always `INVALID_CONTEXT`.
+        #[serde(rename = "errorCode")]
+        error_code: &'static str,
+        /// What is missing.
+        #[serde(rename = "errorDetails")]
+        error_details: String,
+    },
+}
+
+/// Every flag (file order) then every experiment (file order), for a bulk evaluation at `now`.
+pub fn evaluate_all<'a>(
+    snapshot: &'a Snapshot,
+    ctx: &'a EvalContext,
+    now: DateTime<Utc>,
+) -> Vec<BulkItem<'a>> {
     let defs = &snapshot.definitions;
     let flags = defs
         .flags
         .iter()
-        .map(|f| evaluate_flag(f, ctx, &snapshot.version).answer);
-    let experiments = defs
-        .experiments
-        .iter()
-        .map(|e| evaluate_experiment(e, ctx, &snapshot.version).answer);
+        .map(|f| BulkItem::Evaluated(evaluate_flag(f, ctx, &snapshot.version).answer));
+    let experiments = defs.experiments.iter().map(|e| {
+        match evaluate_experiment(e, ctx, &snapshot.version, now) {
+            Ok(evaluated) => BulkItem::Evaluated(evaluated.answer),
+            Err(err) => BulkItem::Failed {
+                key: &e.id,
+                error_code: "INVALID_CONTEXT",
+                error_details: err.to_string(),
+            },
+        }
+    });
     flags.chain(experiments).collect()
 }
 
@@ -318,7 +371,9 @@ mod tests {
     fn reasons_and_values() {
         let s = snapshot();
         let staff = ctx("u1", Context::new().with("email_domain", "abacus.example"));
-        let e = evaluate(&s, "dark-mode", &staff).unwrap();
+        let e = evaluate(&s, "dark-mode", &staff, Utc::now())
+            .unwrap()
+            .unwrap();
         assert_eq!(e.answer.reason, OfrepReason::TargetingMatch);
         assert_eq!(
             serde_json::to_value(&e.answer).unwrap()["value"],
@@ -326,13 +381,17 @@ mod tests {
         );
         assert!(e.exposure.is_none());
         let plain = ctx("u1", Context::new());
-        let e = evaluate(&s, "free-shipping-threshold", &plain).unwrap();
+        let e = evaluate(&s, "free-shipping-threshold", &plain, Utc::now())
+            .unwrap()
+            .unwrap();
         assert_eq!(e.answer.reason, OfrepReason::Default);
         let json = serde_json::to_string(&e.answer).unwrap();
         assert!(json.contains(r#""value":50.0"#), "{json}");
-        let e = evaluate(&s, "search-ranking", &plain).unwrap();
+        let e = evaluate(&s, "search-ranking", &plain, Utc::now())
+            .unwrap()
+            .unwrap();
         assert_eq!(e.answer.reason, OfrepReason::Split);
-        assert!(evaluate(&s, "nope", &plain).is_none());
+        assert!(evaluate(&s, "nope", &plain, Utc::now()).is_none());
     }
 
     #[test]
@@ -343,8 +402,10 @@ mod tests {
         for i in 0..200 {
             let user = format!("user-{i}");
             let c = ctx(&user, Context::new());
-            let e = evaluate(&s, "checkout-redesign", &c).unwrap();
-            let cli = AssignRecord::new(exp, &user);
+            let e = evaluate(&s, "checkout-redesign", &c, Utc::now())
+                .unwrap()
+                .unwrap();
+            let cli = AssignRecord::new(exp, &user, &Context::new(), Utc::now()).unwrap();
             assert_eq!(e.answer.variant, cli.variant);
             assert_eq!(e.exposure.is_some(), cli.in_experiment);
             if cli.in_experiment {
@@ -357,6 +418,63 @@ mod tests {
             }
         }
         assert!(inside > 0 && outside > 0);
-        assert_eq!(evaluate_all(&s, &ctx("u", Context::new())).len(), 8);
+    }
+
+    #[test]
+    fn unit_experiments_need_their_attribute() {
+        let s = snapshot();
+        // Inside both experiments' dates.
+        let now: DateTime<Utc> = "2026-11-05T12:00:00Z".parse().unwrap();
+        // Without company_id and city, the two unit experiments fail with INVALID_CONTEXT.
+        let bare = ctx("u", Context::new());
+        let all = evaluate_all(&s, &bare, now);
+        let failed: Vec<&str> = all
+            .iter()
+            .filter_map(|item| match item {
+                BulkItem::Failed {
+                    key, error_code, ..
+                } => {
+                    assert_eq!(*error_code, "INVALID_CONTEXT");
+                    Some(*key)
+                }
+                BulkItem::Evaluated(_) => None,
+            })
+            .collect();
+        assert_eq!(failed, ["team-workspace", "delivery-fee"]);
+        assert!(matches!(
+            evaluate(&s, "team-workspace", &ctx("u", Context::new()), now),
+            Some(Err(_))
+        ));
+        // With them every key evaluates, and users of one company share its variant.
+        let full = |user: &str, company: &str| {
+            Context::new()
+                .with("company_id", company)
+                .with("city", "berlin")
+                .with("user", user)
+        };
+        let acme_ctx = ctx("u", full("u", "acme"));
+        let all = evaluate_all(&s, &acme_ctx, now);
+        assert!(all.iter().all(|i| matches!(i, BulkItem::Evaluated(_))));
+        assert_eq!(
+            all.len(),
+            s.definitions.flags.len() + s.definitions.experiments.len()
+        );
+        let variant = |user: &str, company: &str| {
+            let c = ctx(user, full(user, company));
+            let e = evaluate(&s, "team-workspace", &c, now);
+            let answer = e.unwrap().unwrap().answer;
+            assert_eq!(answer.reason, OfrepReason::Split, "inside the experiment");
+            answer.variant.to_owned()
+        };
+        let acme: Vec<_> = (0..20)
+            .map(|i| variant(&format!("user-{i}"), "acme"))
+            .collect();
+        assert!(acme.iter().all(|v| *v == acme[0]), "{acme:?}");
+        // Different companies get both variants.
+        let companies: Vec<_> = (0..40)
+            .map(|i| variant("u", &format!("company-{i}")))
+            .collect();
+        let has = |name: &str| companies.iter().any(|v| v == name);
+        assert!(has("solo") && has("shared"), "{companies:?}");
     }
 }

@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use abacus_assign::{AttrValue, Context, Experiment};
+use abacus_assign::design::attr_text;
+use abacus_assign::{Context, Experiment};
 use abacus_ingest::KafkaConfig;
 use chrono::{DateTime, Utc};
 use rdkafka::config::ClientConfig;
@@ -89,10 +90,17 @@ pub fn exposure_event(
     now: DateTime<Utc>,
 ) -> (String, u64, Vec<u8>) {
     let (id, key) = event_id(&experiment.id, variant, user, now.date_naive());
+    // The experiment's segments, and its randomization unit (the aggregator analyses a
+    // cluster-randomized or switchback experiment by the unit's value in the metadata).
     let metadata = experiment
         .segments
         .iter()
-        .filter_map(|s| context.get(s).map(|v| (s.as_str(), attr_text(v))))
+        .chain(experiment.unit.as_ref())
+        .filter_map(|s| {
+            context
+                .get(s)
+                .map(|v| (s.as_str(), attr_text(v).into_owned()))
+        })
         .collect();
     let event = ExposureEvent {
         event_id: &id,
@@ -105,16 +113,6 @@ pub fn exposure_event(
     };
     let payload = serde_json::to_vec(&event).unwrap_or_default();
     (id, key, payload)
-}
-
-/// An attribute as event metadata text (`42`, not `42.0`, for whole numbers).
-pub fn attr_text(v: &AttrValue) -> String {
-    match v {
-        AttrValue::Str(s) => s.clone(),
-        AttrValue::Bool(b) => b.to_string(),
-        AttrValue::Num(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{}", *x as i64),
-        AttrValue::Num(x) => x.to_string(),
-    }
 }
 
 /// A bounded set of recently published ids (FIFO eviction), in 16 shards.

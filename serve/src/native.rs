@@ -4,7 +4,9 @@
 //!   `{"assignments": [...]}`, one [`AssignRecord`] per experiment, each the line
 //!   `abacus assign --json` prints. Naming experiments logs their exposures (unless
 //!   `X-Abacus-Track: false`); asking for all of them logs none (it would enroll the user in
-//!   every experiment).
+//!   every experiment). A named experiment whose unit attribute (`unit = "company_id"`) the
+//!   attributes lack is refused (400 `INVALID_CONTEXT`); asking for all of them answers
+//!   `{"experiment", "error": "INVALID_CONTEXT", "details"}` in that experiment's place.
 //! - `POST /v1/flags/eval` `{"flag", "user_id", "attributes"?: {}}` → the [`FlagRecord`] that
 //!   `abacus flags eval --json` prints.
 //! - `POST /v1/exposures` `{"exposures": [...]}`: exposures of clients that assign locally (from
@@ -58,6 +60,19 @@ fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8], shape: &str) -> Result<T, Refu
             format!("the body must be {shape} ({e})"),
         ))
     })
+}
+
+/// One entry of a `/v1/assign` answer: the record, or why the experiment could not be assigned
+/// for this context.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum AssignEntry<'a> {
+    Assigned(AssignRecord<'a>),
+    Failed {
+        experiment: &'a str,
+        error: &'static str,
+        details: String,
+    },
 }
 
 /// `POST /v1/assign`.
@@ -116,25 +131,45 @@ async fn assign_inner(
     };
     let track = req.experiments.is_some() && !tracking_off(headers);
     let now = chrono::Utc::now();
-    let records: Vec<AssignRecord<'_>> = experiments
-        .iter()
-        .map(|e| {
-            let r = AssignRecord::new(e, &ctx.targeting_key);
-            if track && r.in_experiment {
-                inner
-                    .exposures
-                    .expose(e, r.variant, &ctx.targeting_key, &ctx.context, now);
+    // Named experiments must all be assignable (400 INVALID_CONTEXT naming the missing unit
+    // attribute); asking for all of them answers an error entry for those the context cannot
+    // be assigned in (an experiment by `company_id` when the caller sent none).
+    let mut entries = Vec::with_capacity(experiments.len());
+    for e in &experiments {
+        match AssignRecord::new(e, &ctx.targeting_key, &ctx.context, now) {
+            Ok(record) => entries.push(AssignEntry::Assigned(record)),
+            Err(err) if req.experiments.is_some() => {
+                return Err(Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::InvalidContext,
+                    err.to_string(),
+                ))
             }
-            r
-        })
-        .collect();
+            Err(err) => entries.push(AssignEntry::Failed {
+                experiment: &e.id,
+                error: "INVALID_CONTEXT",
+                details: err.to_string(),
+            }),
+        }
+    }
+    if track {
+        for (e, entry) in experiments.iter().zip(&entries) {
+            if let AssignEntry::Assigned(r) = entry {
+                if r.in_experiment {
+                    inner
+                        .exposures
+                        .expose(e, r.variant, &ctx.targeting_key, &ctx.context, now);
+                }
+            }
+        }
+    }
     // A struct, not `json!`: the records keep the field order `abacus assign --json` prints.
     #[derive(serde::Serialize)]
     struct Assignments<'a> {
-        assignments: Vec<AssignRecord<'a>>,
+        assignments: Vec<AssignEntry<'a>>,
     }
     let body = serde_json::to_vec(&Assignments {
-        assignments: records,
+        assignments: entries,
     })
     .unwrap_or_default();
     Ok(json_response(StatusCode::OK, body))

@@ -8,7 +8,9 @@
 //! - `POST /ofrep/v1/evaluate/flags`: every flag and experiment, `{"flags": [...], "metadata":
 //!   {"configVersion"}}`, with an `ETag` that is a hash of that body (so a changed context or
 //!   configuration never gets a stale 304) and 304 when `If-None-Match` matches it. Bulk
-//!   evaluation logs no exposures (it would enroll every user in every experiment).
+//!   evaluation logs no exposures (it would enroll every user in every experiment). An
+//!   experiment randomized by an attribute the context lacks is an `evaluationFailure` entry
+//!   (`INVALID_CONTEXT`) in a bulk answer, and a 400 `INVALID_CONTEXT` for a single one.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -18,7 +20,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::eval::{evaluate, evaluate_all, OfrepEvaluation};
+use crate::eval::{evaluate, evaluate_all, BulkItem};
 use crate::http::{json_response, timed, tracking_off, AppState, Refusal};
 use crate::metrics::Endpoint;
 use crate::request::{decode_ofrep, ErrorCode};
@@ -50,7 +52,8 @@ async fn single_inner(
     let bytes = inner.read_json(headers, body).await?;
     let ctx = decode_ofrep(&bytes, inner.limits.max_attributes).map_err(Refusal::bad_request)?;
     let snapshot = inner.snapshot()?;
-    let Some(evaluated) = evaluate(&snapshot, key, &ctx) else {
+    let now = chrono::Utc::now();
+    let Some(evaluated) = evaluate(&snapshot, key, &ctx, now) else {
         return Err(Refusal::new(
             StatusCode::NOT_FOUND,
             ErrorCode::FlagNotFound,
@@ -60,16 +63,19 @@ async fn single_inner(
             ),
         ));
     };
+    let evaluated = evaluated.map_err(|e| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidContext,
+            e.to_string(),
+        )
+    })?;
     inner.metrics.evaluation(evaluated.answer.reason);
     if let Some((experiment, variant)) = evaluated.exposure {
         if !tracking_off(headers) {
-            inner.exposures.expose(
-                experiment,
-                variant,
-                &ctx.targeting_key,
-                &ctx.context,
-                chrono::Utc::now(),
-            );
+            inner
+                .exposures
+                .expose(experiment, variant, &ctx.targeting_key, &ctx.context, now);
         }
     }
     let body = serde_json::to_vec(&evaluated.answer).unwrap_or_default();
@@ -78,7 +84,7 @@ async fn single_inner(
 
 #[derive(Serialize)]
 struct Bulk<'a> {
-    flags: Vec<OfrepEvaluation<'a>>,
+    flags: Vec<BulkItem<'a>>,
     metadata: Map<String, Value>,
 }
 
@@ -107,9 +113,12 @@ async fn bulk_inner(
     let bytes = inner.read_json(headers, body).await?;
     let ctx = decode_ofrep(&bytes, inner.limits.max_attributes).map_err(Refusal::bad_request)?;
     let snapshot = inner.snapshot()?;
-    let flags = evaluate_all(&snapshot, &ctx);
+    let flags = evaluate_all(&snapshot, &ctx, chrono::Utc::now());
     for f in &flags {
-        inner.metrics.evaluation(f.reason);
+        match f {
+            BulkItem::Evaluated(e) => inner.metrics.evaluation(e.reason),
+            BulkItem::Failed { .. } => inner.metrics.error(ErrorCode::InvalidContext),
+        }
     }
     let mut metadata = Map::new();
     metadata.insert("configVersion".into(), json!(snapshot.version));

@@ -33,6 +33,16 @@
 //! - [`sequential`]: mixture SPRT, always-valid p-values and confidence sequences.
 //! - [`noninferiority`]: one-sided non-inferiority tests for guardrail metrics.
 //! - `dist` (private): normal, t and chi-square tails and quantiles over `statrs`.
+//!
+//! Network effects and concurrent experiments:
+//! - [`cluster`]: cluster-randomized experiments, ratios of cluster totals with
+//!   cluster-robust (CR1) variance, [`compare_clustered`].
+//! - [`switchback`]: switchback experiments, (unit, window) cells with variance clustered
+//!   by unit, [`compare_switchback`].
+//! - [`interaction`]: interaction between two concurrent experiments (difference in
+//!   differences, Wald test for more arms), [`interaction_test`].
+//! - [`srm_sequential`]: always-valid SRM test (Dirichlet–multinomial mixture),
+//!   [`srm_sequential()`].
 
 pub mod adjust;
 pub mod balance;
@@ -50,6 +60,11 @@ pub mod ratio;
 pub mod sequential;
 pub mod srm;
 pub mod summary;
+
+pub mod cluster;
+pub mod interaction;
+pub mod srm_sequential;
+pub mod switchback;
 
 pub use adjust::{adjust_p_values, Correction};
 pub use balance::{chi_square_independence, IndependenceTest};
@@ -83,3 +98,8 @@ pub use sequential::{
 };
 pub use srm::{srm_test, SrmResult, DEFAULT_SRM_THRESHOLD};
 pub use summary::{Interval, MeanSummary, ProportionSummary, RatioSummary, MAX_COUNT};
+
+pub use cluster::{compare_clustered, ClusterSummary, ClusteredResult};
+pub use interaction::{interaction_test, CellEstimate, InteractionResult};
+pub use srm_sequential::{srm_sequential, SequentialSrmResult, DEFAULT_SRM_CONCENTRATION};
+pub use switchback::{compare_switchback, UnitTotals};

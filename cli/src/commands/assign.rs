@@ -15,8 +15,10 @@ use crate::commands::experiments::load_file;
 ///
 /// Prints the variant name, or `excluded` when the user is outside the experiment's traffic
 /// (or layer slice). With --users-file, prints `user<TAB>variant` for each non-empty input
-/// line. Assignment does not depend on the time or on ClickHouse: it hashes the user id as
-/// documented in assign/README.md.
+/// line. Assignment does not depend on ClickHouse: it hashes the user id as documented in
+/// assign/README.md — or, for an experiment with a `unit` (cluster-randomized, switchback),
+/// the value of that attribute given with --attr (e.g. --attr company_id=acme); a switchback's
+/// variant also depends on the time (--at, default now).
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("who").required(true).args(["user", "users_file"])))]
 pub struct AssignArgs {
@@ -33,9 +35,30 @@ pub struct AssignArgs {
     #[arg(long, value_name = "PATH")]
     pub users_file: Option<PathBuf>,
     /// One JSON object per user, with the buckets: {"experiment", "user_id", "variant",
-    /// "in_experiment", "namespace_bucket", "variant_bucket"}.
+    /// "in_experiment", "namespace_bucket", "variant_bucket", "key" (what was hashed),
+    /// "window" (switchback window index or null)}.
     #[arg(long)]
     pub json: bool,
+    /// Context attribute, repeatable: --attr company_id=acme. An experiment with a `unit`
+    /// hashes that attribute's value instead of the user id.
+    #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = parse_attr)]
+    pub attrs: Vec<(String, String)>,
+    /// Time of the assignment (RFC 3339 or a date), for switchback experiments [default: now].
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn parse_attr(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("expected KEY=VALUE (got \"{text}\")")),
+    }
+}
+
+fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    abacus_assign::parse_date_time(text)
 }
 
 pub fn run(args: AssignArgs) -> Result<()> {
@@ -49,10 +72,20 @@ pub fn run(args: AssignArgs) -> Result<()> {
             known.join(", ")
         );
     };
+    let mut context = abacus_assign::Context::new();
+    for (key, value) in &args.attrs {
+        context.insert(key.clone(), value.clone());
+    }
+    let at = args.at.unwrap_or_else(chrono::Utc::now);
+    let how = How {
+        context: &context,
+        at,
+        json: args.json,
+    };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if let Some(user) = &args.user {
-        write_one(&mut out, exp, user, args.json, false)?;
+        write_one(&mut out, exp, user, &how, false)?;
     } else if let Some(path) = &args.users_file {
         let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
             Box::new(std::io::stdin().lock())
@@ -71,24 +104,31 @@ pub fn run(args: AssignArgs) -> Result<()> {
             })?;
             let user = line.strip_suffix('\r').unwrap_or(&line);
             if !user.is_empty() {
-                write_one(&mut out, exp, user, args.json, true)?;
+                write_one(&mut out, exp, user, &how, true)?;
             }
         }
     }
     out.flush().context("failed to write to standard output")
 }
 
+/// The context and time of the assignments, and the output format.
+struct How<'a> {
+    context: &'a abacus_assign::Context,
+    at: chrono::DateTime<chrono::Utc>,
+    json: bool,
+}
+
 fn write_one(
     out: &mut impl Write,
     exp: &Experiment,
     user: &str,
-    json: bool,
+    how: &How<'_>,
     with_user: bool,
 ) -> Result<()> {
     // The record `POST /v1/assign` of `abacus serve` answers too.
-    let record = AssignRecord::new(exp, user);
+    let record = AssignRecord::new(exp, user, how.context, how.at)?;
     let variant = record.variant;
-    let written = if json {
+    let written = if how.json {
         let value = serde_json::to_string(&record).context("failed to encode JSON")?;
         writeln!(out, "{value}")
     } else if with_user {

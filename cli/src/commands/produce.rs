@@ -65,6 +65,15 @@ pub struct ProduceArgs {
     /// their outcome (a propensity shared before and after exposure), for CUPED; 0: no history.
     #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
     pub history: f64,
+    /// Mean users per cluster for experiments randomized by a unit attribute
+    /// (`unit = "company_id"`): users get `company_id-<n>` values, about this many per value.
+    #[arg(long, default_value_t = 50.0, value_name = "USERS")]
+    pub cluster_size: f64,
+    /// Intra-cluster correlation of conversions within a cluster (0: users of a cluster are
+    /// independent; 0.1: a cluster-randomized analysis needs about 1 + 49·0.1 ≈ 6× the
+    /// variance of a user-level one for clusters of 50).
+    #[arg(long, default_value_t = 0.0, value_name = "ICC")]
+    pub cluster_icc: f64,
     /// Messages per second at most (0: as fast as the broker takes them).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub rate_limit: u64,
@@ -157,6 +166,15 @@ fn plan(args: &ProduceArgs) -> Result<Plan> {
         malformed: share("malformed", args.malformed)?,
         late: share("late", args.late)?,
         history: share("history", args.history)?,
+        cluster_size: if args.cluster_size.is_finite() && args.cluster_size >= 1.0 {
+            args.cluster_size
+        } else {
+            bail!(
+                "--cluster-size must be at least 1, got {}",
+                args.cluster_size
+            )
+        },
+        cluster_icc: share("cluster-icc", args.cluster_icc)?,
     })
 }
 

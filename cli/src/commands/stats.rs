@@ -4,7 +4,7 @@
 //! clap or the library finds it; nothing here needs the configuration or a network.
 //!
 //! Layout: `compare.rs` (proportions, means, ratio, cuped), `bayes.rs`, `plan.rs`
-//! (sample-size, power, mde), `checks.rs` (srm, adjust, sequential), `table.rs` (table layout
+//! (sample-size, power, mde), `checks.rs` (srm, adjust, sequential), `srm_sequential.rs`, `table.rs` (table layout
 //! and number formats); flag parsers and error reporting are here.
 
 use anyhow::Result;
@@ -18,6 +18,7 @@ mod bayes;
 mod checks;
 mod compare;
 mod plan;
+mod srm_sequential;
 mod table;
 
 use table::Table;
@@ -64,6 +65,10 @@ pub enum StatsCommand {
     /// conversion rates; safe to check after every new user.
     #[command(allow_negative_numbers = true)]
     Sequential(checks::SequentialArgs),
+    /// Always-valid sample ratio mismatch test (Dirichlet–multinomial mixture, Lindon &
+    /// Malek 2022): safe to re-run at every aggregation pass.
+    #[command(allow_negative_numbers = true)]
+    SrmSequential(srm_sequential::SrmSequentialArgs),
 }
 
 pub fn run(cmd: StatsCommand) -> Result<()> {
@@ -79,6 +84,7 @@ pub fn run(cmd: StatsCommand) -> Result<()> {
         StatsCommand::Srm(a) => checks::srm(&a)?,
         StatsCommand::Adjust(a) => checks::adjust(&a)?,
         StatsCommand::Sequential(a) => checks::sequential(&a)?,
+        StatsCommand::SrmSequential(a) => srm_sequential::run(&a)?,
     };
     if table.json {
         println!("{}", serde_json::to_string(&json)?);

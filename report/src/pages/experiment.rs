@@ -100,7 +100,14 @@ fn header(input: &Input<'_>) -> Markup {
                 " " span #progress-text { (p.text()) }
             }
         }
+        @if let Some(line) = crate::network::randomization(&r.run, def) {
+            p.meta #randomization { (line) }
+        }
+        @for i in r.interactions.iter().filter(|i| i.flagged == 1) {
+            p.note role="note" .interaction { "Interaction: " (crate::network::interaction_line(i)) }
+        }
         ul.chips aria-label="analysis method" {
+            @if !r.run.unit.is_empty() { li.chip { "clustered by " (r.run.unit) } }
             li.chip { @if r.sequential { "sequential (always valid)" } @else { "fixed horizon" } }
             @match bayes_thresholds(r) {
                 Some((chance, risk)) => {

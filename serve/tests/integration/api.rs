@@ -1,8 +1,10 @@
 //! The HTTP contract: OFREP answers and errors exactly as the specification writes them, bulk
 //! ETags, API keys, limits, and the native endpoints.
 
+use abacus_assign::Context;
 use abacus_serve::config::Limits;
 use abacus_serve::eval::{AssignRecord, FlagRecord};
+use chrono::Utc;
 use serde_json::{json, Value};
 
 use crate::support::{temp_file, Options, TestServer, EXAMPLE};
@@ -81,7 +83,7 @@ async fn single_evaluations_answer_typed_values_with_variant_and_reason() {
             .post_json("/ofrep/v1/evaluate/flags/checkout-redesign", &ctx(&user))
             .await
             .json();
-        let cli = AssignRecord::new(exp, &user);
+        let cli = AssignRecord::new(exp, &user, &Context::new(), Utc::now()).unwrap();
         assert_eq!(v["variant"], cli.variant);
         assert_eq!(v["value"], cli.variant);
         assert_eq!(v["metadata"]["inExperiment"], cli.in_experiment);
@@ -248,10 +250,17 @@ async fn bulk_evaluation_has_an_etag_of_its_body_and_answers_304() {
             "checkout-redesign",
             "checkout-button-color",
             "aa-baseline",
-            "pricing-annual-discount"
+            "pricing-annual-discount",
+            "team-workspace",
+            "delivery-fee"
         ]
     );
     for f in v["flags"].as_array().unwrap() {
+        if ["team-workspace", "delivery-fee"].contains(&f["key"].as_str().unwrap()) {
+            // Their unit attributes (company_id, city) are not in the context.
+            assert_eq!(f["errorCode"], "INVALID_CONTEXT", "{f}");
+            continue;
+        }
         assert!(f["variant"].is_string() && f.get("value").is_some(), "{f}");
         assert_flat_metadata(f);
     }
@@ -383,10 +392,20 @@ async fn native_endpoints_answer_the_cli_records() {
             .post_json("/v1/assign", &json!({"user_id": user}).to_string())
             .await
             .json();
+        let now = Utc::now();
         let want: Vec<Value> = defs
             .experiments
             .iter()
-            .map(|e| serde_json::to_value(AssignRecord::new(e, &user)).unwrap())
+            .map(
+                |e| match AssignRecord::new(e, &user, &Context::new(), now) {
+                    Ok(record) => serde_json::to_value(record).unwrap(),
+                    Err(err) => json!({
+                        "experiment": e.id,
+                        "error": "INVALID_CONTEXT",
+                        "details": err.to_string(),
+                    }),
+                },
+            )
             .collect();
         assert_eq!(v["assignments"], Value::Array(want), "{user}");
         let attrs = json!({"region": "eu-west", "app_version": "42"});
@@ -417,6 +436,22 @@ async fn native_endpoints_answer_the_cli_records() {
         (r.status, r.json()["errorCode"].as_str()),
         (400, Some("INVALID_CONTEXT"))
     );
+    // A cluster-randomized experiment named without its unit attribute is refused, naming it;
+    // with it, the company is what was hashed.
+    let named = r#"{"user_id": "u", "experiments": ["team-workspace"]"#;
+    let r = c.post_json("/v1/assign", &format!("{named}}}")).await;
+    let v = r.json();
+    assert_eq!(
+        (r.status, v["errorCode"].as_str()),
+        (400, Some("INVALID_CONTEXT"))
+    );
+    assert!(
+        v["errorDetails"].as_str().unwrap().contains("company_id"),
+        "{v}"
+    );
+    let with_company = format!(r#"{named}, "attributes": {{"company_id": "acme"}}}}"#);
+    let v = c.post_json("/v1/assign", &with_company).await.json();
+    assert_eq!(v["assignments"][0]["key"], "acme", "{v}");
     let r = c
         .post_json("/v1/flags/eval", r#"{"flag": "nope", "user_id": "u"}"#)
         .await;

@@ -73,12 +73,21 @@ async fn the_registry_source_follows_applied_versions_and_survives_outages() {
     assert_eq!(r.status, 404);
 
     apply(&db, EXAMPLE).await;
+    let example = abacus_assign::parse(EXAMPLE).unwrap();
+    let counts = (example.experiments.len(), example.flags.len());
     wait_until("version 1 of the experiments and flags", || {
         store
             .load()
-            .is_some_and(|s| s.definitions.experiments.len() == 4 && s.definitions.flags.len() == 4)
+            .is_some_and(|s| (s.definitions.experiments.len(), s.definitions.flags.len()) == counts)
     })
     .await;
+    // The designs survive the registry: the cluster and switchback experiments keep their unit.
+    let snapshot = store.load().unwrap();
+    for (id, unit) in [("team-workspace", "company_id"), ("delivery-fee", "city")] {
+        let e = snapshot.definitions.experiment(id).unwrap();
+        assert_eq!(e.unit.as_deref(), Some(unit));
+        assert_eq!(e, example.experiment(id).unwrap());
+    }
     // Flags come from the registry too, typed values and all.
     let v = c
         .post_json(

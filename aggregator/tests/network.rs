@@ -1,0 +1,127 @@
+//! A pass over generated traffic for the example experiments, with clustered traffic for the
+//! cluster-randomized `team-workspace` (companies of ~50 users, intra-cluster correlation 0.1)
+//! and city-level traffic for the switchback `delivery-fee`: the cluster analysis replaces the
+//! user-level one with a wider interval, the switchback is analysed by (city, hour) cell, the
+//! always-valid SRM test is written beside the chi-square one and the interaction check writes
+//! its rows. Needs the local stack's ClickHouse.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+mod support;
+
+use abacus_aggregator::interactions::InteractionRow;
+use abacus_aggregator::model::{ResultRow, RunRow};
+use abacus_aggregator::{pass, AggregateConfig, PassOptions};
+use abacus_loadgen::generate::Plan;
+use abacus_testkit::TestDatabase;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_switchback_srm_and_interactions_end_to_end() {
+    let db = TestDatabase::create("network").await;
+    let ch = db.clickhouse();
+    let defs = abacus_assign::parse(include_str!("../../examples/experiments.toml")).unwrap();
+    let plan = abacus_registry::plan(ch, &defs).await.unwrap();
+    abacus_registry::apply(ch, &plan).await.unwrap();
+    let generated = Plan {
+        seed: 5,
+        users: 20_000,
+        base_rates: [("purchase".to_owned(), 0.3)].into_iter().collect(),
+        cluster_size: 50.0,
+        cluster_icc: 0.1,
+        ..Plan::default()
+    };
+    support::load(ch, &defs, generated).await;
+    let options = PassOptions {
+        as_of: Some("2026-12-01T00:00:00Z".parse().unwrap()),
+        full: true,
+        ..PassOptions::default()
+    };
+    let passes = pass(ch, &AggregateConfig::default(), &options)
+        .await
+        .unwrap();
+    assert_eq!(passes.len(), defs.experiments.len());
+
+    let runs: Vec<RunRow> = ch
+        .client()
+        .query("SELECT ?fields FROM experiment_runs ORDER BY experiment_id")
+        .fetch_all()
+        .await
+        .unwrap();
+    let run = |id: &str| runs.iter().find(|r| r.experiment_id == id).unwrap();
+    let results: Vec<ResultRow> = ch
+        .client()
+        .query("SELECT ?fields FROM results ORDER BY experiment_id, metric")
+        .fetch_all()
+        .await
+        .unwrap();
+
+    // Cluster-randomized: ~400 companies, compared by company with a wider interval.
+    let tw = run("team-workspace");
+    assert_eq!(
+        (tw.design.as_str(), tw.unit.as_str()),
+        ("cluster", "company_id")
+    );
+    assert!((300..=420).contains(&tw.clusters), "{tw:?}");
+    assert_eq!(tw.srm_unit, "clusters");
+    assert_eq!(tw.unit_missing, 0);
+    let row = results
+        .iter()
+        .find(|r| r.experiment_id == "team-workspace" && r.is_primary == 1)
+        .unwrap();
+    assert_eq!(row.method, "cluster_robust", "{row:?}");
+    assert_eq!(row.analysis_unit, "company_id");
+    assert!(
+        row.control_clusters > 100 && row.treatment_clusters > 100,
+        "{row:?}"
+    );
+    let width = row.ci_abs_high - row.ci_abs_low;
+    let user_width = row.user_level_ci_abs_high.unwrap() - row.user_level_ci_abs_low.unwrap();
+    println!(
+        "team-workspace: {} clusters; cluster interval {width:.4} wide, user-level {user_width:.4} ({:.2}x)",
+        tw.clusters,
+        width / user_width
+    );
+    assert!(
+        width > 1.5 * user_width,
+        "cluster {width} vs user {user_width}"
+    );
+
+    // Switchback: cells of (city, hour), clustered by city.
+    let sb = run("delivery-fee");
+    assert_eq!(
+        (sb.design.as_str(), sb.unit.as_str()),
+        ("switchback", "city")
+    );
+    assert_eq!(sb.clusters, 40);
+    assert!(sb.variant_clusters.iter().all(|&c| c > 1000), "{sb:?}");
+    assert!(sb.burn_in_events > 0);
+    let row = results
+        .iter()
+        .find(|r| r.experiment_id == "delivery-fee")
+        .unwrap();
+    assert_eq!(row.method, "cluster_robust", "{row:?}");
+    assert!(row.error.is_empty(), "{row:?}");
+
+    // The always-valid SRM test beside the chi-square one on every run.
+    for r in &runs {
+        assert!(r.srm_sequential_p_value > 0.0 && r.srm_sequential_p_value <= 1.0);
+        assert_eq!(r.srm_sequential_mismatch, 0, "{r:?}");
+    }
+
+    // Interactions between the user-randomized experiments that overlap.
+    let interactions: Vec<InteractionRow> = ch
+        .client()
+        .query("SELECT ?fields FROM results_interactions")
+        .fetch_all()
+        .await
+        .unwrap();
+    assert!(!interactions.is_empty());
+    assert!(interactions
+        .iter()
+        .all(|i| i.experiment_a != "team-workspace" && i.experiment_b != "delivery-fee"));
+    assert!(
+        interactions.iter().any(|i| i.error.is_empty()),
+        "{interactions:#?}"
+    );
+    db.drop().await;
+}
