@@ -28,6 +28,10 @@ pub struct AggregateConfig {
     /// Progress lines during long passes, every this many seconds (0 = off).
     #[serde(default = "default_progress_secs")]
     pub progress_secs: u64,
+    /// How long the aggregation lease lasts without renewal: the holder renews it every third
+    /// of this time during a pass; after a holder crashes, the next pass waits up to this long.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
 }
 
 fn default_overlap_secs() -> u64 {
@@ -54,6 +58,10 @@ fn default_progress_secs() -> u64 {
     5
 }
 
+fn default_lease_secs() -> u64 {
+    60
+}
+
 impl Default for AggregateConfig {
     fn default() -> Self {
         Self {
@@ -63,6 +71,7 @@ impl Default for AggregateConfig {
             interactions: default_interactions(),
             interaction_alpha: default_interaction_alpha(),
             progress_secs: default_progress_secs(),
+            lease_secs: default_lease_secs(),
         }
     }
 }
@@ -98,6 +107,15 @@ impl AggregateConfig {
             return Err(crate::AggregateError::Invalid {
                 what: "aggregate.mixing_variance",
                 reason: format!("must be positive (got {})", self.mixing_variance),
+            });
+        }
+        if !(3..=86_400).contains(&self.lease_secs) {
+            return Err(crate::AggregateError::Invalid {
+                what: "aggregate.lease_secs",
+                reason: format!(
+                    "must be between 3 and 86400 seconds (got {})",
+                    self.lease_secs
+                ),
             });
         }
         Ok(())

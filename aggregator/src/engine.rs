@@ -25,7 +25,7 @@ use crate::model::{ResultRow, Sums};
 /// sequential test's tuning: the plan's `users` times the pair's share of the weights, or the
 /// pooled-z-test sample size of control and `treatment` for the plan's baseline, MDE and power
 /// (with the experiment's alpha and the pair's split). `Ok(None)` without a plan.
-pub(crate) fn planned_pair_users(e: &Experiment, treatment: &str) -> Result<Option<u64>, String> {
+pub fn planned_pair_users(e: &Experiment, treatment: &str) -> Result<Option<u64>, String> {
     let Some(plan) = e.plan else {
         return Ok(None);
     };

@@ -23,6 +23,14 @@ pub enum AggregateError {
     /// The registry holds no experiment (or not the one asked for).
     #[error("{0}")]
     NoExperiment(String),
+    /// The aggregation lease ran out or was taken over during a pass (see [`crate::lease`]).
+    #[error("lost the aggregation lease (epoch {epoch}): {reason}; the pass was stopped and the next one redoes it")]
+    LeaseLost {
+        /// Epoch of the lease.
+        epoch: u64,
+        /// What happened.
+        reason: String,
+    },
     /// An option is invalid.
     #[error("invalid {what}: {reason}")]
     Invalid {

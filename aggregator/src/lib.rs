@@ -4,8 +4,11 @@
 //! table `experiment_users` up to date — fully or incrementally, see [`materialize`] — reads
 //! per-variant sufficient statistics from it ([`collect`]), computes the comparisons
 //! ([`analyze`], using `abacus-stats`) and writes one run to the result tables
-//! (`experiment_runs`, `results`, `results_series`, `results_segments`, `results_balance`;
+//! (`experiment_runs`, `results`, `results_series`, `results_segments`, `results_balance`, and
+//! its inputs to `results_inputs`;
 //! `results_latest` shows the newest run per experiment). [`run`] repeats passes as a daemon.
+//! Passes that go through [`lease::exclusive`] (the daemon and `abacus aggregate`) never
+//! overlap on one database: they hold the aggregation lease ([`lease`]).
 //! Reading runs back and rendering them is the `abacus-report` crate's job.
 //!
 //! # Layout
@@ -20,6 +23,9 @@
 //! - [`analyze`]: all result rows of one experiment (SRM, Holm, Simpson, balance, series).
 //! - [`model`]: the rows of the result tables.
 //! - [`store`]: writing a run.
+//! - [`inputs`]: the sufficient statistics a run was computed from (`results_inputs`), so a
+//!   run can be analysed again against another baseline.
+//! - [`lease`]: the aggregation lease (one pass at a time per database).
 //! - [`statements`]: every statement rendered with sample values, for the SQL check.
 //! - [`error`](mod@error): the error type, [`AggregateError`].
 
@@ -32,7 +38,9 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod exact;
+pub mod inputs;
 pub mod interactions;
+pub mod lease;
 pub mod materialize;
 pub mod model;
 pub mod network;
@@ -246,6 +254,8 @@ async fn pass_one(
             tracing::warn!(experiment = %e.id, "{warning}");
         }
     }
+    // The inputs first, the run row last: a visible run can always be analysed again.
+    crate::inputs::write(ch, &crate::inputs::rows(run_id, &e.id, &inputs)).await?;
     store::write(ch, &analysis).await?;
     materialize::save_state(
         ch,
@@ -290,14 +300,17 @@ async fn pass_one(
     })
 }
 
-/// Runs a pass every `every` until `shutdown` completes. A failed pass is logged and retried
-/// at the next tick; the daemon never exits on a pass error. The analysis time of each pass
-/// is "now" (a fixed `as_of` makes no sense for a daemon).
+/// Runs a pass every `every` until `shutdown` completes, each under the aggregation lease
+/// ([`lease::exclusive`]): a tick whose lease another aggregator holds is skipped with a log
+/// line. A failed pass is logged and retried at the next tick; the daemon never exits on a pass
+/// error. The analysis time of each pass is "now" (a fixed `as_of` makes no sense for a
+/// daemon).
 pub async fn run(
     ch: &ClickHouse,
     config: &AggregateConfig,
     options: PassOptions,
     every: Duration,
+    lease: &lease::LeaseSettings,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AggregateError> {
     config.validate()?;
@@ -309,14 +322,25 @@ pub async fn run(
             experiment: options.experiment.clone(),
             full: first,
         };
-        tokio::select! {
-            result = pass(ch, config, &opts) => match result {
-                Ok(_) => first = false,
-                Err(err) => tracing::error!(error = %err, "aggregation pass failed; retrying at the next tick"),
-            },
-            () = &mut shutdown => {
-                tracing::info!("shutdown requested during a pass; stopping (the next pass redoes it)");
+        let stop = &mut shutdown;
+        let outcome = lease::exclusive(ch, lease, lease::WhenBusy::Skip, || async move {
+            tokio::select! {
+                result = pass(ch, config, &opts) => result.map(Some),
+                () = stop => Ok(None),
+            }
+        })
+        .await;
+        match outcome {
+            Ok(Some(Some(_))) => first = false,
+            Ok(Some(None)) => {
+                tracing::info!(
+                    "shutdown requested during a pass; stopping (the next pass redoes it)"
+                );
                 return Ok(());
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::error!(error = %err, "aggregation pass failed; retrying at the next tick")
             }
         }
         tokio::select! {

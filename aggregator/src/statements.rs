@@ -60,6 +60,13 @@ pub fn for_experiment(e: &Experiment) -> Vec<(String, String)> {
         format!("{}: statistics per variant, day and segment", e.id),
         bound(&cells_sql(&src), vec![id(), Value::UInt(2)]),
     ));
+    out.push((
+        format!("{}: the inputs of a run (another baseline)", e.id),
+        bound(
+            &crate::inputs::SELECT_INPUTS.replace("?fields", &fields::<crate::inputs::InputRow>()),
+            vec![id(), Value::UInt(2)],
+        ),
+    ));
     match (&e.unit, e.design) {
         (Some(unit), abacus_assign::Design::Ab) => {
             let caps = vec![Some(100.0); e.metrics.len()];
@@ -120,6 +127,33 @@ pub fn common() -> Vec<(String, String)> {
         (
             "server clock".to_owned(),
             "SELECT toUInt32(now())".to_owned(),
+        ),
+        (
+            "aggregation lease: claim epoch 1".to_owned(),
+            crate::lease::create_sql(1),
+        ),
+        (
+            "aggregation lease: write the holder's row".to_owned(),
+            bound(
+                &crate::lease::write_sql(1),
+                vec![
+                    Value::Str("host pid 1".to_owned()),
+                    Value::UInt(60),
+                    Value::UInt(0),
+                ],
+            ),
+        ),
+        (
+            "aggregation lease: list the epochs".to_owned(),
+            crate::lease::LIST_EPOCHS.to_owned(),
+        ),
+        (
+            "aggregation lease: read an epoch".to_owned(),
+            crate::lease::state_sql(1),
+        ),
+        (
+            "aggregation lease: drop an older epoch".to_owned(),
+            crate::lease::drop_sql(1),
         ),
     ]
 }

@@ -360,3 +360,64 @@ async fn apply_stores_versions_and_show_reads_the_current_one() {
     std::fs::remove_file(changed).ok();
     db.drop().await;
 }
+
+/// Names, hypotheses and event names are free text: terminal escape sequences in a definitions
+/// file (#14) must not reach the terminal through `experiments show` or `list`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escape_sequences_in_definitions_do_not_reach_the_terminal() {
+    let db = TestDatabase::create("cli_experiments_escapes").await;
+    let url = clickhouse_url();
+    let run = |args: &[&str]| abacus_at(&url, &[&["--database", db.name()][..], args].concat(), "");
+    let hostile = std::fs::read_to_string(EXAMPLE)
+        .unwrap()
+        .replacen(
+            "name = \"Checkout redesign\"",
+            "name = \"Checkout \\u001b]0;pwned\\u0007redesign\\u001b[2J\\u009b1A\"",
+            1,
+        )
+        .replacen(
+            "hypothesis = \"A one-page checkout raises purchases\"",
+            "hypothesis = \"A one-page\\u001b[31m checkout\\nraises purchases\\u0000\"",
+            1,
+        )
+        .replacen("event = \"purchase\"", "event = \"purchase\\u001b[8m\"", 1);
+    assert!(
+        hostile.contains("u001b]0;pwned"),
+        "the example file changed"
+    );
+    let file = temp_file("hostile.toml", &hostile);
+    let o = run(&["experiments", "apply", p(&file)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for args in [
+        &["experiments", "show", "checkout-redesign"][..],
+        &["experiments", "list"][..],
+        &["experiments", "validate", p(&file)][..],
+    ] {
+        let o = run(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let out = stdout(&o);
+        assert!(
+            !out.chars().any(|c| c.is_control() && c != '\n'),
+            "{args:?} printed a control character: {out:?}"
+        );
+        if args[1] == "show" {
+            assert!(
+                out.contains("checkout-redesign — Checkout redesign"),
+                "{out}"
+            );
+            assert!(
+                out.contains("hypothesis  A one-page checkout raises purchases\u{FFFD}"),
+                "{out}"
+            );
+            assert!(out.contains("event purchase,"), "{out}");
+        }
+    }
+    // The JSON output keeps the stored text exactly (JSON escapes control characters).
+    let o = run(&["experiments", "show", "checkout-redesign", "--json"]);
+    assert!(
+        stdout(&o).contains("\\u001b]0;pwned\\u0007"),
+        "{}",
+        stdout(&o)
+    );
+    db.drop().await;
+}

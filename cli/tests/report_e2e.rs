@@ -283,6 +283,43 @@ async fn produce_ingest_aggregate_report_in_every_format() {
         .collect();
     assert_eq!(arms, [("blue", "green"), ("orange", "green")]);
 
+    // Older runs too (#16 follow-up): the aggregator keeps each run's inputs, so after a newer
+    // pass the first run still rebases, exactly as it did when it was the newest.
+    let green_then = abacus_report::baseline::rebase(db.clickhouse(), stored, "green", &config)
+        .await
+        .unwrap();
+    run(
+        &[
+            "aggregate",
+            "--once",
+            "--experiment",
+            "checkout-button-color",
+            "--as-of",
+            "2026-12-02",
+        ],
+        "second aggregate",
+    );
+    let runs = abacus_report::read::runs_of(db.clickhouse(), "checkout-button-color")
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 2);
+    let older = runs.iter().find(|r| r.run_id == stored.run.run_id).unwrap();
+    let older =
+        abacus_report::read::load_run(db.clickhouse(), older.clone(), stored.definition.as_ref())
+            .await
+            .unwrap();
+    let again = abacus_report::baseline::recompute(db.clickhouse(), &older, "blue", &config)
+        .await
+        .unwrap();
+    assert_eq!(again.results, older.results);
+    assert_eq!(again.series, older.series);
+    assert_eq!(again.segments, older.segments);
+    let green_now = abacus_report::baseline::rebase(db.clickhouse(), &older, "green", &config)
+        .await
+        .unwrap();
+    assert_eq!(green_now.results, green_then.results);
+    assert_eq!(green_now.series, green_then.series);
+
     // HTML: self-contained, renders its charts in headless Chromium.
     let dir = std::env::temp_dir().join(unique_name("report_html"));
     std::fs::create_dir_all(&dir).unwrap();

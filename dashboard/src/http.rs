@@ -164,10 +164,24 @@ async fn pick(
                         &format!("Run {run} does not exist for this experiment."),
                     )
                 })?;
-            let note = baseline.map(|b| {
-                format!("Baseline `{b}` is available for the newest run only: this older run is shown against the control `{}`.", loaded.report.control)
-            });
-            Ok((older, note))
+            match baseline {
+                None => Ok((older, None)),
+                Some(b) if !older.run.variants.iter().any(|v| v == b) => Ok((
+                    older,
+                    Some(format!(
+                        "`{b}` is not a variant of this experiment; shown against the control."
+                    )),
+                )),
+                Some(b) => match state.older_run_against(&older, b).await {
+                    Ok(rebased) => Ok((rebased, None)),
+                    Err(err) => Ok((
+                        older,
+                        Some(format!(
+                            "Baseline `{b}` could not be computed for this run ({err}); shown against the control."
+                        )),
+                    )),
+                },
+            }
         }
         _ => match baseline {
             None => Ok((Arc::new(loaded.report.clone()), None)),
@@ -282,7 +296,7 @@ async fn export_csv(
                     attachment(&id, report.run.run_id, "csv"),
                 ),
             ],
-            view::csv(&shown.rows),
+            view::csv(&shown.columns, &shown.rows),
         )
             .into_response(),
         Err(res) => res,
@@ -296,7 +310,13 @@ async fn export_json(
 ) -> Response {
     match export(&state, &id, &q).await {
         Ok((report, shown)) => {
-            let value = view::export_json(&report, &shown.decision, &shown.checks, &shown.rows);
+            let value = view::export_json(
+                &report,
+                &shown.decision,
+                &shown.checks,
+                &shown.columns,
+                &shown.rows,
+            );
             (
                 [(header::CONTENT_TYPE, "application/json")],
                 serde_json::to_string_pretty(&value).unwrap_or_default(),

@@ -59,6 +59,9 @@ impl Snapshot {
 
 const OLDER_CACHE: usize = 64;
 
+/// An older run in the cache: experiment, run, baseline (`None` = the control).
+type OlderKey = (String, u64, Option<String>);
+
 /// The service's shared state.
 pub struct AppState {
     /// ClickHouse (a user with SELECT is enough).
@@ -70,7 +73,7 @@ pub struct AppState {
     /// Seconds between loader passes.
     pub refresh_secs: u64,
     snapshot: ArcSwap<Snapshot>,
-    older: Mutex<HashMap<(String, u64), Arc<Report>>>,
+    older: Mutex<HashMap<OlderKey, Arc<Report>>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -116,8 +119,8 @@ impl AppState {
         run_id: u64,
     ) -> Result<Option<Arc<Report>>, DashboardError> {
         let id = loaded.report.run.experiment_id.clone();
-        let key = (id, run_id);
-        if let Some(r) = self.older.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        let key = (id, run_id, None);
+        if let Some(r) = self.cached(&key) {
             return Ok(Some(r));
         }
         let Some(run) = loaded.runs.iter().find(|r| r.run_id == run_id).cloned() else {
@@ -125,13 +128,41 @@ impl AppState {
         };
         let report =
             Arc::new(read::load_run(&self.ch, run, loaded.report.definition.as_ref()).await?);
+        self.cache(key, report.clone());
+        Ok(Some(report))
+    }
+
+    /// An older run compared against `baseline` (from the inputs the aggregator kept for
+    /// it), computed once and cached.
+    pub async fn older_run_against(
+        &self,
+        older: &Report,
+        baseline: &str,
+    ) -> Result<Arc<Report>, abacus_report::ReportError> {
+        let key = (
+            older.run.experiment_id.clone(),
+            older.run.run_id,
+            Some(baseline.to_owned()),
+        );
+        if let Some(r) = self.cached(&key) {
+            return Ok(r);
+        }
+        let report = Arc::new(baseline::rebase(&self.ch, older, baseline, &self.aggregate).await?);
+        self.cache(key, report.clone());
+        Ok(report)
+    }
+
+    fn cached(&self, key: &OlderKey) -> Option<Arc<Report>> {
+        self.older.lock().ok().and_then(|c| c.get(key).cloned())
+    }
+
+    fn cache(&self, key: OlderKey, report: Arc<Report>) {
         if let Ok(mut cache) = self.older.lock() {
             if cache.len() >= OLDER_CACHE {
                 cache.clear();
             }
-            cache.insert(key, report.clone());
+            cache.insert(key, report);
         }
-        Ok(Some(report))
     }
 }
 

@@ -1,17 +1,22 @@
 //! Comparisons against another baseline than the design's control, for experiments with more
 //! than two variants. The aggregator writes every treatment against the control; to compare
-//! against another variant, the run's per-variant statistics are read again from
-//! `experiment_users` with the aggregator's own statement ([`abacus_aggregator::collect`], a
-//! SELECT) and analysed by the aggregator's own pure function
+//! against another variant, the run's per-variant statistics are read again and analysed by
+//! the aggregator's own pure function
 //! ([`abacus_aggregator::analyze::analyze`]) with that variant as control: same methods, same
 //! Holm family (metrics × the other variants), same sequential test.
 //!
-//! The user rows in `experiment_users` are those of the newest pass, so this is exact for the
-//! newest run of an experiment only; an older run can be shown against its control.
+//! The statistics are those the run was computed from, kept by the aggregator in
+//! `results_inputs` ([`abacus_aggregator::inputs`]), so any run, not only the newest, can be
+//! compared against another baseline and gives what the aggregator would have given. Runs
+//! written before that table existed (migration 0009) are read again from the user rows in
+//! `experiment_users`, which are those of the newest pass: for them only the newest run can be
+//! rebased. Cluster-randomized and switchback experiments are not rebased: their comparisons
+//! are per cluster or cell (the aggregator's `network` step), not per user.
 
 use abacus_aggregator::analyze::{analyze, Context, Inputs};
 use abacus_aggregator::collect::{cells, Source};
 use abacus_aggregator::AggregateConfig;
+use abacus_assign::Experiment;
 use abacus_schema::ClickHouse;
 
 use crate::read::sort_results;
@@ -63,28 +68,38 @@ pub async fn recompute(
             ),
         });
     }
-    let state = abacus_aggregator::materialize::state(ch, id).await?;
-    let base_run_id = match state {
-        Some(s) if s.run_id == run.run_id => s.base_run_id,
-        _ => {
-            return Err(ReportError::Baseline {
-                experiment: id.clone(),
-                reason: format!(
-                    "run {} is not the newest run: another baseline than `{}` can be computed for the newest run only",
-                    run.run_id, r.control
-                ),
+    if let Some(unit) = &def.unit {
+        // Their comparisons are per cluster or (unit, window) cell, which the kept per-user
+        // statistics cannot give: a user-level rebase would show intervals that are too narrow.
+        return Err(ReportError::Baseline {
+            experiment: id.clone(),
+            reason: format!(
+                "the experiment is randomized by `{unit}` ({}); only the aggregator's \
+                 comparisons against the control are available",
+                if def.design == abacus_assign::Design::Switchback {
+                    "switchback"
+                } else {
+                    "clusters"
+                }
+            ),
+        });
+    }
+    let kept = abacus_aggregator::inputs::read(ch, id, run.run_id).await?;
+    let inputs = if kept.is_empty() {
+        newest_inputs(ch, r, &def).await?
+    } else {
+        let caps = def
+            .metrics
+            .iter()
+            .map(|m| {
+                r.results
+                    .iter()
+                    .find(|x| x.metric == m.name)
+                    .and_then(|x| x.winsorize_cap)
             })
-        }
+            .collect();
+        abacus_aggregator::inputs::to_inputs(&kept, run.multiple_exposure_users, caps)
     };
-    let statistics = cells(
-        ch,
-        &Source {
-            experiment: &def,
-            base_run_id,
-            as_of_ms: run.as_of_ms,
-        },
-    )
-    .await?;
     def.control = baseline.to_owned();
     let ctx = Context {
         experiment: &def,
@@ -101,15 +116,7 @@ pub async fn recompute(
         srm_threshold: config.srm_threshold,
         mixing_variance: config.mixing_variance,
     };
-    let analysis = analyze(
-        &ctx,
-        &Inputs {
-            days: statistics.days,
-            segments: statistics.segments,
-            multiple_exposure_users: statistics.multiple_exposure_users,
-            caps: statistics.caps,
-        },
-    );
+    let analysis = analyze(&ctx, &inputs);
     let mut results = analysis.results;
     sort_results(&mut results, r.definition.as_ref());
     Ok(Report {
@@ -118,5 +125,44 @@ pub async fn recompute(
         series: analysis.series,
         segments: analysis.segments,
         ..r.clone()
+    })
+}
+
+/// The inputs of a run written before `results_inputs` existed (migration 0009): read again
+/// from the user rows, which are those of the newest run only.
+async fn newest_inputs(
+    ch: &ClickHouse,
+    r: &Report,
+    def: &Experiment,
+) -> Result<Inputs, ReportError> {
+    let run = &r.run;
+    let id = &run.experiment_id;
+    let state = abacus_aggregator::materialize::state(ch, id).await?;
+    let base_run_id = match state {
+        Some(s) if s.run_id == run.run_id => s.base_run_id,
+        _ => {
+            return Err(ReportError::Baseline {
+                experiment: id.clone(),
+                reason: format!(
+                    "run {} predates the stored run inputs (migration 0009) and is not the newest run: it can be shown against `{}` only",
+                    run.run_id, r.control
+                ),
+            })
+        }
+    };
+    let statistics = cells(
+        ch,
+        &Source {
+            experiment: def,
+            base_run_id,
+            as_of_ms: run.as_of_ms,
+        },
+    )
+    .await?;
+    Ok(Inputs {
+        days: statistics.days,
+        segments: statistics.segments,
+        multiple_exposure_users: statistics.multiple_exposure_users,
+        caps: statistics.caps,
     })
 }

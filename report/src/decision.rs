@@ -12,12 +12,19 @@
 //! 3. A treatment whose primary metrics are all significantly better and whose guardrails all
 //!    pass gives **ship** (the one with the largest lift on the first primary metric).
 //! 4. Primary metrics significantly worse in every treatment give **do not ship**.
-//! 5. Otherwise: **no difference** once the planned duration is over, else **keep running**
-//!    with the share of the planned sample reached when the definition plans an end.
+//! 5. Otherwise: **no difference** once the plan is reached (the planned sample when the
+//!    definition has a plan, else the planned end), else **keep running** with how far the
+//!    experiment is ([`crate::progress`]).
+//!
+//! Under the Bayesian engine "significantly better" is the engine's verdict: a chance to win of
+//! at least the experiment's `chance_to_win` with a risk of at most its `max_risk` (defaults
+//! [`DEFAULT_CHANCE_TO_WIN`], [`DEFAULT_MAX_RISK`]), and the reasons quote them.
 
 use abacus_aggregator::model::ResultRow;
+use abacus_stats::{DEFAULT_CHANCE_TO_WIN, DEFAULT_MAX_RISK};
 use chrono::{DateTime, Utc};
 
+use crate::progress::progress;
 use crate::{pct, pvalue, Report};
 
 /// Share of users exposed to several variants above which the run is unhealthy.
@@ -158,19 +165,6 @@ fn human_age(age: chrono::TimeDelta) -> String {
     }
 }
 
-/// Share of the planned duration reached at the run's analysis time: `None` without a planned
-/// end in the definition.
-pub fn progress(r: &Report) -> Option<f64> {
-    let def = r.definition.as_ref()?;
-    let end = def.end?;
-    let planned = end.signed_duration_since(def.start).num_seconds();
-    if planned <= 0 {
-        return None;
-    }
-    let elapsed = r.as_of().signed_duration_since(def.start).num_seconds();
-    Some((elapsed as f64 / planned as f64).clamp(0.0, 1.0))
-}
-
 /// What to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -236,8 +230,38 @@ fn worse(r: &ResultRow) -> bool {
 }
 
 fn lift_text(r: &ResultRow) -> String {
-    r.rel_lift
-        .map_or_else(|| format!("{:+.4} abs", r.abs_lift), pct)
+    let lift = r
+        .rel_lift
+        .map_or_else(|| format!("{:+.4} abs", r.abs_lift), pct);
+    match r.chance_to_win {
+        Some(c) => format!(
+            "{lift}, chance to win {:.1}%, risk {}",
+            c * 100.0,
+            risk_text(r.risk_treatment.unwrap_or(0.0))
+        ),
+        None => lift,
+    }
+}
+
+fn risk_text(risk: f64) -> String {
+    format!("{:.3}%", risk * 100.0)
+}
+
+/// The Bayesian thresholds `(chance to win, max risk)` of a report whose primary metrics use
+/// the Bayesian engine.
+pub fn bayes_thresholds(r: &Report) -> Option<(f64, f64)> {
+    let bayesian = r
+        .results
+        .iter()
+        .any(|m| m.is_primary == 1 && m.engine == "bayesian");
+    bayesian.then(|| {
+        let def = r.definition.as_ref();
+        (
+            def.and_then(|d| d.chance_to_win)
+                .unwrap_or(DEFAULT_CHANCE_TO_WIN),
+            def.and_then(|d| d.max_risk).unwrap_or(DEFAULT_MAX_RISK),
+        )
+    })
 }
 
 /// The decision for a run (with its health checks from [`health`]).
@@ -332,11 +356,20 @@ pub fn decide(r: &Report, checks: &[Check]) -> Decision {
             .iter()
             .map(|m| format!("{} {}", m.metric, lift_text(m)))
             .collect();
+        let why = match bayes_thresholds(r) {
+            Some((chance, risk)) => format!(
+                "primary metric better by the Bayesian engine: chance to win ≥ {:.0}% with risk ≤ {} ({})",
+                chance * 100.0,
+                risk_text(risk),
+                lifts.join("; ")
+            ),
+            None => format!("primary metric better ({})", lifts.join(", ")),
+        };
         return Decision {
             verdict: Verdict::Ship((*v).to_owned()),
             headline: format!("ship {v}"),
             reasons: vec![
-                format!("primary metric better ({})", lifts.join(", ")),
+                why,
                 if g.is_empty() {
                     "no guardrail defined".to_owned()
                 } else {
@@ -353,32 +386,61 @@ pub fn decide(r: &Report, checks: &[Check]) -> Decision {
         return Decision {
             verdict: Verdict::DoNotShip,
             headline: "do not ship".to_owned(),
-            reasons: vec![format!(
-                "primary metric worse than {} in every treatment",
-                r.baseline
-            )],
+            reasons: vec![match bayes_thresholds(r) {
+                Some((chance, _)) => format!(
+                    "primary metric worse than {} in every treatment (chance to win ≤ {:.0}%)",
+                    r.baseline,
+                    (1.0 - chance) * 100.0
+                ),
+                None => format!(
+                    "primary metric worse than {} in every treatment",
+                    r.baseline
+                ),
+            }],
         };
     }
+    let (not_yet, at_end) = match bayes_thresholds(r) {
+        Some((chance, risk)) => {
+            let best = variants
+                .iter()
+                .flat_map(|v| primary(v))
+                .filter_map(|m| m.chance_to_win.map(|c| (m.variant.as_str(), c)))
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map_or(String::new(), |(v, c)| {
+                    format!(" (best: {v}, {:.1}%)", c * 100.0)
+                });
+            let bar = format!(
+                "a chance to win ≥ {:.0}% with risk ≤ {}",
+                chance * 100.0,
+                risk_text(risk)
+            );
+            (
+                format!("no treatment has {bar} yet{best}"),
+                format!("no treatment reached {bar}{best}"),
+            )
+        }
+        None => (
+            "not significant yet".to_owned(),
+            "not significant".to_owned(),
+        ),
+    };
     match progress(r) {
-        Some(p) if p >= 1.0 => Decision {
+        Some(p) if p.done() => Decision {
             verdict: Verdict::NoDifference,
             headline: "no difference".to_owned(),
-            reasons: vec![
-                "not significant at the planned sample: the planned duration is over".to_owned(),
-            ],
+            reasons: vec![format!("{at_end} at the end of the plan: {}", p.text())],
         },
         Some(p) => Decision {
             verdict: Verdict::KeepRunning,
             headline: "keep running".to_owned(),
-            reasons: vec![format!(
-                "not significant yet, {:.0}% of the planned sample",
-                p * 100.0
-            )],
+            reasons: vec![format!("{not_yet}, {}", p.text())],
         },
         None => Decision {
             verdict: Verdict::KeepRunning,
             headline: "keep running".to_owned(),
-            reasons: vec!["not significant yet (the definition plans no end date)".to_owned()],
+            reasons: vec![format!(
+                "{not_yet} (the definition plans no sample size and no end date)"
+            )],
         },
     }
 }

@@ -204,7 +204,7 @@ fn not_significant_keeps_running_with_progress_then_no_difference() {
     assert_eq!(d.verdict, Verdict::KeepRunning);
     assert_eq!(
         d.reasons,
-        vec!["not significant yet, 50% of the planned sample"]
+        vec!["not significant yet, 50% of the planned duration"]
     );
     r.run.as_of_ms = Utc
         .with_ymd_and_hms(2023, 12, 1, 0, 0, 0)
@@ -235,5 +235,39 @@ fn stale_data_warns_but_does_not_block() {
     assert_eq!(
         decide(&r, &checks).verdict,
         Verdict::Ship("treatment".into())
+    );
+}
+
+#[test]
+fn a_bayesian_winner_is_shipped_by_chance_to_win_and_risk() {
+    let mut r = crate::fixtures::bayesian();
+    r.results.truncate(1);
+    let d = decision_of(&r);
+    assert_eq!(d.verdict, Verdict::Ship("treatment".into()));
+    assert_eq!(
+        d.reasons[0],
+        "primary metric better by the Bayesian engine: chance to win ≥ 95% with risk ≤ 0.250% \
+         (purchase_rate +10.00%, chance to win 97.3%, risk 0.040%)"
+    );
+    // Not decided yet: the best chance to win is quoted, with the planned sample.
+    r.results[0].significant = 0;
+    r.results[0].chance_to_win = Some(0.801);
+    r.definition = Some(
+        abacus_assign::parse(
+            "[[experiment]]\nid = \"exp\"\nname = \"E\"\ncontrol = \"control\"\nstart = \"2026-11-01T00:00:00Z\"\n\
+             engine = \"bayesian\"\nchance_to_win = 0.9\nplan = { users = 4000 }\n\
+             [[experiment.variant]]\nname = \"control\"\nweight = 1\n[[experiment.variant]]\nname = \"treatment\"\nweight = 1\n\
+             [[experiment.metric]]\nname = \"purchase_rate\"\nkind = \"conversion\"\nevent = \"purchase\"\nprimary = true\n",
+        )
+        .unwrap()
+        .experiments
+        .remove(0),
+    );
+    let d = decision_of(&r);
+    assert_eq!(d.verdict, Verdict::KeepRunning);
+    assert_eq!(
+        d.reasons,
+        vec!["no treatment has a chance to win ≥ 90% with risk ≤ 0.250% yet (best: treatment, 80.1%), \
+              25% of the planned sample (1,000 of 4,000 users)"]
     );
 }

@@ -1,21 +1,29 @@
 //! The HTML report: one self-contained page (inline CSS and SVG, no script, no network) with,
 //! per experiment, the results table, a forest plot of the lift intervals, the cumulative lift
 //! with its interval over time for each primary metric, the sample ratio and balance tables and
-//! the segment breakdown. Every text that comes from data is HTML-escaped.
+//! the segment breakdown. Every text that comes from data is HTML-escaped, and control
+//! characters in it (a NUL from Kafka metadata) are replaced ([`esc`]).
 
 use std::fmt::Write as _;
 
-use crate::{bayes_note, cuped_note, num, pct, pvalue, verdict, Report};
+use crate::{
+    bayes_note, compared, cuped_note, no_test_reason, num, pct, pvalue, tested, verdict, Report,
+};
 use abacus_aggregator::model::{ResultRow, SeriesRow};
+
+/// Shown instead of a number a row does not have.
+const NONE: &str = "–";
 
 /// Colour of interval bars and bands (the screenshot test looks for it).
 pub const INTERVAL_COLOR: &str = "#2563eb";
 /// Colour of the interval band of the time series.
 pub const BAND_COLOR: &str = "#93c5fd";
 
-/// Escapes text for HTML.
+/// Escapes text for HTML; control characters other than tab and line breaks (a NUL from event
+/// metadata, an escape sequence from a definitions file) become U+FFFD ([`crate::text::html`]).
 pub fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
+    crate::text::html(text)
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
@@ -119,7 +127,13 @@ fn results_table(out: &mut String, r: &Report) {
     out.push_str("<h3>Results</h3><table><tr><th class=\"l\">metric</th><th class=\"l\">variant</th><th>users C</th><th>users T</th><th>control</th><th>treatment</th><th>lift</th><th>CI</th><th>p</th><th>p (sequential)</th><th>p adjusted</th><th class=\"l\">verdict</th></tr>");
     for m in &r.results {
         let (l, lo, hi, rel) = lift_of(m);
-        let f = |x: f64| if rel { pct(x) } else { num(x, 4) };
+        let has = compared(m);
+        let f = |x: f64| match (has, rel) {
+            (false, _) => NONE.to_owned(),
+            (true, true) => pct(x),
+            (true, false) => num(x, 4),
+        };
+        let value = |x: f64| if has { num(x, 4) } else { NONE.to_owned() };
         let v = verdict(m);
         let class = match v.as_str() {
             "better" | "guardrail pass" => "better",
@@ -134,17 +148,17 @@ fn results_table(out: &mut String, r: &Report) {
             esc(&m.variant),
             m.control_users,
             m.treatment_users,
-            num(m.control_value, 4),
-            num(m.treatment_value, 4),
+            value(m.control_value),
+            value(m.treatment_value),
             f(l),
             f(lo),
             f(hi),
-            pvalue(m.p_value),
-            m.p_value_sequential.map_or("–".to_owned(), pvalue),
-            pvalue(m.p_value_adjusted),
+            if has { pvalue(m.p_value) } else { NONE.to_owned() },
+            m.p_value_sequential.map_or(NONE.to_owned(), pvalue),
+            if tested(m) { pvalue(m.p_value_adjusted) } else { NONE.to_owned() },
             esc(&v),
             if m.simpson == 1 { format!(" · Simpson's paradox across {}", esc(&m.simpson_key)) } else { String::new() },
-            if m.error.is_empty() { String::new() } else { format!(" · {}", esc(&m.error)) },
+            if tested(m) { String::new() } else { format!(": {}", esc(&no_test_reason(m))) },
             [cuped_note(m), bayes_note(m)].into_iter().flatten().map(|n| format!(" · {}", esc(&n))).collect::<String>(),
         );
     }
@@ -153,7 +167,10 @@ fn results_table(out: &mut String, r: &Report) {
 
 /// Forest plot: one row per metric and variant, interval bar and point, zero line.
 fn forest(out: &mut String, rows: &[ResultRow]) {
-    let rows: Vec<&ResultRow> = rows.iter().filter(|r| r.error.is_empty()).collect();
+    let rows: Vec<&ResultRow> = rows
+        .iter()
+        .filter(|r| compared(r) && r.error.is_empty())
+        .collect();
     if rows.is_empty() {
         out.push_str("<p class=\"meta\">No intervals to plot.</p>");
         return;
@@ -398,10 +415,10 @@ fn segments_table(out: &mut String, r: &Report) {
             s.treatment_users,
             num(s.control_value, 4),
             num(s.treatment_value, 4),
-            s.rel_lift.map_or_else(|| num(s.abs_lift, 3), pct),
-            num(s.ci_abs_low, 3),
-            num(s.ci_abs_high, 3),
-            if s.error.is_empty() { pvalue(s.p_value) } else { esc(&s.error) },
+            if s.error.is_empty() { s.rel_lift.map_or_else(|| num(s.abs_lift, 3), pct) } else { NONE.to_owned() },
+            if s.error.is_empty() { num(s.ci_abs_low, 3) } else { NONE.to_owned() },
+            if s.error.is_empty() { num(s.ci_abs_high, 3) } else { NONE.to_owned() },
+            if s.error.is_empty() { pvalue(s.p_value) } else { format!("no test: {}", esc(&s.error)) },
         );
     }
     out.push_str("</table>");
@@ -416,6 +433,58 @@ mod tests {
         assert_eq!(
             esc("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        assert_eq!(esc("eu\u{0}<b>"), "eu\u{FFFD}&lt;b&gt;");
+    }
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+    use crate::fixtures;
+    use abacus_aggregator::model::SegmentRow;
+
+    #[test]
+    fn a_nul_from_event_metadata_does_not_reach_the_page() {
+        let mut r = fixtures::report();
+        r.segments = vec![SegmentRow {
+            run_id: 7,
+            experiment_id: "exp".into(),
+            metric: "purchase_rate".into(),
+            segment_key: "region".into(),
+            segment_value: "eu\u{0}west<script>".into(),
+            variant: "treatment".into(),
+            control_users: 10,
+            treatment_users: 10,
+            control_value: 0.1,
+            treatment_value: 0.2,
+            abs_lift: 0.1,
+            rel_lift: Some(1.0),
+            ci_abs_low: -0.1,
+            ci_abs_high: 0.3,
+            p_value: 0.4,
+            error: String::new(),
+        }];
+        let page = render(&[r]);
+        assert!(!page.contains('\u{0}'));
+        assert!(page.contains("eu\u{FFFD}west&lt;script&gt;"));
+        assert!(!page.chars().any(|c| c.is_control() && c != '\n'));
+    }
+
+    #[test]
+    fn a_row_without_a_test_shows_its_reason_not_numbers() {
+        let page = render(&[fixtures::report()]);
+        let row = page
+            .split("<tr>")
+            .find(|r| r.contains(">big_spend<"))
+            .unwrap();
+        assert!(
+            row.contains("no test: control sum of squares must be finite"),
+            "{row}"
+        );
+        assert!(
+            !row.contains("1.0000") && !row.contains("<td>0</td>"),
+            "{row}"
         );
     }
 }

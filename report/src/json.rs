@@ -19,6 +19,17 @@
 //! and the intervals credible intervals); `"planned_users"` when the sequential test was tuned
 //! to a plan.
 //!
+//! Top level also: `"planned_users"`, the users the definition's plan asks for over all
+//! variants (`null` without a plan; see [`crate::progress::planned_users`]).
+//!
+//! **No test.** A row without a test (too few users, no variance, sums that overflow, a
+//! sequential or Bayesian test that could not be computed) says so: `"tested": false`,
+//! `"verdict": "no test"` and `"no_test_reason"` (also in `"error"`); `"p_value_adjusted"` and
+//! `"significant"` are `null`, and when no comparison could be made at all, so are
+//! `"control_value"`, `"treatment_value"`, the lifts, the intervals and `"p_value"`: no number
+//! that looks like a result. Users and conversion counts stay. Tested rows have
+//! `"tested": true` and `"no_test_reason": null`.
+//!
 //! Randomization units and concurrent experiments: per metric `"analysis_unit"` (`user`, or the
 //! unit the comparison is clustered by) and, for clustered rows, `"control_clusters"`,
 //! `"treatment_clusters"` and `"user_level": {"ci_abs_low", "ci_abs_high", "p_value"}` (what a
@@ -31,7 +42,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::{verdict, Report};
+use crate::{compared, no_test_reason, tested, verdict, Report};
 
 /// The report as the JSON contract.
 pub fn to_json(r: &Report) -> Value {
@@ -56,8 +67,11 @@ pub fn to_json(r: &Report) -> Value {
             o.insert("guardrail".into(), json!(m.is_guardrail == 1));
             o.insert("control_users".into(), json!(m.control_users));
             o.insert("treatment_users".into(), json!(m.treatment_users));
-            o.insert("control_value".into(), json!(m.control_value));
-            o.insert("treatment_value".into(), json!(m.treatment_value));
+            // Statistics of a row without a comparison are not results: null.
+            let real = |x: f64| if compared(m) { json!(x) } else { Value::Null };
+            let real_opt = |x: Option<f64>| if compared(m) { json!(x) } else { Value::Null };
+            o.insert("control_value".into(), real(m.control_value));
+            o.insert("treatment_value".into(), real(m.treatment_value));
             if matches!(m.kind.as_str(), "conversion" | "retention") {
                 o.insert("control_conversions".into(), json!(m.control_conversions));
                 o.insert(
@@ -65,17 +79,41 @@ pub fn to_json(r: &Report) -> Value {
                     json!(m.treatment_conversions),
                 );
             }
-            o.insert("abs_lift".into(), json!(m.abs_lift));
-            o.insert("rel_lift".into(), json!(m.rel_lift));
-            o.insert("ci_abs_low".into(), json!(m.ci_abs_low));
-            o.insert("ci_abs_high".into(), json!(m.ci_abs_high));
-            o.insert("ci_rel_low".into(), json!(m.ci_rel_low));
-            o.insert("ci_rel_high".into(), json!(m.ci_rel_high));
+            o.insert("abs_lift".into(), real(m.abs_lift));
+            o.insert("rel_lift".into(), real_opt(m.rel_lift));
+            o.insert("ci_abs_low".into(), real(m.ci_abs_low));
+            o.insert("ci_abs_high".into(), real(m.ci_abs_high));
+            o.insert("ci_rel_low".into(), real_opt(m.ci_rel_low));
+            o.insert("ci_rel_high".into(), real_opt(m.ci_rel_high));
             o.insert("method".into(), json!(m.method));
-            o.insert("p_value".into(), json!(m.p_value));
-            o.insert("p_value_sequential".into(), json!(m.p_value_sequential));
-            o.insert("p_value_adjusted".into(), json!(m.p_value_adjusted));
-            o.insert("significant".into(), json!(m.significant == 1));
+            o.insert("p_value".into(), real(m.p_value));
+            o.insert("p_value_sequential".into(), real_opt(m.p_value_sequential));
+            let test = tested(m);
+            o.insert(
+                "p_value_adjusted".into(),
+                if test {
+                    json!(m.p_value_adjusted)
+                } else {
+                    Value::Null
+                },
+            );
+            o.insert(
+                "significant".into(),
+                if test {
+                    json!(m.significant == 1)
+                } else {
+                    Value::Null
+                },
+            );
+            o.insert("tested".into(), json!(test));
+            o.insert(
+                "no_test_reason".into(),
+                if test {
+                    Value::Null
+                } else {
+                    json!(no_test_reason(m))
+                },
+            );
             o.insert("alpha".into(), json!(m.alpha));
             o.insert("verdict".into(), json!(verdict(m)));
             if m.is_guardrail == 1 {
@@ -160,6 +198,7 @@ pub fn to_json(r: &Report) -> Value {
         "run_id": r.run.run_id,
         "definition_version": r.run.definition_version,
         "sequential": r.sequential,
+        "planned_users": r.definition.as_ref().and_then(crate::progress::planned_users),
         "baseline": r.baseline,
         "variants": variants,
         "srm": {
@@ -207,4 +246,58 @@ pub fn to_json(r: &Report) -> Value {
         },
         "metrics": metrics,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+
+    #[test]
+    fn no_test_is_said_and_carries_no_numbers() {
+        let json = to_json(&fixtures::report());
+        let m = &json["metrics"][2];
+        assert_eq!(m["metric"], "big_spend");
+        assert_eq!(m["tested"], false);
+        assert_eq!(m["verdict"], "no test");
+        assert_eq!(
+            m["no_test_reason"],
+            "control sum of squares must be finite, got inf"
+        );
+        for key in [
+            "control_value",
+            "treatment_value",
+            "abs_lift",
+            "rel_lift",
+            "ci_abs_low",
+            "ci_abs_high",
+            "ci_rel_low",
+            "ci_rel_high",
+            "p_value",
+            "p_value_sequential",
+            "p_value_adjusted",
+            "significant",
+        ] {
+            assert!(m[key].is_null(), "{key} must be null: {m}");
+        }
+        // Users and counts are real and stay.
+        assert_eq!(m["control_users"], 500);
+        let t = &json["metrics"][0];
+        assert_eq!(t["tested"], true);
+        assert!(t["no_test_reason"].is_null());
+        assert_eq!(t["p_value"], 0.001);
+        assert_eq!(t["significant"], true);
+    }
+
+    #[test]
+    fn a_missing_sequential_test_leaves_the_row_untested() {
+        let mut r = fixtures::report();
+        r.results[0].error = "no sequential test: zero users in control".into();
+        let m = &to_json(&r)["metrics"][0];
+        assert_eq!(m["tested"], false);
+        assert_eq!(m["verdict"], "no test");
+        assert!(m["significant"].is_null() && m["p_value_adjusted"].is_null());
+        // The fixed-horizon comparison exists and is shown.
+        assert_eq!(m["p_value"], 0.001);
+    }
 }

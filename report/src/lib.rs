@@ -11,9 +11,11 @@
 //! - [`html`]: one self-contained HTML page with inline SVG charts.
 //! - [`baseline`]: comparisons against another variant than the control (more than two arms).
 //! - [`decision`]: health checks and the ship / do-not-decide / keep-running decision (pure).
+//! - [`progress`]: how far an experiment is, toward its planned sample or planned end.
 //! - [`view`]: the experiment page's metrics table as values; the CSV and JSON exports.
 //! - [`pages`]: the dashboard's server-rendered pages (list, experiment, run history).
 //! - [`statements`]: every statement the reports run, rendered for the SQL check.
+//! - [`text`]: free text (names, hypotheses, segment values) made safe for a terminal or HTML.
 //! - [`error`](mod@error): the error type, [`ReportError`].
 //!
 //! The number formatting shared by every output ([`num`], [`pct`], [`pvalue`], [`verdict`],
@@ -26,10 +28,15 @@ pub mod html;
 pub mod json;
 pub mod network;
 pub mod pages;
+pub mod progress;
 pub mod read;
 pub mod statements;
 pub mod table;
+pub mod text;
 pub mod view;
+
+#[cfg(test)]
+mod fixtures;
 
 use abacus_aggregator::model::{BalanceRow, ResultRow, RunRow, SegmentRow, SeriesRow};
 use abacus_assign::Experiment;
@@ -107,9 +114,30 @@ pub fn pvalue(p: f64) -> String {
     }
 }
 
+/// Whether the row has a comparison at all (values, lifts, intervals, a p-value): not when
+/// the statistics could not be computed (too few users, no variance, sums that overflow).
+pub fn compared(r: &ResultRow) -> bool {
+    !r.method.is_empty()
+}
+
+/// Whether the row has the test its verdict needs: a comparison and no error (a sequential or
+/// Bayesian test that could not be computed leaves the row untested).
+pub fn tested(r: &ResultRow) -> bool {
+    compared(r) && r.error.is_empty()
+}
+
+/// Why a row has no test.
+pub fn no_test_reason(r: &ResultRow) -> String {
+    if !r.error.is_empty() {
+        r.error.clone()
+    } else {
+        "no comparison was computed".to_owned()
+    }
+}
+
 /// The verdict of one result row, in words.
 pub fn verdict(r: &ResultRow) -> String {
-    if !r.error.is_empty() {
+    if !tested(r) {
         return "no test".to_owned();
     }
     if r.is_guardrail == 1 {

@@ -43,6 +43,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "0008_network.sql",
         include_str!("../migrations/0008_network.sql"),
     ),
+    (
+        "0009_results_inputs.sql",
+        include_str!("../migrations/0009_results_inputs.sql"),
+    ),
 ];
 
 /// One migration file.

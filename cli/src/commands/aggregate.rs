@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use clap::Args;
 
+use abacus_aggregator::lease::{self, LeaseSettings, WhenBusy};
 use abacus_aggregator::PassOptions;
 
 use crate::commands::schema::connect;
@@ -17,7 +18,10 @@ pub const LONG_ABOUT: &str =
 date (only users touched since the last pass, unless --full or the definition changed), compute \
 per-variant statistics, lifts, confidence intervals, p-values (sequential and Holm-adjusted), SRM, \
 guardrails, segments, balance and the daily series, and write one run to the result tables \
-(`results_latest` shows the newest). Runs one pass and exits unless --every is given.";
+(`results_latest` shows the newest). Runs one pass and exits unless --every is given. \
+One pass at a time per database: a pass holds the aggregation lease (aggregate.lease_secs, \
+renewed during the pass); --once waits for another aggregator's pass to finish, a daemon skips \
+its tick, and the lease of a crashed aggregator expires after lease_secs.";
 
 /// Flags of `abacus aggregate`.
 #[derive(Debug, Args)]
@@ -58,6 +62,22 @@ impl AggregateArgs {
     }
 }
 
+/// Names this process in the aggregation lease: host, process id and start time, so that a
+/// log line of another aggregator says who holds the lease.
+fn holder_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_owned());
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    format!("{host} pid {} since {started}", std::process::id())
+}
+
 /// Parses `--as-of`: what experiment files accept (RFC 3339 or a date), or epoch milliseconds.
 pub fn parse_time(text: &str) -> Result<DateTime<Utc>> {
     let text = text.trim();
@@ -82,6 +102,11 @@ pub async fn run(args: AggregateArgs, config: &Config) -> Result<()> {
     let as_of = args.as_of.as_deref().map(parse_time).transpose()?;
     let every = args.every.as_deref().map(parse_every).transpose()?;
     let ch = connect(config).await?;
+    config.aggregate.validate()?;
+    let lease = LeaseSettings {
+        holder: holder_name(),
+        ttl: Duration::from_secs(config.aggregate.lease_secs),
+    };
     let options = PassOptions {
         as_of,
         experiment: args.experiment.clone(),
@@ -94,14 +119,19 @@ pub async fn run(args: AggregateArgs, config: &Config) -> Result<()> {
             &config.aggregate,
             options,
             every,
+            &lease,
             crate::shutdown_signal(),
         )
         .await
         .context("aggregate failed");
     }
-    let passes = abacus_aggregator::pass(&ch, &config.aggregate, &options)
-        .await
-        .context("aggregation pass failed")?;
+    // One pass at a time per database: wait for another aggregator's pass to end.
+    let passes = lease::exclusive(&ch, &lease, WhenBusy::Wait, || {
+        abacus_aggregator::pass(&ch, &config.aggregate, &options)
+    })
+    .await
+    .context("aggregation pass failed")?
+    .unwrap_or_default();
     println!(
         "{:<28} {:<12} {:>12} {:>10} {:>5} {:>8}",
         "experiment", "mode", "recomputed", "users", "SRM", "seconds"

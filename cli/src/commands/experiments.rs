@@ -9,6 +9,7 @@ use serde_json::json;
 
 use abacus_assign::{Definitions, Experiment};
 use abacus_registry::{Action, Plan, StoredExperiment};
+use abacus_report::text::terminal;
 use abacus_schema::ClickHouse;
 
 use crate::commands::schema::connect;
@@ -81,7 +82,7 @@ pub async fn run(cmd: ExperimentsCommand, config: &Config) -> Result<()> {
                     if f.enabled { "enabled" } else { "disabled" },
                     f.value_type,
                     f.rules.len(),
-                    f.default
+                    terminal(&f.default)
                 );
             }
             Ok(())
@@ -269,14 +270,14 @@ fn print_experiment(s: &StoredExperiment, latest: u32) {
     } else {
         format!("current is {latest}")
     };
-    println!("{} — {}", e.id, e.name);
+    println!("{} — {}", e.id, terminal(&e.name));
     println!(
         "  version     {} ({state}), applied {}",
         s.version,
         s.applied_at.format("%Y-%m-%d %H:%M:%S UTC")
     );
     if !e.hypothesis.is_empty() {
-        println!("  hypothesis  {}", e.hypothesis);
+        println!("  hypothesis  {}", terminal(&e.hypothesis));
     }
     println!(
         "  assignment  namespace {}, {}slice {} of 10000 buckets (traffic {})",
@@ -336,7 +337,7 @@ fn print_experiment(s: &StoredExperiment, latest: u32) {
     }
     println!("  analysis    {}", analysis.join(", "));
     if !e.segments.is_empty() {
-        println!("  segments    {}", e.segments.join(", "));
+        println!("  segments    {}", terminal(&e.segments.join(", ")));
     }
     println!("  variants");
     for v in &e.variants {
@@ -354,10 +355,10 @@ fn print_experiment(s: &StoredExperiment, latest: u32) {
     for m in &e.metrics {
         let mut notes = vec![
             format!("{:?}", m.kind).to_lowercase(),
-            format!("event {}", m.event),
+            format!("event {}", terminal(&m.event)),
         ];
         if let Some(d) = &m.denominator {
-            notes.push(format!("per {d}"));
+            notes.push(format!("per {}", terminal(d)));
         }
         if m.primary {
             notes.push("primary".into());

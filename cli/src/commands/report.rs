@@ -40,8 +40,8 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
     /// Compare against this variant instead of the control (experiments with more than two
-    /// variants; newest run only). Recomputed from the run's user rows with the aggregator's
-    /// methods.
+    /// variants). Recomputed with the aggregator's methods from the statistics the run was
+    /// computed from.
     #[arg(long, value_name = "VARIANT", requires = "experiment")]
     pub baseline: Option<String>,
     /// Write to FILE instead of standard output.

@@ -1,6 +1,7 @@
 // Browser tests of `abacus dashboard` (issue #16): playwright-core drives Debian's chromium
 // against the dashboard over data that this test produces, ingests and aggregates with the
-// abacus binary, in its own ClickHouse database and Kafka topic.
+// abacus binary, in its own ClickHouse database and Kafka topic. Tests 9-11 cover what #15 added
+// (CUPED columns, the Bayesian engine's banner and columns) and progress toward a planned sample.
 //
 //   ABACUS_BIN (default: target/debug/abacus), ABACUS_CLICKHOUSE_URL, ABACUS_KAFKA_BROKERS
 //   ABACUS_E2E_SCREENSHOTS: where screenshots go (default: ./screenshots)
@@ -10,8 +11,9 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { readFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { readFileSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
@@ -25,8 +27,35 @@ const BIN = process.env.ABACUS_BIN || join(ROOT, "target/debug/abacus");
 const CH = process.env.ABACUS_CLICKHOUSE_URL || "http://127.0.0.1:8123";
 const KAFKA = process.env.ABACUS_KAFKA_BROKERS || "127.0.0.1:9092";
 const SHOTS = process.env.ABACUS_E2E_SCREENSHOTS || join(HERE, "screenshots");
-const EXAMPLES = join(ROOT, "examples/experiments.toml");
 const suffix = randomBytes(4).toString("hex");
+// The examples plus a Bayesian experiment with a planned sample (#15): its own namespace, the
+// same purchase event, so the examples' traffic is unchanged in kind.
+const EXAMPLES = join(tmpdir(), `abacus-e2e-${suffix}.toml`);
+writeFileSync(EXAMPLES, readFileSync(join(ROOT, "examples/experiments.toml"), "utf8") + `
+[[experiment]]
+id = "onboarding-tips"
+name = "Onboarding tips"
+hypothesis = "Tips on the first screen raise purchases"
+namespace = "onboarding"
+traffic = 1.0
+control = "off"
+start = "2026-11-01T00:00:00Z"
+engine = "bayesian"
+plan = { users = 40000 }
+
+  [[experiment.variant]]
+  name = "off"
+  weight = 50
+  [[experiment.variant]]
+  name = "on"
+  weight = 50
+
+  [[experiment.metric]]
+  name = "purchase_rate"
+  kind = "conversion"
+  event = "purchase"
+  primary = true
+`);
 const DB = `e2e_dashboard_${suffix}`;
 const TOPIC = `e2e_dashboard_${suffix}`;
 const INTERVAL = [0x25, 0x63, 0xeb]; // interval bars and lines (report/src/pages/charts.rs)
@@ -115,6 +144,8 @@ before(async () => {
     "produce", "--experiments", EXAMPLES, "--users", "20000", "--seed", "16", "--quiet",
     "--effect", "checkout-button-color:green:purchase=+100%",
     "--effect", "checkout-redesign:treatment:purchase=+8%",
+    "--effect", "onboarding-tips:on:purchase=+60%",
+    "--history", "0.8",
     "--assignment-bug", "pricing-annual-discount=45,55",
   );
   abacus("ingest", "--once");
@@ -143,6 +174,7 @@ after(async () => {
   await browser?.close();
   server?.kill("SIGTERM");
   await clickhouse(`DROP DATABASE IF EXISTS ${DB}`).catch(() => {});
+  rmSync(EXAMPLES, { force: true });
 });
 
 async function listOrder(page) {
@@ -156,7 +188,7 @@ test("1. list order, SRM flag, banners (ship, do not decide, keep running)", asy
   const order = await listOrder(page);
   // Most actionable first: unhealthy (SRM), ready to ship, then still running / no difference.
   assert.deepEqual(order.slice(0, 2), ["pricing-annual-discount", "checkout-button-color"]);
-  assert.deepEqual([...order].sort(), ["aa-baseline", "checkout-button-color", "checkout-redesign", "delivery-fee", "pricing-annual-discount", "team-workspace"]);
+  assert.deepEqual([...order].sort(), ["aa-baseline", "checkout-button-color", "checkout-redesign", "delivery-fee", "onboarding-tips", "pricing-annual-discount", "team-workspace"]);
   const rank = { "do not decide": 0, ship: 1, "do not ship": 2, "keep running": 3, "no difference": 4 };
   const chips = await page.$$eval("table.list tbody tr td:nth-child(3) .chip", (c) => c.map((x) => x.textContent.trim()));
   for (let i = 1; i < chips.length; i++) assert.ok(rank[chips[i - 1]] <= rank[chips[i]], `sorted by decision: ${chips}`);
@@ -339,6 +371,101 @@ test("8. axe-core: no serious or critical accessibility violation; keyboard reac
   assert.ok(reached, "the baseline picker is reachable with Tab");
   await page.keyboard.press("Enter");
   await page.waitForURL(/baseline=/);
+  await page.close();
+});
+
+test("12. an older run can be shown against another baseline", async () => {
+  const page = await newPage();
+  await page.goto(base + "/experiments/checkout-button-color/history");
+  const runs = await page.$$eval("table.history tbody tr", (rows) => rows.map((r) => r.dataset.run));
+  const newest = runs.map(Number).sort((a, b) => b - a)[0];
+  const older = runs.map(Number).find((r) => r !== newest);
+  await page.goto(base + `/experiments/checkout-button-color?run=${older}&baseline=green`);
+  assert.equal((await page.textContent("#run-id")).trim(), String(older));
+  assert.equal(await page.locator("p.note").count(), 0, "no 'newest run only' note");
+  const rows = await page.$$eval("table.metrics tbody tr", (trs) => trs.map((r) => [r.dataset.variant, r.cells[2].textContent, Number(r.dataset.estimate)]));
+  assert.deepEqual(rows.map((r) => r.slice(0, 2)), [["blue", "green"], ["orange", "green"]]);
+  await page.goto(base + `/experiments/checkout-button-color?baseline=green`);
+  const newestRows = await page.$$eval("table.metrics tbody tr", (trs) => trs.map((r) => Number(r.dataset.estimate)));
+  assert.notDeepEqual(rows.map((r) => r[2]), newestRows, "the older run has its own numbers");
+  // The export of the older run against green is the page.
+  await page.goto(base + `/experiments/checkout-button-color?run=${older}&baseline=green`);
+  const json = await (await page.request.get(base + (await page.getAttribute("#export-json", "href")))).json();
+  assert.equal(json.run_id, older);
+  assert.equal(json.baseline, "green");
+  await page.close();
+});
+
+/** The cells of a metrics table row by column name. */
+async function rowCells(page, metric) {
+  return page.$eval(`table.metrics tr[data-metric="${metric}"]`, (tr) => {
+    const heads = [...tr.closest("table").tHead.rows[0].cells].map((h) => h.textContent);
+    return Object.fromEntries([...tr.cells].map((c, i) => [heads[i], c.textContent]));
+  });
+}
+
+test("9. CUPED: the page shows the adjusted estimate, the unadjusted one, the variance reduction and theta", async () => {
+  const page = await newPage();
+  await page.goto(base + "/experiments/checkout-redesign");
+  assert.match(await page.textContent("#cuped"), /verdict uses the adjusted estimate/);
+  const json = JSON.parse(abacus("report", "--format", "json", "--experiment", "checkout-redesign"));
+  const m = json.metrics.find((x) => x.metric === "purchase_rate");
+  assert.equal(m.cuped, true);
+  assert.ok(m.variance_reduction > 0, `history correlated with the outcome reduces variance (${m.variance_reduction})`);
+  const cells = await rowCells(page, "purchase_rate");
+  assert.equal(cells["variance reduction"], `${(m.variance_reduction * 100).toFixed(1)}%`);
+  const pct = (x) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(2)}%`;
+  assert.equal(cells["lift"], pct(m.rel_lift), "the lift column is the adjusted estimate");
+  assert.equal(cells["unadjusted lift"], pct(m.unadjusted.rel_lift));
+  assert.notEqual(cells["lift"], cells["unadjusted lift"]);
+  assert.match(cells["theta"], /^-?\d/);
+  // A metric without CUPED (retention) has nothing in those columns.
+  assert.equal((await rowCells(page, "d7_retention"))["variance reduction"], "–");
+  // The CSV export carries the same columns.
+  const csv = parseCsv(await (await page.request.get(base + (await page.getAttribute("#export-csv", "href")))).text());
+  assert.ok(csv[0].includes("variance reduction") && csv[0].includes("unadjusted lift"));
+  await page.close();
+});
+
+test("10. Bayesian engine: the banner decides by chance to win and risk, the table shows them", async () => {
+  const page = await newPage();
+  await page.goto(base + "/experiments/onboarding-tips");
+  assert.equal(await page.getAttribute("#engine", "data-engine"), "bayesian");
+  assert.equal(await page.getAttribute("#banner", "data-verdict"), "ship");
+  assert.match(await page.textContent("#banner h2"), /ship on/);
+  assert.match(await page.textContent("#banner"), /chance to win ≥ 95% with risk ≤ 0\.250%/);
+  const json = JSON.parse(abacus("report", "--format", "json", "--experiment", "onboarding-tips"));
+  const m = json.metrics.find((x) => x.metric === "purchase_rate");
+  assert.equal(m.engine, "bayesian");
+  const cells = await rowCells(page, "purchase_rate");
+  assert.equal(cells["chance to win"], `${(m.chance_to_win * 100).toFixed(1)}%`);
+  assert.equal(cells["risk choosing variant"], `${(m.risk_treatment * 100).toFixed(3)}%`);
+  assert.equal(cells["risk keeping baseline"], `${(m.risk_control * 100).toFixed(3)}%`);
+  assert.match(await page.textContent("#banner"), new RegExp(`chance to win ${(m.chance_to_win * 100).toFixed(1)}%`));
+  const exported = await (await page.request.get(base + (await page.getAttribute("#export-json", "href")))).json();
+  assert.equal(exported.metrics[0]["chance to win"], cells["chance to win"]);
+  await page.close();
+});
+
+test("11. progress toward the planned sample on the list and the experiment page", async () => {
+  const json = JSON.parse(abacus("report", "--format", "json", "--experiment", "onboarding-tips"));
+  assert.equal(json.planned_users, 40000);
+  const share = Math.round((json.diagnostics.users / 40000) * 100);
+  const page = await newPage();
+  await page.goto(base + "/");
+  const cell = page.locator('tr[data-experiment="onboarding-tips"] .progress');
+  assert.equal(await cell.getAttribute("data-kind"), "sample");
+  assert.match(await cell.textContent(), new RegExp(`${share}% of 40,000 users`));
+  await page.goto(base + "/experiments/onboarding-tips");
+  assert.equal(
+    await page.textContent("#progress-text"),
+    `${share}% of the planned sample (${json.diagnostics.users.toLocaleString("en-US")} of 40,000 users)`,
+  );
+  const exported = await (await page.request.get(base + (await page.getAttribute("#export-json", "href")))).json();
+  assert.equal(exported.progress.planned_users, 40000);
+  // Without a plan the list shows the planned duration (pricing ends on 2026-11-15).
+  await page.goto(base + "/");
+  assert.equal(await page.getAttribute('tr[data-experiment="pricing-annual-discount"] .progress', "data-kind"), "duration");
   await page.close();
 });
 

@@ -7,10 +7,11 @@ use abacus_aggregator::model::RunRow;
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
 
-use crate::decision::{decide, health, progress, Check, Decision, Verdict};
+use crate::decision::{bayes_thresholds, decide, health, Check, Decision, Verdict};
 use crate::pages::charts::{axis, band_chart, interval_row, BandPoint};
 use crate::pages::{date_of_day, experiment_url, page, ExperimentQuery};
-use crate::view::{metric_rows, Group, MetricRow, COLUMNS};
+use crate::progress::progress;
+use crate::view::{columns, metric_rows, Group, MetricRow};
 use crate::{num, pct, pvalue, Report};
 
 /// Everything the page needs.
@@ -37,6 +38,9 @@ pub struct Shown {
     pub checks: Vec<Check>,
     /// Decision.
     pub decision: Decision,
+    /// The columns of the metrics table (the CUPED and Bayesian ones when the experiment has
+    /// them).
+    pub columns: Vec<&'static str>,
     /// The metrics table.
     pub rows: Vec<MetricRow>,
 }
@@ -48,6 +52,7 @@ pub fn shown(r: &Report, now: DateTime<Utc>) -> Shown {
     Shown {
         checks,
         decision,
+        columns: columns(r),
         rows: metric_rows(r),
     }
 }
@@ -63,7 +68,7 @@ pub fn render(input: Input<'_>) -> Markup {
         (banner(&s.decision))
         (health_strip(&s.checks))
         @if let Some(note) = input.note { p.note role="note" { (note) } }
-        (metrics(&input, &s.rows))
+        (metrics(&input, &s.columns, &s.rows))
         (series(&input))
         (segments(&input))
         (balance(r))
@@ -88,7 +93,12 @@ fn header(input: &Input<'_>) -> Markup {
             }
             "as of " (r.as_of().format("%Y-%m-%d %H:%M UTC"))
             " · run " span #run-id { (r.run.run_id) } " (" (r.run.mode) ", computed " (r.computed_at().format("%Y-%m-%d %H:%M UTC")) ")"
-            @if let Some(p) = progress(r) { " · " (format!("{:.0}%", p * 100.0)) " of the planned duration" }
+        }
+        @if let Some(p) = progress(r) {
+            p.progress data-kind=(p.kind()) {
+                progress max="100" value=(format!("{:.0}", (p.share() * 100.0).min(100.0))) aria-label=(format!("progress toward the planned {}", p.kind())) {}
+                " " span #progress-text { (p.text()) }
+            }
         }
         @if let Some(line) = crate::network::randomization(&r.run, def) {
             p.meta #randomization { (line) }
@@ -99,7 +109,15 @@ fn header(input: &Input<'_>) -> Markup {
         ul.chips aria-label="analysis method" {
             @if !r.run.unit.is_empty() { li.chip { "clustered by " (r.run.unit) } }
             li.chip { @if r.sequential { "sequential (always valid)" } @else { "fixed horizon" } }
-            li.chip { "Holm correction" }
+            @match bayes_thresholds(r) {
+                Some((chance, risk)) => {
+                    li.chip #engine data-engine="bayesian" { "Bayesian engine: chance to win ≥ " (format!("{:.0}%", chance * 100.0)) ", risk ≤ " (format!("{:.2}%", risk * 100.0)) }
+                },
+                None => { li.chip #engine data-engine="frequentist" { "Holm correction" } },
+            }
+            @if r.results.iter().any(|m| m.cuped == 1) {
+                li.chip #cuped { "CUPED: the verdict uses the adjusted estimate" }
+            }
             @if let Some(d) = def { li.chip { "α " (d.alpha) } }
             li.chip { "baseline " (r.baseline) }
         }
@@ -153,9 +171,11 @@ fn health_strip(checks: &[Check]) -> Markup {
     }
 }
 
-fn metrics(input: &Input<'_>, rows: &[MetricRow]) -> Markup {
+fn metrics(input: &Input<'_>, columns: &[&str], rows: &[MetricRow]) -> Markup {
     let r = input.report;
     let id = &r.run.experiment_id;
+    let cuped = columns.contains(&"variance reduction");
+    let bayes = columns.contains(&"chance to win");
     html! {
         section aria-labelledby="metrics" #metrics-section {
             h2 #metrics { "Metrics" }
@@ -178,21 +198,21 @@ fn metrics(input: &Input<'_>, rows: &[MetricRow]) -> Markup {
                     div.scroll {
                         table.metrics data-group=(group.as_str()) {
                             thead { tr {
-                                @for c in &COLUMNS[1..] { th scope="col" { (c) } }
+                                @for c in &columns[1..] { th scope="col" { (c) } }
                                 th scope="col" { "interval (shared axis)" }
                             } }
                             tbody {
                                 @for row in &in_group {
                                     tr data-metric=(row.metric) data-variant=(row.variant) data-estimate=(row.estimate) data-low=(row.low) data-high=(row.high) {
-                                        @for (i, cell) in row.cells.iter().enumerate().skip(1) {
-                                            @if i == 1 { th scope="row" { (cell) } }
-                                            @else if i == 12 { td class={"verdict " (verdict_class(&row.verdict))} data-label=(COLUMNS[i]) { (cell) } }
-                                            @else { td data-label=(COLUMNS[i]) { (cell) } }
+                                        @for (column, cell) in columns.iter().zip(&row.cells).skip(1) {
+                                            @if *column == "metric" { th scope="row" { (cell) } }
+                                            @else if *column == "verdict" { td class={"verdict " (verdict_class(&row.verdict))} data-label=(column) { (cell) } }
+                                            @else { td data-label=(column) data-column=(column) { (cell) } }
                                         }
                                         td.bar data-label="interval" {
                                             @if row.error.is_empty() && row.relative == in_group[0].relative {
                                                 (interval_row(row.estimate, row.low, row.high, row.relative, domain))
-                                            } @else if !row.error.is_empty() { span.meta { (row.error) } }
+                                            } @else if !row.error.is_empty() { span.meta { "no test: " (row.error) } }
                                             @else { span.meta { "absolute lift (not on the relative axis)" } }
                                         }
                                     }
@@ -202,7 +222,18 @@ fn metrics(input: &Input<'_>, rows: &[MetricRow]) -> Markup {
                     }
                 }
             }
-            p.meta { "Lift is relative to the baseline (absolute when the baseline value is 0). p: two-sided (seq: always-valid sequential). p adjusted: Holm over non-guardrail metrics × variants. Guardrails: non-inferiority verdict." }
+            p.meta {
+                "Lift is relative to the baseline (absolute when the baseline value is 0). "
+                @if bayes {
+                    "Bayesian engine: lift and interval are the posterior mean and credible interval; the verdict uses the chance to win and the risk (expected relative loss of each choice); p is the fixed-horizon p-value, for reference, without correction. "
+                } @else {
+                    "p: two-sided (seq: always-valid sequential). p adjusted: Holm over non-guardrail metrics × variants. "
+                }
+                @if cuped {
+                    "CUPED: lift, interval and p are adjusted by the same metric before exposure (the verdict uses them); the unadjusted estimate is beside, with the share of variance removed and θ. "
+                }
+                "Guardrails: non-inferiority verdict. –: no test (the reason is beside the row)."
+            }
         }
     }
 }

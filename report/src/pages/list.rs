@@ -1,5 +1,5 @@
 //! The experiments list: every experiment of the registry with status, days running, users per
-//! variant, progress toward the planned end, decision chip and health flags, most actionable
+//! variant, progress toward the planned sample (or end), decision chip and health flags, most actionable
 //! first, filterable by text and status (a GET form: the filter is in the URL).
 
 use std::collections::BTreeMap;
@@ -8,8 +8,9 @@ use abacus_assign::Experiment;
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
 
-use crate::decision::{decide, health, progress, Decision, Level};
+use crate::decision::{decide, health, Decision, Level};
 use crate::pages::{experiment_url, page, ExperimentQuery, ListQuery};
+use crate::progress::{progress, Progress};
 use crate::Report;
 
 /// One line of the list.
@@ -27,8 +28,8 @@ pub struct Entry {
     pub days: i64,
     /// Users per variant of the newest run.
     pub users: Vec<(String, u64)>,
-    /// Share of the planned duration reached.
-    pub progress: Option<f64>,
+    /// Progress toward the planned sample (or the planned end without a plan).
+    pub progress: Option<Progress>,
     /// The decision of the newest run.
     pub decision: Option<Decision>,
     /// Health checks that warn or fail: `(name, level)`.
@@ -166,10 +167,13 @@ pub fn render(entries: &[Entry], q: &ListQuery, version: &str) -> Markup {
                             } }
                             td { @match e.progress {
                                 Some(p) => {
-                                    progress max="100" value=(format!("{:.0}", p * 100.0)) aria-label="share of the planned duration" {}
-                                    " " (format!("{:.0}%", p * 100.0))
+                                    span.progress data-kind=(p.kind()) title=(p.text()) {
+                                        progress max="100" value=(format!("{:.0}", (p.share() * 100.0).min(100.0))) aria-label=(p.text()) {}
+                                        " " (format!("{:.0}%", p.share() * 100.0))
+                                        " " span.meta { @match p { Progress::Sample { planned, .. } => { "of " (crate::progress::thousands(planned)) " users" }, Progress::Duration(_) => "of the duration" } }
+                                    }
                                 },
-                                None => span.meta { "no planned end" },
+                                None => span.meta { "no plan" },
                             } }
                         }
                     }

@@ -1,5 +1,7 @@
 //! The dashboard's pages, rendered on the server with `maud` (every interpolated value is
-//! HTML-escaped by construction; raw markup needs an explicit `PreEscaped`, used nowhere).
+//! HTML-escaped by construction; raw markup needs an explicit `PreEscaped`, used only by
+//! [`page`] to hand back the escaped page with its control characters replaced, see
+//! [`crate::text::html`]: a NUL in a segment value from Kafka metadata never reaches a page).
 //! The pages load one stylesheet ([`CSS`], served at [`CSS_PATH`]) and one small script (the
 //! live updater, served at [`SCRIPT_PATH`] by the dashboard), nothing else: no inline style or
 //! script, so a Content-Security-Policy of `'self'` holds.
@@ -19,7 +21,7 @@ pub mod experiment;
 pub mod history;
 pub mod list;
 
-use maud::{html, Markup, DOCTYPE};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 /// The stylesheet of every page.
 pub const CSS: &str = include_str!("../../assets/dashboard.css");
@@ -89,8 +91,14 @@ pub fn experiment_url(id: &str, tail: &str, q: &ExperimentQuery) -> String {
     format!("/experiments/{}{tail}{}", seg(id), q.to_query())
 }
 
-/// The frame of every page: stylesheet, script, skip link, navigation, live region.
+/// The frame of every page: stylesheet, script, skip link, navigation, live region. Control
+/// characters in the rendered page (only data can bring them) become U+FFFD.
 pub fn page(title: &str, version: &str, crumbs: Markup, body: Markup) -> Markup {
+    let page = frame(title, version, crumbs, body).into_string();
+    PreEscaped(crate::text::html(&page).into_owned())
+}
+
+fn frame(title: &str, version: &str, crumbs: Markup, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -175,5 +183,18 @@ mod tests {
         assert!(s.contains("&lt;x&gt;"));
         assert!(s.contains("&lt;script&gt;"));
         assert!(!s.contains("<script>"));
+    }
+
+    #[test]
+    fn pages_carry_no_control_character() {
+        let p = page(
+            "a\u{0}b",
+            "1",
+            html! {},
+            html! { p { ("eu\u{0}west\u{1b}[31m") } },
+        );
+        let s = p.into_string();
+        assert!(!s.chars().any(|c| c.is_control() && c != '\n'), "{s}");
+        assert!(s.contains("eu\u{FFFD}west\u{FFFD}[31m"));
     }
 }
