@@ -25,6 +25,11 @@ pub(crate) fn run() -> RunRow {
         srm_mismatch: 0,
         elapsed_ms: 1,
         warnings: vec![],
+        design: "user".into(),
+        srm_unit: "users".into(),
+        srm_sequential_p_value: 0.9,
+        srm_sequential_log_bf: -2.0,
+        ..RunRow::default()
     }
 }
 
@@ -57,6 +62,7 @@ pub(crate) fn tested(metric: &str) -> ResultRow {
         significant: 1,
         alpha: 0.05,
         engine: "frequentist".into(),
+        analysis_unit: "user".into(),
         ..ResultRow::default()
     }
 }
@@ -132,6 +138,7 @@ pub(crate) fn report() -> Report {
         series: vec![],
         segments: vec![],
         balance: vec![],
+        interactions: vec![],
     }
 }
 
