@@ -164,7 +164,11 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(out, "warning: {}", terminal(w));
     }
     for i in r.interactions.iter().filter(|i| i.flagged == 1) {
-        let _ = writeln!(out, "interaction: {}", terminal(&network::interaction_line(i)));
+        let _ = writeln!(
+            out,
+            "interaction: {}",
+            terminal(&network::interaction_line(i))
+        );
     }
     out
 }
