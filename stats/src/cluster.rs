@@ -30,10 +30,8 @@
 use serde::Serialize;
 
 use crate::dist::{t_two_sided_p, t_upper_quantile};
-use crate::error::{
-    check_alpha, check_field_finite, check_field_non_negative, finite, Arm, Result, StatsError,
-};
-use crate::summary::Interval;
+use crate::error::{check_alpha, finite, Arm, Result, StatsError};
+use crate::summary::{checked_ratio_sums, Interval, RatioSums};
 
 /// Sums over the clusters of one arm of a cluster-randomized experiment.
 ///
@@ -69,29 +67,23 @@ impl ClusterSummary {
 
     /// Checks the sums and returns `(R, Σ_g (num_g − R·den_g)²)`.
     fn checked(&self, arm: Arm) -> Result<(f64, f64)> {
-        if self.clusters < 2 {
-            return Err(StatsError::TooFewObservations {
-                arm,
-                n: self.clusters,
-                min: 2,
-            });
-        }
-        let sum_num = check_field_finite(arm, "numerator sum", self.sum_num)?;
-        let sum_den = check_field_finite(arm, "denominator sum", self.sum_den)?;
-        let sum_num_sq =
-            check_field_non_negative(arm, "numerator sum of squares", self.sum_num_sq)?;
-        let sum_den_sq =
-            check_field_non_negative(arm, "denominator sum of squares", self.sum_den_sq)?;
-        let sum_num_den =
-            check_field_finite(arm, "numerator-denominator cross sum", self.sum_num_den)?;
-        if sum_den == 0.0 {
-            return Err(StatsError::InvalidField {
-                arm,
-                field: "denominator sum",
-                value: sum_den,
-                expected: "non-zero",
-            });
-        }
+        let RatioSums {
+            num: sum_num,
+            den: sum_den,
+            num_sq: sum_num_sq,
+            den_sq: sum_den_sq,
+            num_den: sum_num_den,
+        } = checked_ratio_sums(
+            arm,
+            self.clusters,
+            [
+                self.sum_num,
+                self.sum_den,
+                self.sum_num_sq,
+                self.sum_den_sq,
+                self.sum_num_den,
+            ],
+        )?;
         let k = self.clusters as f64;
         let ratio = sum_num / sum_den;
         // Σ(y − R·n)² = Σ(y − ȳ)² − 2R·Σ(y − ȳ)(n − n̄) + R²·Σ(n − n̄)², because ȳ = R·n̄.

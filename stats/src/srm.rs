@@ -34,31 +34,7 @@ pub struct SrmResult {
 /// positive and finite, no users were observed, or `threshold` is outside (0, 1).
 pub fn srm_test(observed: &[u64], weights: &[f64], threshold: f64) -> Result<SrmResult> {
     let threshold = check_open_unit("threshold", threshold)?;
-    if observed.len() != weights.len() {
-        return Err(StatsError::LengthMismatch {
-            left: "observed",
-            left_len: observed.len(),
-            right: "weights",
-            right_len: weights.len(),
-        });
-    }
-    if observed.len() < 2 {
-        return Err(StatsError::TooFewValues {
-            name: "observed",
-            len: observed.len(),
-            min: 2,
-        });
-    }
-    for (index, &w) in weights.iter().enumerate() {
-        if !(w.is_finite() && w > 0.0) {
-            return Err(StatsError::InvalidElement {
-                name: "weights",
-                index,
-                value: w,
-                expected: "positive and finite",
-            });
-        }
-    }
+    check_counts_and_weights(observed, weights)?;
     let total: f64 = observed.iter().map(|&o| o as f64).sum();
     if total == 0.0 {
         return Err(StatsError::undefined(
@@ -87,6 +63,37 @@ pub fn srm_test(observed: &[u64], weights: &[f64], threshold: f64) -> Result<Srm
         expected,
         threshold,
     })
+}
+
+/// Checks the inputs of a sample ratio test: as many counts as weights, at least two variants,
+/// every weight positive and finite.
+pub(crate) fn check_counts_and_weights(observed: &[u64], weights: &[f64]) -> Result<()> {
+    if observed.len() != weights.len() {
+        return Err(StatsError::LengthMismatch {
+            left: "observed",
+            left_len: observed.len(),
+            right: "weights",
+            right_len: weights.len(),
+        });
+    }
+    if observed.len() < 2 {
+        return Err(StatsError::TooFewValues {
+            name: "observed",
+            len: observed.len(),
+            min: 2,
+        });
+    }
+    for (index, &w) in weights.iter().enumerate() {
+        if !(w.is_finite() && w > 0.0) {
+            return Err(StatsError::InvalidElement {
+                name: "weights",
+                index,
+                value: w,
+                expected: "positive and finite",
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

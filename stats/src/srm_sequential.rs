@@ -64,31 +64,7 @@ pub fn srm_sequential(
 ) -> Result<SequentialSrmResult> {
     let threshold = check_open_unit("threshold", threshold)?;
     let c = check_positive("concentration", concentration)?;
-    if observed.len() != weights.len() {
-        return Err(StatsError::LengthMismatch {
-            left: "observed",
-            left_len: observed.len(),
-            right: "weights",
-            right_len: weights.len(),
-        });
-    }
-    if observed.len() < 2 {
-        return Err(StatsError::TooFewValues {
-            name: "observed",
-            len: observed.len(),
-            min: 2,
-        });
-    }
-    for (index, &w) in weights.iter().enumerate() {
-        if !(w.is_finite() && w > 0.0) {
-            return Err(StatsError::InvalidElement {
-                name: "weights",
-                index,
-                value: w,
-                expected: "positive and finite",
-            });
-        }
-    }
+    crate::srm::check_counts_and_weights(observed, weights)?;
     let mut total = 0u64;
     for (index, &o) in observed.iter().enumerate() {
         total = total.saturating_add(o);

@@ -147,29 +147,23 @@ impl RatioSummary {
     /// Checks the summary and returns the ratio and its delta-method variance
     /// `(s²_num − 2·R·s_num,den + R²·s²_den) / (n·mean_den²)` with sample (n − 1) moments.
     pub(crate) fn moments(&self, arm: Arm) -> Result<RatioMoments> {
-        if self.n < 2 {
-            return Err(StatsError::TooFewObservations {
-                arm,
-                n: self.n,
-                min: 2,
-            });
-        }
-        let sum_num = check_field_finite(arm, "numerator sum", self.sum_num)?;
-        let sum_den = check_field_finite(arm, "denominator sum", self.sum_den)?;
-        let sum_num_sq =
-            check_field_non_negative(arm, "numerator sum of squares", self.sum_num_sq)?;
-        let sum_den_sq =
-            check_field_non_negative(arm, "denominator sum of squares", self.sum_den_sq)?;
-        let sum_num_den =
-            check_field_finite(arm, "numerator-denominator cross sum", self.sum_num_den)?;
-        if sum_den == 0.0 {
-            return Err(StatsError::InvalidField {
-                arm,
-                field: "denominator sum",
-                value: sum_den,
-                expected: "non-zero",
-            });
-        }
+        let RatioSums {
+            num: sum_num,
+            den: sum_den,
+            num_sq: sum_num_sq,
+            den_sq: sum_den_sq,
+            num_den: sum_num_den,
+        } = checked_ratio_sums(
+            arm,
+            self.n,
+            [
+                self.sum_num,
+                self.sum_den,
+                self.sum_num_sq,
+                self.sum_den_sq,
+                self.sum_num_den,
+            ],
+        )?;
         let n = self.n as f64;
         let mean_num = sum_num / n;
         let mean_den = sum_den / n;
@@ -182,6 +176,51 @@ impl RatioSummary {
             .max(0.0);
         Ok(RatioMoments { ratio, variance })
     }
+}
+
+/// The sums of a ratio metric over its rows (users, or clusters), checked by
+/// [`checked_ratio_sums`].
+pub(crate) struct RatioSums {
+    /// Σ numerator.
+    pub num: f64,
+    /// Σ denominator (non-zero).
+    pub den: f64,
+    /// Σ numerator².
+    pub num_sq: f64,
+    /// Σ denominator².
+    pub den_sq: f64,
+    /// Σ numerator·denominator.
+    pub num_den: f64,
+}
+
+/// Checks the sums `[Σnum, Σden, Σnum², Σden², Σnum·den]` of a ratio over `rows` rows (users
+/// of a [`RatioSummary`], clusters of a [`crate::ClusterSummary`]): at least two rows, finite
+/// sums, non-negative squares and a non-zero denominator.
+pub(crate) fn checked_ratio_sums(arm: Arm, rows: u64, sums: [f64; 5]) -> Result<RatioSums> {
+    if rows < 2 {
+        return Err(StatsError::TooFewObservations {
+            arm,
+            n: rows,
+            min: 2,
+        });
+    }
+    let [num, den, num_sq, den_sq, num_den] = sums;
+    let sums = RatioSums {
+        num: check_field_finite(arm, "numerator sum", num)?,
+        den: check_field_finite(arm, "denominator sum", den)?,
+        num_sq: check_field_non_negative(arm, "numerator sum of squares", num_sq)?,
+        den_sq: check_field_non_negative(arm, "denominator sum of squares", den_sq)?,
+        num_den: check_field_finite(arm, "numerator-denominator cross sum", num_den)?,
+    };
+    if sums.den == 0.0 {
+        return Err(StatsError::InvalidField {
+            arm,
+            field: "denominator sum",
+            value: sums.den,
+            expected: "non-zero",
+        });
+    }
+    Ok(sums)
 }
 
 /// A two-sided interval `[low, high]`.
