@@ -18,16 +18,7 @@ use abacus_testkit::{kafka_brokers, unique_name, TestDatabase};
 use support::{Ingest, Target};
 
 fn events(from: usize, to: usize) -> Vec<(String, Vec<u8>)> {
-    (from..to)
-        .map(|i| {
-            let payload = format!(
-                r#"{{"event_id":"ev-{i}","event_type":"conversion","event_name":"purchase","event_value":2.5,"user_id":"u{}","timestamp":{}}}"#,
-                i % 97,
-                1_793_000_000_000u64 + i as u64
-            );
-            (format!("u{}", i % 97), payload.into_bytes())
-        })
-        .collect()
+    support::purchases(from, to, 97, 2.5)
 }
 
 /// `writer` may write while its profile is `default`; `reader` never may.

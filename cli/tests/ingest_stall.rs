@@ -24,16 +24,7 @@ use abacus_testkit::{kafka_brokers, unique_name, TestDatabase};
 use support::{Ingest, Target};
 
 fn events(from: usize, to: usize) -> Vec<(String, Vec<u8>)> {
-    (from..to)
-        .map(|i| {
-            let payload = format!(
-                r#"{{"event_id":"ev-{i}","event_type":"conversion","event_name":"purchase","event_value":1.5,"user_id":"u{}","timestamp":{}}}"#,
-                i % 31,
-                1_793_000_000_000u64 + i as u64
-            );
-            (format!("u{}", i % 31), payload.into_bytes())
-        })
-        .collect()
+    support::purchases(from, to, 31, 1.5)
 }
 
 async fn exec(db: &TestDatabase, sql: &str) {

@@ -8,12 +8,14 @@
 //!
 //! # Layout
 //! - [`TestDatabase`]: a fresh, migrated database and its cleanup.
+//! - [`http`]: a small keep-alive HTTP/1.1 client for the HTTP services' tests.
 //! - [`clickhouse_url`], [`kafka_brokers`], [`unique_name`]: addresses and names.
 //! - [`kafka`]: a fresh topic per test, a producer that checks delivery, partition leaders.
 //! - [`cluster`]: a private Kafka cluster (the local stack's script) for broker failure tests.
 //! - [`server`]: a private ClickHouse server for outage tests.
 
 pub mod cluster;
+pub mod http;
 pub mod kafka;
 pub mod server;
 

@@ -1,6 +1,6 @@
 //! Shared by the tests that run `abacus serve` as a process (`serve_clients.rs`,
 //! `serve_exposures.rs`, `serve_kafka_down.rs`): starting and stopping it, a free port, and a
-//! small keep-alive HTTP/1.1 client.
+//! keep-alive HTTP/1.1 client of the test kit.
 
 #![allow(dead_code)] // each test file uses its own subset
 
@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 pub const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/experiments.toml");
@@ -137,114 +136,5 @@ pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-/// A response.
-#[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "status {}: body is not JSON ({e}): {}",
-                self.status,
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-}
-
-/// One keep-alive connection.
-pub struct Client {
-    stream: BufReader<TcpStream>,
-}
-
-impl Client {
-    pub async fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr)
-            .await
-            .expect("connect to the server");
-        stream.set_nodelay(true).ok();
-        Self {
-            stream: BufReader::new(stream),
-        }
-    }
-
-    /// POSTs a JSON body.
-    pub async fn post_json(&mut self, path: &str, body: &str) -> Response {
-        self.request(
-            "POST",
-            path,
-            &[("content-type", "application/json")],
-            body.as_bytes(),
-        )
-        .await
-    }
-
-    pub async fn get(&mut self, path: &str) -> Response {
-        self.request("GET", path, &[], b"").await
-    }
-
-    pub async fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> Response {
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: test\r\ncontent-length: {}\r\n",
-            body.len()
-        );
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        let s = self.stream.get_mut();
-        s.write_all(head.as_bytes()).await.expect("write");
-        // A server that refuses a too large body answers before reading it and closes: the
-        // answer is still readable.
-        let _ = s.write_all(body).await;
-        let mut line = String::new();
-        self.stream.read_line(&mut line).await.expect("status line");
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("bad status line {line:?}"));
-        let mut headers = Vec::new();
-        loop {
-            line.clear();
-            self.stream.read_line(&mut line).await.expect("header");
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':') {
-                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-            }
-        }
-        let len = headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .and_then(|(_, v)| v.parse::<usize>().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        self.stream.read_exact(&mut body).await.expect("body");
-        Response {
-            status,
-            headers,
-            body,
-        }
-    }
-}
+#[allow(unused_imports)] // each test file uses its own subset
+pub use abacus_testkit::http::{Client, Response};

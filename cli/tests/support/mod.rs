@@ -204,3 +204,18 @@ impl Drop for Ingest {
         }
     }
 }
+
+/// Conversion events `ev-{from}` … `ev-{to - 1}` (`purchase` worth `value`) spread over `users`
+/// users, keyed by user, one millisecond apart from 2026-10-26.
+pub fn purchases(from: usize, to: usize, users: usize, value: f64) -> Vec<(String, Vec<u8>)> {
+    (from..to)
+        .map(|i| {
+            let user = format!("u{}", i % users);
+            let payload = format!(
+                r#"{{"event_id":"ev-{i}","event_type":"conversion","event_name":"purchase","event_value":{value:?},"user_id":"{user}","timestamp":{}}}"#,
+                1_793_000_000_000u64 + i as u64
+            );
+            (user, payload.into_bytes())
+        })
+        .collect()
+}
