@@ -53,6 +53,8 @@ pub const USERS_WITH_READONLY: &str = r#"<?xml version="1.0"?>
 pub struct PrivateClickHouse {
     dir: PathBuf,
     http_port: u16,
+    tcp_port: u16,
+    users_config: String,
     child: Option<Child>,
 }
 
@@ -88,8 +90,36 @@ impl PrivateClickHouse {
             }
             None => "/etc/clickhouse-server/users.xml".to_owned(),
         };
-        let http_port = free_port();
-        let tcp_port = free_port();
+        let mut server = Self {
+            dir,
+            http_port: 0,
+            tcp_port: 0,
+            users_config,
+            child: None,
+        };
+        // Another server of a test running in parallel may take a port between its pick and
+        // this server's bind: this server then exits while the other one answers on the port.
+        for attempt in 1..=5 {
+            server.pick_ports();
+            if server.spawn_and_wait() {
+                return server;
+            }
+            server.stop();
+            eprintln!(
+                "private clickhouse: port {} is another server's, picking others (attempt {attempt})",
+                server.http_port
+            );
+        }
+        panic!("private clickhouse: no free ports after 5 attempts")
+    }
+
+    /// Picks free loopback ports and writes the server's `config.xml` for them.
+    fn pick_ports(&mut self) {
+        self.http_port = free_port();
+        self.tcp_port = free_port();
+        let (http_port, tcp_port, users_config) =
+            (self.http_port, self.tcp_port, &self.users_config);
+        let dir = &self.dir;
         let config = format!(
             r#"<?xml version="1.0"?>
 <yandex>
@@ -111,13 +141,6 @@ impl PrivateClickHouse {
             data = dir.join("data").display()
         );
         std::fs::write(dir.join("config.xml"), config).expect("write server config");
-        let mut server = Self {
-            dir,
-            http_port,
-            child: None,
-        };
-        server.resume();
-        server
     }
 
     /// Replaces the server's `users.xml` (a server started with
@@ -173,6 +196,16 @@ impl PrivateClickHouse {
     /// # Panics
     /// When it does not answer within 60 s.
     pub fn resume(&mut self) {
+        assert!(
+            self.spawn_and_wait(),
+            "private clickhouse: port {} is taken by another server",
+            self.http_port
+        );
+    }
+
+    /// Starts the server process and waits until its port answers; whether it is this server
+    /// that answers (its data directory).
+    fn spawn_and_wait(&mut self) -> bool {
         let log = std::fs::File::create(self.dir.join("server.log")).expect("server log");
         let child = Command::new("clickhouse-server")
             .arg(format!(
@@ -199,6 +232,23 @@ impl PrivateClickHouse {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        self.is_ours()
+    }
+
+    /// Whether the server answering on the HTTP port keeps its data in this server's folder.
+    fn is_ours(&self) -> bool {
+        let query = "SELECT%20data_path%20FROM%20system.databases%20WHERE%20name%3D%27system%27";
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.http_port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let request = format!("GET /?query={query} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+        if stream.write_all(request.as_bytes()).is_err() {
+            return false;
+        }
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response.contains(&self.dir.join("data").display().to_string())
     }
 
     /// Whether `/ping` answers `Ok.`.
