@@ -25,7 +25,12 @@ async fn cluster_switchback_srm_and_interactions_end_to_end() {
     let generated = Plan {
         seed: 5,
         users: 20_000,
-        base_rates: [("purchase".to_owned(), 0.3)].into_iter().collect(),
+        base_rates: [
+            ("purchase".to_owned(), 0.3),
+            ("seat_purchase".to_owned(), 0.3),
+        ]
+        .into_iter()
+        .collect(),
         cluster_size: 50.0,
         cluster_icc: 0.1,
         ..Plan::default()

@@ -122,6 +122,8 @@ pub struct Generator<'a> {
     truth: Truth,
     /// Unit attributes of the experiments (`unit = …`), with whether they are switchback units.
     unit_keys: Vec<(String, bool)>,
+    /// Events the cluster frailty acts on ([`units::cluster_events`]).
+    cluster_events: std::collections::BTreeSet<String>,
 }
 
 impl std::fmt::Debug for Generator<'_> {
@@ -195,6 +197,7 @@ impl<'a> Generator<'a> {
             .max()
             .unwrap_or(start + Duration::days(HORIZON_DAYS));
         let unit_keys = units::unit_keys(&experiments);
+        let cluster_events = units::cluster_events(&experiments);
         Ok(Self {
             rng: StdRng::seed_from_u64(plan.seed),
             plan,
@@ -206,6 +209,7 @@ impl<'a> Generator<'a> {
             held_back: Vec::new(),
             truth: Truth::default(),
             unit_keys,
+            cluster_events,
         })
     }
 
@@ -233,7 +237,6 @@ impl<'a> Generator<'a> {
             &self.unit_keys,
             self.plan.seed,
             index,
-            self.plan.users,
             self.plan.cluster_size,
         );
         let unit_metadata = units::metadata(&unit_values);
@@ -334,9 +337,12 @@ impl<'a> Generator<'a> {
                 let from = t0 - Duration::days(HISTORY_DAYS);
                 self.conversions(&mut out, &mut seq, &who, &event, base, from);
             }
-            let frailty = cluster.as_deref().map_or(1.0, |c| {
-                units::frailty(self.plan.seed, c, self.plan.cluster_icc, base)
-            });
+            let frailty = match cluster.as_deref() {
+                Some(c) if self.cluster_events.contains(&event) => {
+                    units::frailty(self.plan.seed, c, self.plan.cluster_icc, base)
+                }
+                _ => 1.0,
+            };
             let p = base * frailty * multiplier.get(&event).copied().unwrap_or(1.0);
             self.conversions(&mut out, &mut seq, &who, &event, p, t0);
         }

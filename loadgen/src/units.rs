@@ -2,10 +2,14 @@
 //! value for that attribute, which goes into the metadata of all the user's events.
 //!
 //! - Cluster-randomized experiments (`unit = "company_id"`): users belong to clusters
-//!   `company_id-<n>` of about [`Plan::cluster_size`](crate::generate::Plan) users (a uniform
-//!   draw among `users / cluster_size` clusters, so sizes vary). With `cluster_icc > 0` a
+//!   `company_id-<n>` of about [`Plan::cluster_size`](crate::generate::Plan) users. Users are
+//!   generated in order and a run may stop early (`--events`), so clusters are formed from
+//!   consecutive users: user `i` joins, at random, the cluster of its block of `cluster_size`
+//!   users or one of the two neighbouring ones, so sizes vary around `cluster_size` however
+//!   many users a run generates. With `cluster_icc > 0` a
 //!   cluster shares a log-normal frailty `m_c = exp(σ·z_c − σ²/2)` (mean 1) that multiplies the
-//!   conversion probability of every event of its users, with `σ² = ln(1 + icc·(1 − b)/b)` for
+//!   conversion probability of its users' events that a cluster-randomized experiment measures
+//!   ([`cluster_events`]), with `σ² = ln(1 + icc·(1 − b)/b)` for
 //!   an event of base rate `b`: the intra-cluster correlation of that conversion is then about
 //!   `icc` (less where probabilities are capped at 1).
 //! - Switchback units (`design = "switchback"`, e.g. `unit = "city"`): `city-<n>` among
@@ -50,12 +54,24 @@ pub fn unit_keys(experiments: &[&Experiment]) -> Vec<(String, bool)> {
     keys
 }
 
+/// The events measured by cluster-randomized experiments: the only ones the cluster frailty
+/// acts on, so that user-randomized experiments see the independent users they assume (and
+/// their planted effects are not diluted by a shared frailty).
+pub fn cluster_events(experiments: &[&Experiment]) -> std::collections::BTreeSet<String> {
+    experiments
+        .iter()
+        .filter(|e| e.unit.is_some() && e.design != Design::Switchback)
+        .flat_map(|e| &e.metrics)
+        .flat_map(|m| std::iter::once(&m.event).chain(&m.denominator))
+        .cloned()
+        .collect()
+}
+
 /// The user's value of each unit key.
 pub fn values(
     keys: &[(String, bool)],
     seed: u64,
     index: u64,
-    users: u64,
     cluster_size: f64,
 ) -> Vec<(String, String)> {
     keys.iter()
@@ -64,8 +80,8 @@ pub fn values(
             let n = if *switchback {
                 h % SWITCHBACK_UNITS
             } else {
-                let clusters = ((users as f64 / cluster_size.max(1.0)).ceil() as u64).max(1);
-                h % clusters
+                let block = (index as f64 / cluster_size.max(1.0)) as u64;
+                (block + h % 3).saturating_sub(1)
             };
             (key.clone(), format!("{key}-{n}"))
         })
@@ -101,11 +117,26 @@ mod tests {
         let keys = vec![("company_id".to_owned(), false), ("city".to_owned(), true)];
         let mut sizes = std::collections::BTreeMap::new();
         for i in 0..10_000 {
-            let v = values(&keys, 7, i, 10_000, 50.0);
+            let v = values(&keys, 7, i, 50.0);
             *sizes.entry(v[0].1.clone()).or_insert(0u32) += 1;
             assert!(v[1].1.starts_with("city-"));
         }
-        assert!((190..=200).contains(&sizes.len()), "{}", sizes.len());
+        // 200 blocks of 50 users; the first and last clusters get about half.
+        assert!((199..=201).contains(&sizes.len()), "{}", sizes.len());
+        let inner: Vec<u32> = sizes
+            .iter()
+            .filter(|(k, _)| {
+                !["company_id-0", "company_id-199", "company_id-200"].contains(&k.as_str())
+            })
+            .map(|(_, &n)| n)
+            .collect();
+        let mean = f64::from(inner.iter().sum::<u32>()) / inner.len() as f64;
+        assert!((mean - 50.0).abs() < 1.0, "{mean}");
+        // Sizes vary.
+        assert!(
+            inner.iter().min() < Some(&45) && inner.iter().max() > Some(&55),
+            "{inner:?}"
+        );
         let mean: f64 = (0..4000)
             .map(|c| frailty(1, &format!("company_id-{c}"), 0.1, 0.3))
             .sum::<f64>()
