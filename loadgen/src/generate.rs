@@ -289,7 +289,11 @@ impl<'a> Generator<'a> {
             for n in 0..exposures {
                 // A switchback exposure stays in its window (the variant changes with it).
                 let later = if exp.design == abacus_assign::Design::Switchback {
-                    Duration::seconds(i64::from(n) * self.rng.random_range(1..60))
+                    let wanted = Duration::seconds(i64::from(n) * self.rng.random_range(1..60));
+                    // Not past the window's last millisecond: the next one may be another variant.
+                    let window = exp.window_ms().max(1);
+                    let since = (t0 - exp.start).num_milliseconds().rem_euclid(window);
+                    wanted.min(Duration::milliseconds(window - since - 1))
                 } else {
                     Duration::minutes(i64::from(n) * self.rng.random_range(1..600))
                 };
