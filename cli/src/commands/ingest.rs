@@ -41,10 +41,10 @@ pub struct IngestArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics, liveness at /healthz and readiness at /readyz (503 while a partition is stalled), e.g. 127.0.0.1:9464 [config: ingest.metrics_addr]
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
-    /// Insert when a batch holds this many rows [default: 50000] [config: ingest.batch_rows]
+    /// Insert when a batch holds this many rows [default: 100000] [config: ingest.batch_rows]
     #[arg(long, value_name = "N")]
     pub batch_rows: Option<String>,
-    /// … or this many message bytes [default: 33554432] [config: ingest.batch_bytes]
+    /// … or this many message bytes [default: 67108864] [config: ingest.batch_bytes]
     #[arg(long, value_name = "BYTES")]
     pub batch_bytes: Option<String>,
     /// … or when the oldest message waited this long [default: 1000] [config: ingest.batch_interval_ms]
