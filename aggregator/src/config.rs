@@ -22,6 +22,11 @@ pub struct AggregateConfig {
     /// all experiments (`results_interactions`).
     #[serde(default = "default_interactions")]
     pub interactions: bool,
+    /// The interaction check scans every user of every experiment, so an incremental pass runs
+    /// it only when the newest check is at least this old (seconds; 0 = every pass). A full
+    /// pass always runs it.
+    #[serde(default = "default_interactions_every_secs")]
+    pub interactions_every_secs: u64,
     /// Family-wise level of the interaction check (Holm over all its tests).
     #[serde(default = "default_interaction_alpha")]
     pub interaction_alpha: f64,
@@ -50,6 +55,10 @@ fn default_interactions() -> bool {
     true
 }
 
+fn default_interactions_every_secs() -> u64 {
+    3_600
+}
+
 fn default_interaction_alpha() -> f64 {
     0.05
 }
@@ -69,6 +78,7 @@ impl Default for AggregateConfig {
             srm_threshold: default_srm_threshold(),
             mixing_variance: default_mixing_variance(),
             interactions: default_interactions(),
+            interactions_every_secs: default_interactions_every_secs(),
             interaction_alpha: default_interaction_alpha(),
             progress_secs: default_progress_secs(),
             lease_secs: default_lease_secs(),
@@ -107,6 +117,15 @@ impl AggregateConfig {
             return Err(crate::AggregateError::Invalid {
                 what: "aggregate.mixing_variance",
                 reason: format!("must be positive (got {})", self.mixing_variance),
+            });
+        }
+        if self.interactions_every_secs > 30 * 86_400 {
+            return Err(crate::AggregateError::Invalid {
+                what: "aggregate.interactions_every_secs",
+                reason: format!(
+                    "must be between 0 and 2592000 seconds (30 days) (got {})",
+                    self.interactions_every_secs
+                ),
             });
         }
         if !(3..=86_400).contains(&self.lease_secs) {

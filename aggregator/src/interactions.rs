@@ -497,6 +497,25 @@ pub async fn check(
 /// The check at the end of a pass over every experiment: the experiments randomized by user
 /// (a unit's users are not independent, so they are left out), with the base runs the pass
 /// left; writes the rows to `results_interactions` and logs flagged pairs.
+/// Whether the interaction check is due: the newest check (`results_interactions`) started at
+/// least `every_secs` ago, or there is none.
+pub async fn due(ch: &ClickHouse, every_secs: u64) -> Result<bool, AggregateError> {
+    if every_secs == 0 {
+        return Ok(true);
+    }
+    let newest: u64 = ch
+        .client()
+        .query(NEWEST_CHECK_SQL)
+        .fetch_one()
+        .await
+        .map_err(|e| AggregateError::query("read the newest interaction check", &e))?;
+    let now = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+    Ok(newest == 0 || now.saturating_sub(newest) >= every_secs.saturating_mul(1000))
+}
+
+/// The run id (start, epoch ms) of the newest interaction check; 0 without one.
+pub const NEWEST_CHECK_SQL: &str = "SELECT max(run_id) FROM results_interactions";
+
 pub async fn after_pass(
     ch: &ClickHouse,
     config: &AggregateConfig,

@@ -172,7 +172,10 @@ pub async fn pass(
             _ => {}
         }
     }
-    if config.interactions && options.experiment.is_none() {
+    if config.interactions
+        && options.experiment.is_none()
+        && (options.full || interactions::due(ch, config.interactions_every_secs).await?)
+    {
         interactions::after_pass(ch, config, &due, &out, as_of).await?;
     }
     Ok(out)

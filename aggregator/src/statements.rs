@@ -129,6 +129,10 @@ pub fn common() -> Vec<(String, String)> {
             "SELECT toUInt32(now())".to_owned(),
         ),
         (
+            "interaction check: the newest one".to_owned(),
+            crate::interactions::NEWEST_CHECK_SQL.to_owned(),
+        ),
+        (
             "aggregation lease: claim epoch 1".to_owned(),
             crate::lease::create_sql(1),
         ),

@@ -128,5 +128,28 @@ async fn cluster_switchback_srm_and_interactions_end_to_end() {
         interactions.iter().any(|i| i.error.is_empty()),
         "{interactions:#?}"
     );
+
+    // An incremental pass right after does not repeat the check (it reads every user); a
+    // check older than `interactions_every_secs` is due again.
+    let checks = "SELECT uniqExact(run_id) FROM results_interactions";
+    assert!(!abacus_aggregator::interactions::due(ch, 3600)
+        .await
+        .unwrap());
+    assert!(abacus_aggregator::interactions::due(ch, 0).await.unwrap());
+    let incremental = PassOptions {
+        full: false,
+        ..options.clone()
+    };
+    pass(ch, &AggregateConfig::default(), &incremental)
+        .await
+        .unwrap();
+    assert_eq!(db.count(checks).await, 1);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let every_second = AggregateConfig {
+        interactions_every_secs: 1,
+        ..AggregateConfig::default()
+    };
+    pass(ch, &every_second, &incremental).await.unwrap();
+    assert_eq!(db.count(checks).await, 2);
     db.drop().await;
 }
