@@ -494,9 +494,6 @@ pub async fn check(
     Ok(pairs.finish(run))
 }
 
-/// The check at the end of a pass over every experiment: the experiments randomized by user
-/// (a unit's users are not independent, so they are left out), with the base runs the pass
-/// left; writes the rows to `results_interactions` and logs flagged pairs.
 /// Whether the interaction check is due: the newest check (`results_interactions`) started at
 /// least `every_secs` ago, or there is none.
 pub async fn due(ch: &ClickHouse, every_secs: u64) -> Result<bool, AggregateError> {
@@ -516,6 +513,9 @@ pub async fn due(ch: &ClickHouse, every_secs: u64) -> Result<bool, AggregateErro
 /// The run id (start, epoch ms) of the newest interaction check; 0 without one.
 pub const NEWEST_CHECK_SQL: &str = "SELECT max(run_id) FROM results_interactions";
 
+/// The check at the end of a pass over every experiment: the experiments randomized by user
+/// (a unit's users are not independent, so they are left out), with the base runs the pass
+/// left; writes the rows to `results_interactions` and logs flagged pairs.
 pub async fn after_pass(
     ch: &ClickHouse,
     config: &AggregateConfig,
