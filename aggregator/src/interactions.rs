@@ -98,14 +98,24 @@ fn list(items: impl IntoIterator<Item = Value>, values: &mut Vec<Value>) -> Stri
     format!("[{}]", vec!["?"; n].join(", "))
 }
 
-/// The scan: per user with entries in two or more of `members`, the array of
-/// `(code, x, y)` — `code` the 1-based index of `experiment_id:variant` in the members'
-/// variants, `x`/`y` the tested metric's value and denominator (0 when no tested metric is a
-/// ratio). Users are grouped by the 64-bit `cityHash64` of their id, a number being much
-/// cheaper to group by than a string; two of a million users share a hash with probability
-/// about 3·10⁻⁸, and a user whose hash is shared keeps one entry per experiment.
+/// The scan: per user with rows in two or more of `members`, the array of
+/// `(experiment, run_id, code, ok, x, y)` — `experiment` the 1-based index of the member,
+/// `code` the 1-based index of `experiment_id:variant` in the members' variants (0 for a
+/// variant not in the definition), `ok` whether the row counts (one variant, exposed before the
+/// analysis time, metric window closed), `x`/`y` the tested metric's value and denominator (0
+/// when no tested metric is a ratio).
+///
+/// `experiment_users` is read without `FINAL` (merging on read made the check cost about twice
+/// as much): a user recomputed by an incremental pass may have several rows of an experiment,
+/// and [`Pairs::add_user`] keeps the one of the newest `run_id`, as `FINAL` of the
+/// `ReplacingMergeTree(run_id)` would; `ok` is applied after that choice. Users are grouped by
+/// the 64-bit `cityHash64` of their id, a number being much cheaper to group by than a string;
+/// two of a million users share a hash with probability about 3·10⁻⁸, and a user whose hash is
+/// shared keeps one entry per experiment.
 pub fn entries_sql(members: &[Member<'_>], as_of_ms: i64) -> Statement {
     let mut values = Vec::new();
+    let ids = || members.iter().map(|m| Value::Str(m.experiment.id.clone()));
+    let experiment = list(ids(), &mut values);
     let codes = list(
         members.iter().flat_map(|m| {
             m.experiment
@@ -115,7 +125,15 @@ pub fn entries_sql(members: &[Member<'_>], as_of_ms: i64) -> Statement {
         }),
         &mut values,
     );
-    let ids = || members.iter().map(|m| Value::Str(m.experiment.id.clone()));
+    values.push(Value::Int(as_of_ms));
+    let horizon_from = list(ids(), &mut values);
+    let horizon_to = list(
+        members
+            .iter()
+            .map(|m| Value::Int(tested_metric(m.experiment).map_or(0, horizon_ms))),
+        &mut values,
+    );
+    values.push(Value::Int(as_of_ms));
     let index = |values: &mut Vec<Value>| {
         let from = list(ids(), values);
         let to = list(
@@ -137,40 +155,35 @@ pub fn entries_sql(members: &[Member<'_>], as_of_ms: i64) -> Statement {
         "0.".to_owned()
     };
     let in_ids = list(ids(), &mut values).replace('[', "(").replace(']', ")");
-    values.push(Value::Int(as_of_ms));
     let base_from = list(ids(), &mut values);
     let base_to = list(
         members.iter().map(|m| Value::UInt(m.base_run_id)),
         &mut values,
     );
-    let horizon_from = list(ids(), &mut values);
-    let horizon_to = list(
-        members
-            .iter()
-            .map(|m| Value::Int(tested_metric(m.experiment).map_or(0, horizon_ms))),
-        &mut values,
-    );
-    values.push(Value::Int(as_of_ms));
     let sql = format!(
-        "SELECT groupArray((code, x, y)) AS entries \
+        "SELECT groupArray((e, run_id, code, ok, x, y)) AS entries \
          FROM ( \
-           SELECT user_id, toUInt32(indexOf({codes}, concat(experiment_id, ':', variant))) AS code, \
+           SELECT user_id, toUInt32(indexOf({experiment}, experiment_id)) AS e, run_id, \
+             toUInt32(indexOf({codes}, concat(experiment_id, ':', variant))) AS code, \
+             toUInt8(variants = 1 AND t0_ms < ? \
+               AND t0_ms + toInt64(transform(experiment_id, {horizon_from}, {horizon_to}, toInt64(0))) <= ?) AS ok, \
              metric_values[{x_index}] AS x, {y} AS y \
-           FROM experiment_users FINAL \
-           WHERE experiment_id IN {in_ids} AND variants = 1 AND t0_ms < ? \
+           FROM experiment_users \
+           WHERE experiment_id IN {in_ids} \
              AND run_id >= toUInt64(transform(experiment_id, {base_from}, {base_to}, toUInt64(0))) \
-             AND t0_ms + toInt64(transform(experiment_id, {horizon_from}, {horizon_to}, toInt64(0))) <= ? \
          ) \
-         WHERE code > 0 \
          GROUP BY cityHash64(user_id) \
          HAVING length(entries) > 1"
     );
     Statement { sql, values }
 }
 
+/// One entry of [`entries_sql`]: `(experiment, run_id, code, ok, x, y)`.
+pub type Entry = (u32, u64, u32, u8, f64, f64);
+
 #[derive(Row, Deserialize)]
 struct UserEntries {
-    entries: Vec<(u32, f64, f64)>,
+    entries: Vec<Entry>,
 }
 
 /// Sums of one metric over the users of a cell.
@@ -262,10 +275,20 @@ impl<'a> Pairs<'a> {
         self.pairs.is_empty()
     }
 
-    /// Adds one user's entries `(code, x, y)`.
-    pub fn add_user(&mut self, entries: &[(u32, f64, f64)]) {
+    /// Adds one user's entries ([`Entry`]): per experiment the row of the newest `run_id`,
+    /// counted when it is `ok` and its variant is in the definition.
+    pub fn add_user(&mut self, entries: &mut [Entry]) {
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         self.scratch.clear();
-        for &(code, x, y) in entries {
+        let mut last = 0;
+        for &(experiment, _, code, ok, x, y) in entries.iter() {
+            if experiment == last {
+                continue; // an older row of the same experiment
+            }
+            last = experiment;
+            if ok == 0 {
+                continue;
+            }
             if let Some(&(m, v)) = (code as usize)
                 .checked_sub(1)
                 .and_then(|c| self.decode.get(c))
@@ -273,8 +296,6 @@ impl<'a> Pairs<'a> {
                 self.scratch.push((m, v, x, y));
             }
         }
-        self.scratch.sort_unstable_by_key(|e| (e.0, e.1));
-        self.scratch.dedup_by_key(|e| e.0);
         for i in 0..self.scratch.len() {
             for j in i + 1..self.scratch.len() {
                 let (ma, va, xa, ya) = self.scratch[i];
@@ -489,7 +510,8 @@ pub async fn check(
         .await
         .map_err(|e| AggregateError::query(context, &e))?
     {
-        pairs.add_user(&user.entries);
+        let mut user = user;
+        pairs.add_user(&mut user.entries);
     }
     Ok(pairs.finish(run))
 }

@@ -153,3 +153,87 @@ async fn cluster_switchback_srm_and_interactions_end_to_end() {
     assert_eq!(db.count(checks).await, 2);
     db.drop().await;
 }
+
+/// The newest interaction check's rows: `(experiment_a, experiment_b, metric, cell_users,
+/// cell_values)`, in key order.
+async fn newest_check(
+    ch: &abacus_schema::ClickHouse,
+) -> Vec<(String, String, String, Vec<u64>, Vec<f64>)> {
+    let rows: Vec<InteractionRow> = ch
+        .client()
+        .query(
+            "SELECT ?fields FROM results_interactions \
+             WHERE run_id = (SELECT max(run_id) FROM results_interactions) \
+             ORDER BY experiment_a, experiment_b, metric",
+        )
+        .fetch_all()
+        .await
+        .unwrap();
+    rows.into_iter()
+        .map(|r| {
+            (
+                r.experiment_a,
+                r.experiment_b,
+                r.metric,
+                r.cell_users,
+                r.cell_values,
+            )
+        })
+        .collect()
+}
+
+/// The check reads `experiment_users` without `FINAL` and keeps each user's newest row per
+/// experiment itself: after an incremental pass that wrote users again (late events), it must
+/// count exactly what it counts after a full pass, where every user has one row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_after_an_incremental_pass_equals_the_check_after_a_full_pass() {
+    let db = TestDatabase::create("interactions_rows").await;
+    let ch = db.clickhouse();
+    let defs = abacus_assign::parse(include_str!("../../examples/experiments.toml")).unwrap();
+    let plan = abacus_registry::plan(ch, &defs).await.unwrap();
+    abacus_registry::apply(ch, &plan).await.unwrap();
+    let generated = |seed: u64| Plan {
+        seed,
+        users: 6_000,
+        base_rates: [("purchase".to_owned(), 0.3)].into_iter().collect(),
+        ..Plan::default()
+    };
+    support::load(ch, &defs, generated(21)).await;
+    let config = AggregateConfig {
+        interactions_every_secs: 0,
+        ..AggregateConfig::default()
+    };
+    let options = |full: bool| PassOptions {
+        as_of: Some("2026-12-01T00:00:00Z".parse().unwrap()),
+        full,
+        ..PassOptions::default()
+    };
+    pass(ch, &config, &options(true)).await.unwrap();
+    // Late events of the same users: the incremental pass writes their rows again.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let mut late = generated(22);
+    late.max_events = Some(4_000);
+    support::load(ch, &defs, late).await;
+    pass(ch, &config, &options(false)).await.unwrap();
+    let all = db.count("SELECT count() FROM experiment_users").await;
+    let newest = db.count("SELECT count() FROM experiment_users FINAL").await;
+    assert!(all > newest, "no user was written again ({all} rows)");
+    let after_incremental = newest_check(ch).await;
+
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    pass(ch, &config, &options(true)).await.unwrap();
+    let after_full = newest_check(ch).await;
+    assert!(!after_full.is_empty());
+    assert_eq!(after_incremental.len(), after_full.len());
+    for (a, b) in after_incremental.iter().zip(&after_full) {
+        assert_eq!(
+            (&a.0, &a.1, &a.2, &a.3),
+            (&b.0, &b.1, &b.2, &b.3),
+            "{a:?} vs {b:?}"
+        );
+        for (x, y) in a.4.iter().zip(&b.4) {
+            assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{a:?} vs {b:?}");
+        }
+    }
+    db.drop().await;
+}

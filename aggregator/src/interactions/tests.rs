@@ -111,10 +111,13 @@ fn pairs_are_formed_per_user_and_only_for_overlapping_periods() {
         let p = 0.1 + 0.02 * va as f64 + if va == 1 && vb == 2 { 0.1 } else { 0.0 };
         let x = f64::from(u8::from(rng.next() < p));
         let revenue = 10.0 * rng.next();
-        pairs.add_user(&[
-            (1 + va as u32, x, 0.0),
-            (3 + vb as u32, revenue, 0.0),
-            (6, 1.0, 0.0),
+        // (member, run_id, code, ok, x, y); an older row of checkout (another variant, run 0)
+        // and a row that does not count (ok = 0) of "later" must be ignored
+        pairs.add_user(&mut [
+            (1, 0, 2 - va as u32, 1, 1.0 - x, 0.0),
+            (2, 1, 3 + vb as u32, 1, revenue, 0.0),
+            (1, 1, 1 + va as u32, 1, x, 0.0),
+            (3, 1, 6, 0, 1.0, 0.0),
         ]);
         let d = &mut direct[va][vb];
         d.0 += 1;
@@ -179,9 +182,9 @@ fn small_cells_are_reported_not_tested() {
         .collect();
     let mut pairs = Pairs::new(&members, as_of());
     for u in 0..300u32 {
-        pairs.add_user(&[
-            (1 + u % 2, f64::from(u % 3 == 0), 0.0),
-            (3 + u % 3, 1.0, 0.0),
+        pairs.add_user(&mut [
+            (1, 1, 1 + u % 2, 1, f64::from(u % 3 == 0), 0.0),
+            (2, 1, 3 + u % 3, 1, 1.0, 0.0),
         ]);
     }
     let rows = pairs.finish(&run());
@@ -192,8 +195,12 @@ fn small_cells_are_reported_not_tested() {
     assert!(rows
         .iter()
         .all(|r| r.flagged == 0 && r.p_value_adjusted == 1.0));
-    // unknown codes and a second entry of the same experiment are ignored
-    pairs.add_user(&[(99, 1.0, 0.0), (1, 1.0, 0.0), (2, 1.0, 0.0)]);
+    // unknown codes and a second entry of the same experiment and run are ignored
+    pairs.add_user(&mut [
+        (2, 1, 99, 1, 1.0, 0.0),
+        (1, 1, 1, 1, 1.0, 0.0),
+        (1, 1, 2, 1, 1.0, 0.0),
+    ]);
 }
 
 #[test]
