@@ -246,14 +246,18 @@ pub(crate) fn tracking_off(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Runs `handler`, counting the request and its latency under `endpoint`.
+/// Runs `handler`, answers a refusal as an OFREP error (naming `key`, if any), and counts the
+/// request and its latency under `endpoint`.
 pub(crate) async fn timed(
     metrics: &Metrics,
     endpoint: Endpoint,
-    handler: impl std::future::Future<Output = Response>,
+    key: Option<&str>,
+    handler: impl std::future::Future<Output = Result<Response, Refusal>>,
 ) -> Response {
     let start = Instant::now();
-    let response = handler.await;
+    let response = handler
+        .await
+        .unwrap_or_else(|refusal| refusal.into_response(key, metrics));
     metrics.request(endpoint, response.status().as_u16(), start.elapsed());
     response
 }

@@ -82,11 +82,12 @@ pub(crate) async fn assign(
     body: Body,
 ) -> Response {
     let inner = state.inner();
-    timed(&inner.metrics, Endpoint::Assign, async {
-        assign_inner(&state, &headers, body)
-            .await
-            .unwrap_or_else(|r| r.into_response(None, &inner.metrics))
-    })
+    timed(
+        &inner.metrics,
+        Endpoint::Assign,
+        None,
+        assign_inner(&state, &headers, body),
+    )
     .await
 }
 
@@ -182,11 +183,12 @@ pub(crate) async fn flags_eval(
     body: Body,
 ) -> Response {
     let inner = state.inner();
-    timed(&inner.metrics, Endpoint::FlagsEval, async {
-        flags_inner(&state, &headers, body)
-            .await
-            .unwrap_or_else(|r| r.into_response(None, &inner.metrics))
-    })
+    timed(
+        &inner.metrics,
+        Endpoint::FlagsEval,
+        None,
+        flags_inner(&state, &headers, body),
+    )
     .await
 }
 
@@ -231,11 +233,12 @@ pub(crate) async fn exposures(
     body: Body,
 ) -> Response {
     let inner = state.inner();
-    timed(&inner.metrics, Endpoint::Exposures, async {
-        exposures_inner(&state, &headers, body)
-            .await
-            .unwrap_or_else(|r| r.into_response(None, &inner.metrics))
-    })
+    timed(
+        &inner.metrics,
+        Endpoint::Exposures,
+        None,
+        exposures_inner(&state, &headers, body),
+    )
     .await
 }
 

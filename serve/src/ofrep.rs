@@ -33,12 +33,12 @@ pub(crate) async fn single(
     body: Body,
 ) -> Response {
     let inner = state.inner();
-    timed(&inner.metrics, Endpoint::OfrepFlag, async {
-        match single_inner(&state, &key, &headers, body).await {
-            Ok(r) => r,
-            Err(refusal) => refusal.into_response(Some(&key), &inner.metrics),
-        }
-    })
+    timed(
+        &inner.metrics,
+        Endpoint::OfrepFlag,
+        Some(&key),
+        single_inner(&state, &key, &headers, body),
+    )
     .await
 }
 
@@ -95,12 +95,12 @@ pub(crate) async fn bulk(
     body: Body,
 ) -> Response {
     let inner = state.inner();
-    timed(&inner.metrics, Endpoint::OfrepBulk, async {
-        match bulk_inner(&state, &headers, body).await {
-            Ok(r) => r,
-            Err(refusal) => refusal.into_response(None, &inner.metrics),
-        }
-    })
+    timed(
+        &inner.metrics,
+        Endpoint::OfrepBulk,
+        None,
+        bulk_inner(&state, &headers, body),
+    )
     .await
 }
 
