@@ -54,13 +54,19 @@ impl Client {
 
     /// POSTs a JSON body.
     pub async fn post_json(&mut self, path: &str, body: &str) -> Response {
-        self.request(
-            "POST",
-            path,
-            &[("content-type", "application/json")],
-            body.as_bytes(),
-        )
-        .await
+        self.post_json_with(path, body, &[]).await
+    }
+
+    /// POSTs a JSON body with more headers (e.g. `if-none-match`).
+    pub async fn post_json_with(
+        &mut self,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut all = vec![("content-type", "application/json")];
+        all.extend_from_slice(headers);
+        self.request("POST", path, &all, body.as_bytes()).await
     }
 
     pub async fn get(&mut self, path: &str) -> Response {

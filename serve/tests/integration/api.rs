@@ -267,15 +267,7 @@ async fn bulk_evaluation_has_an_etag_of_its_body_and_answers_304() {
     assert_eq!(etag, abacus_serve::etag(&r.body));
 
     let again = c
-        .request(
-            "POST",
-            bulk,
-            &[
-                ("content-type", "application/json"),
-                ("if-none-match", &etag),
-            ],
-            ctx("u1").as_bytes(),
-        )
+        .post_json_with(bulk, &ctx("u1"), &[("if-none-match", &etag)])
         .await;
     assert_eq!(again.status, 304);
     assert!(again.body.is_empty());
@@ -283,15 +275,7 @@ async fn bulk_evaluation_has_an_etag_of_its_body_and_answers_304() {
 
     // Another context never gets a stale 304.
     let other = c
-        .request(
-            "POST",
-            bulk,
-            &[
-                ("content-type", "application/json"),
-                ("if-none-match", &etag),
-            ],
-            ctx("u2").as_bytes(),
-        )
+        .post_json_with(bulk, &ctx("u2"), &[("if-none-match", &etag)])
         .await;
     assert_eq!(other.status, 200);
     assert_ne!(other.header("etag"), Some(etag.as_str()));
@@ -308,15 +292,7 @@ async fn bulk_evaluation_has_an_etag_of_its_body_and_answers_304() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         let r = c
-            .request(
-                "POST",
-                bulk,
-                &[
-                    ("content-type", "application/json"),
-                    ("if-none-match", &etag),
-                ],
-                ctx("u1").as_bytes(),
-            )
+            .post_json_with(bulk, &ctx("u1"), &[("if-none-match", &etag)])
             .await;
         if r.status == 200 {
             assert_ne!(r.header("etag"), Some(etag.as_str()));
@@ -343,37 +319,21 @@ async fn api_keys_guard_the_evaluation_endpoints() {
     let server = example_server("api_keys", limits).await;
     let mut c = server.client().await;
     let path = "/ofrep/v1/evaluate/flags/dark-mode";
-    let json_ct = ("content-type", "application/json");
     let body = ctx("u1");
-    let r = c.request("POST", path, &[json_ct], body.as_bytes()).await;
+    let r = c.post_json(path, &body).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["errorCode"], "GENERAL");
     let r = c
-        .request(
-            "POST",
-            path,
-            &[json_ct, ("authorization", "Bearer nope")],
-            body.as_bytes(),
-        )
+        .post_json_with(path, &body, &[("authorization", "Bearer nope")])
         .await;
     assert_eq!(r.status, 401);
     assert!(!String::from_utf8_lossy(&r.body).contains("k-one"));
     let r = c
-        .request(
-            "POST",
-            path,
-            &[json_ct, ("authorization", "Bearer k-two")],
-            body.as_bytes(),
-        )
+        .post_json_with(path, &body, &[("authorization", "Bearer k-two")])
         .await;
     assert_eq!(r.status, 200);
     let r = c
-        .request(
-            "POST",
-            path,
-            &[json_ct, ("x-api-key", "k-one")],
-            body.as_bytes(),
-        )
+        .post_json_with(path, &body, &[("x-api-key", "k-one")])
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(c.get("/healthz").await.status, 200);
