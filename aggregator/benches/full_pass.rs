@@ -25,7 +25,6 @@ use abacus_aggregator::sql::{metric_events, DAY_MS};
 use abacus_aggregator::{pass, AggregateConfig, PassOptions};
 use abacus_assign::{Experiment, MetricKind};
 use abacus_loadgen::generate::Plan;
-use abacus_schema::ClickHouse;
 use abacus_testkit::TestDatabase;
 
 const EVENTS: [&str; 5] = [
@@ -73,10 +72,6 @@ fn naive_sql(e: &Experiment) -> String {
     )
 }
 
-async fn count(ch: &ClickHouse, sql: &str) -> u64 {
-    ch.client().query(sql).fetch_one::<u64>().await.unwrap()
-}
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -93,8 +88,7 @@ async fn bench() {
     let db = TestDatabase::create("bench_aggregate").await;
     let ch = db.clickhouse();
     let defs = abacus_assign::parse(include_str!("experiments.toml")).unwrap();
-    let plan = abacus_registry::plan(ch, &defs).await.unwrap();
-    abacus_registry::apply(ch, &plan).await.unwrap();
+    support::apply(ch, &defs).await;
     let generated = |first_user: u64, users: u64, seed: u64| Plan {
         seed,
         users,
@@ -120,8 +114,8 @@ async fn bench() {
     println!("database {} · loading {users} users …", db.name());
     let started = Instant::now();
     support::load(ch, &defs, generated(0, users, 1)).await;
-    let events = count(ch, "SELECT count() FROM events").await;
-    let distinct = count(ch, "SELECT uniqExact(user_id) FROM events").await;
+    let events = db.count("SELECT count() FROM events").await;
+    let distinct = db.count("SELECT uniqExact(user_id) FROM events").await;
     println!(
         "loaded {events} events of {distinct} users in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -133,7 +127,7 @@ async fn bench() {
         .execute()
         .await
         .unwrap();
-    let events = count(ch, "SELECT count() FROM events").await;
+    let events = db.count("SELECT count() FROM events").await;
 
     let started = Instant::now();
     for e in &defs.experiments {
@@ -161,7 +155,7 @@ async fn bench() {
     let mut more = generated(users, users, 2);
     more.max_events = Some(events / 100);
     support::load(ch, &defs, more).await;
-    let new_events = count(ch, "SELECT count() FROM events").await - events;
+    let new_events = db.count("SELECT count() FROM events").await - events;
     let started = Instant::now();
     // The analysis time moves on by an hour, as a daemon's would (events whose time fell
     // into that hour are looked for too).
@@ -183,11 +177,11 @@ async fn bench() {
     // Another 1%, this time late events of existing users (returning users: each of them
     // is recomputed from all of their events).
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let before = count(ch, "SELECT count() FROM events").await;
+    let before = db.count("SELECT count() FROM events").await;
     let mut returning = generated(0, users, 3);
     returning.max_events = Some(events / 100);
     support::load(ch, &defs, returning).await;
-    let returning_events = count(ch, "SELECT count() FROM events").await - before;
+    let returning_events = db.count("SELECT count() FROM events").await - before;
     let started = Instant::now();
     let returning_passes = pass(
         ch,
@@ -216,8 +210,7 @@ async fn bench() {
     let (mut plain_secs, mut cuped_secs) = (Vec::new(), Vec::new());
     for _ in 0..5 {
         for (definitions, secs) in [(&defs, &mut plain_secs), (&with_cuped, &mut cuped_secs)] {
-            let changes = abacus_registry::plan(ch, definitions).await.unwrap();
-            abacus_registry::apply(ch, &changes).await.unwrap();
+            support::apply(ch, definitions).await;
             let started = Instant::now();
             let p = pass(ch, &config, &only_checkout).await.unwrap();
             secs.push((

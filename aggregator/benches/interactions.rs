@@ -17,7 +17,6 @@ use std::time::Instant;
 use abacus_aggregator::interactions::{check, Member, RunInfo};
 use abacus_aggregator::{pass, AggregateConfig, PassOptions};
 use abacus_loadgen::generate::Plan;
-use abacus_schema::ClickHouse;
 use abacus_testkit::TestDatabase;
 
 const EXPERIMENTS: usize = 20;
@@ -62,10 +61,6 @@ end = "2026-10-15T00:00:00Z"
     out
 }
 
-async fn count(ch: &ClickHouse, sql: &str) -> u64 {
-    ch.client().query(sql).fetch_one::<u64>().await.unwrap()
-}
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -82,8 +77,7 @@ async fn bench() {
     let db = TestDatabase::create("bench_interactions").await;
     let ch = db.clickhouse();
     let defs = abacus_assign::parse(&definitions()).unwrap();
-    let plan = abacus_registry::plan(ch, &defs).await.unwrap();
-    abacus_registry::apply(ch, &plan).await.unwrap();
+    support::apply(ch, &defs).await;
     println!(
         "database {} · loading {users} users in {EXPERIMENTS} experiments …",
         db.name()
@@ -104,7 +98,7 @@ async fn bench() {
         .execute()
         .await
         .unwrap();
-    let events = count(ch, "SELECT count() FROM events").await;
+    let events = db.count("SELECT count() FROM events").await;
     println!(
         "loaded {events} events in {:.1} s",
         started.elapsed().as_secs_f64()

@@ -20,8 +20,7 @@ async fn cluster_switchback_srm_and_interactions_end_to_end() {
     let db = TestDatabase::create("network").await;
     let ch = db.clickhouse();
     let defs = abacus_assign::parse(include_str!("../../examples/experiments.toml")).unwrap();
-    let plan = abacus_registry::plan(ch, &defs).await.unwrap();
-    abacus_registry::apply(ch, &plan).await.unwrap();
+    support::apply(ch, &defs).await;
     let generated = Plan {
         seed: 5,
         users: 20_000,
@@ -190,8 +189,7 @@ async fn the_check_after_an_incremental_pass_equals_the_check_after_a_full_pass(
     let db = TestDatabase::create("interactions_rows").await;
     let ch = db.clickhouse();
     let defs = abacus_assign::parse(include_str!("../../examples/experiments.toml")).unwrap();
-    let plan = abacus_registry::plan(ch, &defs).await.unwrap();
-    abacus_registry::apply(ch, &plan).await.unwrap();
+    support::apply(ch, &defs).await;
     let generated = |seed: u64| Plan {
         seed,
         users: 6_000,

@@ -25,6 +25,12 @@ async fn flush(ch: &ClickHouse, rows: &mut Vec<EventRow>) {
     rows.clear();
 }
 
+/// Applies `defs` to the registry (what `abacus experiments apply` does).
+pub async fn apply(ch: &ClickHouse, defs: &Definitions) {
+    let plan = abacus_registry::plan(ch, defs).await.unwrap();
+    abacus_registry::apply(ch, &plan).await.unwrap();
+}
+
 /// Generates `plan` for `defs` and inserts every valid event; returns the generator's truth
 /// and the number of rows inserted.
 pub async fn load(ch: &ClickHouse, defs: &Definitions, plan: Plan) -> (Truth, u64) {
