@@ -3,44 +3,16 @@
 //! (statsmodels' cluster-robust WLS and HC2 OLS fits, mpmath and Optimizely's `ssrm-test`).
 //! Agreement is required to 1e-6 relative (1e-12 absolute floor).
 
+mod fixture;
+
 use abacus_stats::*;
+use fixture::{cases, close, close_interval, int, num};
 use serde_json::Value;
 
 const FIXTURE: &str = include_str!("fixtures/network.json");
 
 fn fixture() -> Value {
-    serde_json::from_str(FIXTURE).expect("network.json is valid JSON")
-}
-
-fn cases<'a>(doc: &'a Value, section: &str) -> &'a Vec<Value> {
-    let list = doc[section].as_array().expect(section);
-    assert!(!list.is_empty(), "no cases in {section}");
-    list
-}
-
-fn num(v: &Value) -> f64 {
-    v.as_f64().expect("number")
-}
-
-fn int(v: &Value) -> u64 {
-    v.as_u64().expect("unsigned integer")
-}
-
-#[track_caller]
-fn close(got: f64, want: &Value, what: &str) {
-    let want = num(want);
-    let tol = 1e-6 * want.abs().max(1e-6);
-    assert!(
-        (got - want).abs() <= tol,
-        "{what}: got {got}, want {want} (rel err {:e})",
-        ((got - want) / want).abs()
-    );
-}
-
-#[track_caller]
-fn close_interval(got: Interval, want: &Value, what: &str) {
-    close(got.low, &want[0], &format!("{what} low"));
-    close(got.high, &want[1], &format!("{what} high"));
+    fixture::load(FIXTURE, "network.json")
 }
 
 fn cluster_summary(v: &Value) -> ClusterSummary {

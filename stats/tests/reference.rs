@@ -4,56 +4,16 @@
 //! (with a 1e-12 absolute floor for values at zero); the chi-square test of independence,
 //! to 1e-9 relative.
 
+mod fixture;
+
 use abacus_stats::*;
+use fixture::{cases, close, close_interval, close_opt_interval, int, num};
 use serde_json::Value;
 
 const FIXTURE: &str = include_str!("fixtures/reference.json");
 
 fn fixture() -> Value {
-    serde_json::from_str(FIXTURE).expect("reference.json is valid JSON")
-}
-
-fn cases<'a>(doc: &'a Value, section: &str) -> &'a Vec<Value> {
-    let list = doc[section].as_array().expect(section);
-    assert!(!list.is_empty(), "no cases in {section}");
-    list
-}
-
-#[track_caller]
-fn close(got: f64, want: &Value, what: &str) {
-    let want = want
-        .as_f64()
-        .unwrap_or_else(|| panic!("{what}: no number in fixture"));
-    assert!(got.is_finite(), "{what}: got {got}");
-    let tol = 1e-6 * want.abs().max(1e-6);
-    assert!(
-        (got - want).abs() <= tol,
-        "{what}: got {got}, want {want} (rel err {:e})",
-        ((got - want) / want).abs()
-    );
-}
-
-#[track_caller]
-fn close_interval(got: Interval, want: &Value, what: &str) {
-    close(got.low, &want[0], &format!("{what} low"));
-    close(got.high, &want[1], &format!("{what} high"));
-}
-
-#[track_caller]
-fn close_opt_interval(got: Option<Interval>, want: &Value, what: &str) {
-    match (got, want.is_null()) {
-        (None, true) => {}
-        (Some(i), false) => close_interval(i, want, what),
-        (got, _) => panic!("{what}: got {got:?}, want {want}"),
-    }
-}
-
-fn num(v: &Value) -> f64 {
-    v.as_f64().expect("number")
-}
-
-fn int(v: &Value) -> u64 {
-    v.as_u64().expect("unsigned integer")
+    fixture::load(FIXTURE, "reference.json")
 }
 
 fn proportion(v: &Value) -> ProportionSummary {
