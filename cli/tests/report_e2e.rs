@@ -256,6 +256,15 @@ async fn produce_ingest_aggregate_report_in_every_format() {
     assert_eq!(again.results, stored.results);
     assert_eq!(again.series, stored.series);
     assert_eq!(again.segments, stored.segments);
+    // A run compared by cluster is never rebased per user (its intervals would be too narrow).
+    let mut clustered = stored.clone();
+    clustered.run.design = "cluster".into();
+    clustered.run.unit = "company_id".into();
+    let refused = abacus_report::baseline::rebase(db.clickhouse(), &clustered, "green", &config)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("randomized by `company_id`"), "{refused}");
     let green: serde_json::Value = serde_json::from_str(&run(
         &[
             "report",

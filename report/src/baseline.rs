@@ -45,6 +45,18 @@ pub async fn recompute(
 ) -> Result<Report, ReportError> {
     let run = &r.run;
     let id = &run.experiment_id;
+    if matches!(run.design.as_str(), "cluster" | "switchback") {
+        // Its comparisons are per cluster or (unit, window) cell, which the kept per-user
+        // statistics cannot give: a user-level rebase would show intervals that are too narrow.
+        return Err(ReportError::Baseline {
+            experiment: id.clone(),
+            reason: format!(
+                "the run is randomized by `{}` ({}); only the aggregator's comparisons against \
+                 the control are available",
+                run.unit, run.design
+            ),
+        });
+    }
     let stored = abacus_registry::store::at_version(ch, id, run.definition_version)
         .await?
         .ok_or_else(|| ReportError::Baseline {
@@ -65,22 +77,6 @@ pub async fn recompute(
                     .map(|v| v.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
-            ),
-        });
-    }
-    if let Some(unit) = &def.unit {
-        // Their comparisons are per cluster or (unit, window) cell, which the kept per-user
-        // statistics cannot give: a user-level rebase would show intervals that are too narrow.
-        return Err(ReportError::Baseline {
-            experiment: id.clone(),
-            reason: format!(
-                "the experiment is randomized by `{unit}` ({}); only the aggregator's \
-                 comparisons against the control are available",
-                if def.design == abacus_assign::Design::Switchback {
-                    "switchback"
-                } else {
-                    "clusters"
-                }
             ),
         });
     }
