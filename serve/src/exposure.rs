@@ -14,6 +14,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -152,8 +153,33 @@ pub struct RecentIds {
 
 #[derive(Debug, Default)]
 struct Shard {
-    set: HashSet<u64>,
+    set: HashSet<u64, BuildHasherDefault<KeyHasher>>,
     order: VecDeque<u64>,
+}
+
+/// The keys are already uniform bits of a SHA-256: hashing them again (SipHash) is wasted work.
+#[derive(Debug, Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// The shard of a key: its top 4 bits (the set inside a shard uses the low bits).
+fn shard_of(key: u64) -> usize {
+    (key >> 60) as usize
 }
 
 impl RecentIds {
@@ -170,7 +196,7 @@ impl RecentIds {
         if self.per_shard == 0 {
             return true;
         }
-        let Ok(mut shard) = self.shards[(key % 16) as usize].lock() else {
+        let Ok(mut shard) = self.shards[shard_of(key)].lock() else {
             return true;
         };
         if !shard.set.insert(key) {
@@ -187,7 +213,7 @@ impl RecentIds {
 
     /// Forgets `key` (its delivery failed).
     pub fn remove(&self, key: u64) {
-        if let Ok(mut shard) = self.shards[(key % 16) as usize].lock() {
+        if let Ok(mut shard) = self.shards[shard_of(key)].lock() {
             shard.set.remove(&key);
         }
     }

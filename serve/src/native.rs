@@ -17,7 +17,7 @@
 //!   problem listed) and nothing of it is published.
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
@@ -76,11 +76,10 @@ enum AssignEntry<'a> {
 }
 
 /// `POST /v1/assign`.
-pub(crate) async fn assign(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub(crate) async fn assign(State(state): State<AppState>, request: Request) -> Response {
+    // The headers are taken from the request: axum's `HeaderMap` extractor would clone them.
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let inner = state.inner();
     timed(
         &inner.metrics,
@@ -177,11 +176,10 @@ async fn assign_inner(
 }
 
 /// `POST /v1/flags/eval`.
-pub(crate) async fn flags_eval(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub(crate) async fn flags_eval(State(state): State<AppState>, request: Request) -> Response {
+    // The headers are taken from the request: axum's `HeaderMap` extractor would clone them.
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let inner = state.inner();
     timed(
         &inner.metrics,
@@ -227,11 +225,10 @@ async fn flags_inner(
 }
 
 /// `POST /v1/exposures`.
-pub(crate) async fn exposures(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub(crate) async fn exposures(State(state): State<AppState>, request: Request) -> Response {
+    // The headers are taken from the request: axum's `HeaderMap` extractor would clone them.
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let inner = state.inner();
     timed(
         &inner.metrics,

@@ -13,7 +13,7 @@
 //!   (`INVALID_CONTEXT`) in a bulk answer, and a 400 `INVALID_CONTEXT` for a single one.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde::Serialize;
@@ -28,9 +28,11 @@ use crate::request::{decode_ofrep, ErrorCode};
 pub(crate) async fn single(
     State(state): State<AppState>,
     Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
+    // The headers are taken from the request: axum's `HeaderMap` extractor would clone them.
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let inner = state.inner();
     timed(
         &inner.metrics,
@@ -90,11 +92,10 @@ struct Bulk<'a> {
 }
 
 /// `POST /ofrep/v1/evaluate/flags`.
-pub(crate) async fn bulk(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub(crate) async fn bulk(State(state): State<AppState>, request: Request) -> Response {
+    // The headers are taken from the request: axum's `HeaderMap` extractor would clone them.
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let inner = state.inner();
     timed(
         &inner.metrics,
