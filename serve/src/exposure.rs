@@ -13,10 +13,9 @@
 //!   while Kafka is down are delivered when it is back, within `serve.exposure_timeout_ms`.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use abacus_assign::design::attr_text;
@@ -32,6 +31,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::ServeConfig;
 use crate::metrics::{DropCause, Metrics};
+use crate::recent::RecentIds;
 use crate::ServeError;
 
 /// The deterministic event id of an exposure and its 64-bit cache key.
@@ -142,81 +142,6 @@ pub fn exposure_event(
     // Writing into a Vec fails only when serialization fails, which these types cannot.
     let _ = serde_json::to_writer(&mut payload, &event);
     (id, key, payload)
-}
-
-/// A bounded set of recently published ids (FIFO eviction), in 16 shards.
-#[derive(Debug)]
-pub struct RecentIds {
-    shards: Vec<Mutex<Shard>>,
-    per_shard: usize,
-}
-
-#[derive(Debug, Default)]
-struct Shard {
-    set: HashSet<u64, BuildHasherDefault<KeyHasher>>,
-    order: VecDeque<u64>,
-}
-
-/// The keys are already uniform bits of a SHA-256: hashing them again (SipHash) is wasted work.
-#[derive(Debug, Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-/// The shard of a key: its top 4 bits (the set inside a shard uses the low bits).
-fn shard_of(key: u64) -> usize {
-    (key >> 60) as usize
-}
-
-impl RecentIds {
-    /// Remembers up to `capacity` ids (0: remembers nothing).
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            shards: (0..16).map(|_| Mutex::new(Shard::default())).collect(),
-            per_shard: capacity.div_ceil(16),
-        }
-    }
-
-    /// Adds `key`; false when it was already there.
-    pub fn insert(&self, key: u64) -> bool {
-        if self.per_shard == 0 {
-            return true;
-        }
-        let Ok(mut shard) = self.shards[shard_of(key)].lock() else {
-            return true;
-        };
-        if !shard.set.insert(key) {
-            return false;
-        }
-        shard.order.push_back(key);
-        while shard.order.len() > self.per_shard {
-            if let Some(old) = shard.order.pop_front() {
-                shard.set.remove(&old);
-            }
-        }
-        true
-    }
-
-    /// Forgets `key` (its delivery failed).
-    pub fn remove(&self, key: u64) {
-        if let Ok(mut shard) = self.shards[shard_of(key)].lock() {
-            shard.set.remove(&key);
-        }
-    }
 }
 
 /// Shared by the request path and the producer's delivery callback.
@@ -486,18 +411,5 @@ mod tests {
         assert_eq!(row.timestamp_ms, now.timestamp_millis());
         assert_eq!(row.metadata_keys, ["device", "region"]);
         assert_eq!(row.metadata_values, ["3", "eu-west"]);
-    }
-
-    #[test]
-    fn recent_ids_are_bounded() {
-        let r = RecentIds::new(32);
-        assert!(r.insert(1));
-        assert!(!r.insert(1));
-        r.remove(1);
-        assert!(r.insert(1));
-        for k in 0..10_000u64 {
-            r.insert(k * 16 + 1);
-        }
-        assert!(r.insert(1), "the oldest ids are forgotten");
     }
 }

@@ -34,12 +34,15 @@
 //! - [`source`]: loading and reloading from the experiments file or the registry.
 //! - [`request`]: decoding request bodies into an evaluation context (OFREP error codes).
 //! - [`eval`]: the pure evaluation shared with the CLI, and the answer shapes.
+//! - [`answer`]: the JSON of OFREP answers, written straight into the response buffer.
 //! - [`exposure`]: deterministic exposure events and the non-blocking Kafka publisher.
+//! - [`recent`]: the bounded set of recently published exposure ids.
 //! - [`metrics`]: counters and histograms, Prometheus text.
 //! - `http`: state, router, API keys, body limits, health/readiness/metrics endpoints.
 //! - `ofrep`: the OFREP single and bulk endpoints; `native`: `/v1/assign`, `/v1/flags/eval`,
 //!   `/v1/exposures`.
 
+pub mod answer;
 pub mod config;
 pub mod eval;
 pub mod exposure;
@@ -47,6 +50,7 @@ mod http;
 pub mod metrics;
 mod native;
 mod ofrep;
+pub mod recent;
 pub mod request;
 pub mod snapshot;
 pub mod source;

@@ -16,9 +16,8 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use serde::Serialize;
-use serde_json::{json, Map, Value};
 
+use crate::answer::{write_bulk, write_evaluation};
 use crate::eval::{evaluate, evaluate_all, BulkItem};
 use crate::http::{json_response, timed, tracking_off, AppState, Refusal};
 use crate::metrics::Endpoint;
@@ -80,15 +79,8 @@ async fn single_inner(
         }
     }
     let mut body = Vec::with_capacity(384);
-    // Writing into a Vec fails only when serialization fails, which these types cannot.
-    let _ = serde_json::to_writer(&mut body, &evaluated.answer);
+    write_evaluation(&mut body, &evaluated.answer);
     Ok(json_response(StatusCode::OK, body))
-}
-
-#[derive(Serialize)]
-struct Bulk<'a> {
-    flags: Vec<BulkItem<'a>>,
-    metadata: Map<String, Value>,
 }
 
 /// `POST /ofrep/v1/evaluate/flags`.
@@ -122,11 +114,8 @@ async fn bulk_inner(
             BulkItem::Failed { .. } => inner.metrics.error(ErrorCode::InvalidContext),
         }
     }
-    let mut metadata = Map::new();
-    metadata.insert("configVersion".into(), json!(snapshot.version));
     let mut body = Vec::with_capacity(256 * (flags.len() + 1));
-    // Writing into a Vec fails only when serialization fails, which these types cannot.
-    let _ = serde_json::to_writer(&mut body, &Bulk { flags, metadata });
+    write_bulk(&mut body, &flags, &snapshot.version);
     let etag = etag(&body);
     let matches = headers
         .get_all(header::IF_NONE_MATCH)
