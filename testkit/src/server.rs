@@ -173,8 +173,39 @@ impl PrivateClickHouse {
 
     /// Freezes the server (SIGSTOP): connections stay open and nothing answers, as with a
     /// hung server.
+    ///
+    /// # Panics
+    /// When the process is not stopped within 10 s (the signal is delivered asynchronously:
+    /// this waits until `/proc` shows it stopped, so the next request meets a hung server).
     pub fn freeze(&self) {
         self.signal("-STOP");
+        let pid = self.child.as_ref().expect("the server is running").id();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // Every thread's state (the first field after the parenthesised name) must be `T`.
+        let running = || -> Vec<String> {
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+                return vec!["(no /proc entry)".into()];
+            };
+            tasks
+                .flatten()
+                .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+                .filter(|stat| {
+                    let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
+                    !matches!(state, Some('T' | 't'))
+                })
+                .collect()
+        };
+        loop {
+            let left = running();
+            if left.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "private clickhouse {pid} is not stopped 10 s after SIGSTOP: {left:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Lets a frozen server run again (SIGCONT).
