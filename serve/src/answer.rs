@@ -54,14 +54,8 @@ pub fn write_bulk(out: &mut Vec<u8>, flags: &[BulkItem<'_>], config_version: &st
 fn write_metadata(out: &mut Vec<u8>, m: &Metadata<'_>) {
     out.extend_from_slice(b"{\"kind\":");
     write_str(out, m.kind);
-    if let Some(v) = m.experiment_id {
-        out.extend_from_slice(b",\"experimentId\":");
-        write_str(out, v);
-    }
-    if let Some(v) = m.layer {
-        out.extend_from_slice(b",\"layer\":");
-        write_str(out, v);
-    }
+    opt_str(out, b",\"experimentId\":", m.experiment_id);
+    opt_str(out, b",\"layer\":", m.layer);
     if let Some(v) = m.in_experiment {
         out.extend_from_slice(if v {
             b",\"inExperiment\":true"
@@ -69,33 +63,31 @@ fn write_metadata(out: &mut Vec<u8>, m: &Metadata<'_>) {
             b",\"inExperiment\":false"
         });
     }
-    if let Some(v) = m.namespace_bucket {
-        out.extend_from_slice(b",\"namespaceBucket\":");
-        write_int(out, v);
-    }
-    if let Some(v) = m.variant_bucket {
-        out.extend_from_slice(b",\"variantBucket\":");
-        write_int(out, v);
-    }
-    if let Some(v) = m.window {
-        out.extend_from_slice(b",\"window\":");
-        write_int(out, v);
-    }
-    if let Some(v) = m.value_type {
-        out.extend_from_slice(b",\"valueType\":");
-        write_str(out, v);
-    }
-    if let Some(v) = m.rule {
-        out.extend_from_slice(b",\"rule\":");
-        write_str(out, v);
-    }
-    if let Some(v) = m.bucket {
-        out.extend_from_slice(b",\"bucket\":");
-        write_int(out, v);
-    }
+    opt_int(out, b",\"namespaceBucket\":", m.namespace_bucket);
+    opt_int(out, b",\"variantBucket\":", m.variant_bucket);
+    opt_int(out, b",\"window\":", m.window);
+    opt_str(out, b",\"valueType\":", m.value_type);
+    opt_str(out, b",\"rule\":", m.rule);
+    opt_int(out, b",\"bucket\":", m.bucket);
     out.extend_from_slice(b",\"configVersion\":");
     write_str(out, m.config_version);
     out.push(b'}');
+}
+
+/// `name` (`,"field":`) and the string, when there is one (absent fields are left out).
+fn opt_str(out: &mut Vec<u8>, name: &[u8], value: Option<&str>) {
+    if let Some(v) = value {
+        out.extend_from_slice(name);
+        write_str(out, v);
+    }
+}
+
+/// `name` (`,"field":`) and the number, when there is one.
+fn opt_int(out: &mut Vec<u8>, name: &[u8], value: Option<impl itoa::Integer>) {
+    if let Some(v) = value {
+        out.extend_from_slice(name);
+        out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
 }
 
 /// A JSON string: copied as it is when nothing in it needs escaping (what serde_json escapes:
@@ -109,10 +101,6 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     } else {
         let _ = serde_json::to_writer(&mut *out, s);
     }
-}
-
-fn write_int(out: &mut Vec<u8>, n: impl itoa::Integer) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 #[cfg(test)]
