@@ -505,12 +505,11 @@ pub async fn check(
         .query(ch.client())
         .fetch::<UserEntries>()
         .map_err(|e| AggregateError::query(context, &e))?;
-    while let Some(user) = cursor
+    while let Some(mut user) = cursor
         .next()
         .await
         .map_err(|e| AggregateError::query(context, &e))?
     {
-        let mut user = user;
         pairs.add_user(&mut user.entries);
     }
     Ok(pairs.finish(run))

@@ -246,6 +246,13 @@ pub(crate) fn tracking_off(headers: &HeaderMap) -> bool {
         })
 }
 
+/// The request's headers and body, taken apart without copying (axum's `HeaderMap` extractor
+/// clones the headers).
+pub(crate) fn headers_and_body(request: axum::extract::Request) -> (HeaderMap, Body) {
+    let (parts, body) = request.into_parts();
+    (parts.headers, body)
+}
+
 /// Runs `handler`, answers a refusal as an OFREP error (naming `key`, if any), and counts the
 /// request and its latency under `endpoint`.
 pub(crate) async fn timed(

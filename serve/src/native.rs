@@ -25,7 +25,7 @@ use serde_json::{json, Map, Value};
 
 use crate::eval::{AssignRecord, FlagRecord};
 use crate::exposure::{event_id, Outcome};
-use crate::http::{json_response, timed, tracking_off, AppState, Refusal};
+use crate::http::{headers_and_body, json_response, timed, tracking_off, AppState, Refusal};
 use crate::metrics::Endpoint;
 use crate::request::{context_from, BadRequest, ErrorCode};
 
@@ -77,9 +77,7 @@ enum AssignEntry<'a> {
 
 /// `POST /v1/assign`.
 pub(crate) async fn assign(State(state): State<AppState>, request: Request) -> Response {
-    // The headers are taken from the request: axum's `HeaderMap` extractor would clone them.
-    let (parts, body) = request.into_parts();
-    let headers = parts.headers;
+    let (headers, body) = headers_and_body(request);
     let inner = state.inner();
     timed(
         &inner.metrics,
@@ -177,9 +175,7 @@ async fn assign_inner(
 
 /// `POST /v1/flags/eval`.
 pub(crate) async fn flags_eval(State(state): State<AppState>, request: Request) -> Response {
-    // The headers are taken from the request: axum's `HeaderMap` extractor would clone them.
-    let (parts, body) = request.into_parts();
-    let headers = parts.headers;
+    let (headers, body) = headers_and_body(request);
     let inner = state.inner();
     timed(
         &inner.metrics,
@@ -226,9 +222,7 @@ async fn flags_inner(
 
 /// `POST /v1/exposures`.
 pub(crate) async fn exposures(State(state): State<AppState>, request: Request) -> Response {
-    // The headers are taken from the request: axum's `HeaderMap` extractor would clone them.
-    let (parts, body) = request.into_parts();
-    let headers = parts.headers;
+    let (headers, body) = headers_and_body(request);
     let inner = state.inner();
     timed(
         &inner.metrics,

@@ -19,7 +19,7 @@ use axum::response::Response;
 
 use crate::answer::{write_bulk, write_evaluation};
 use crate::eval::{evaluate, evaluate_all, BulkItem};
-use crate::http::{json_response, timed, tracking_off, AppState, Refusal};
+use crate::http::{headers_and_body, json_response, timed, tracking_off, AppState, Refusal};
 use crate::metrics::Endpoint;
 use crate::request::{decode_ofrep, ErrorCode};
 
@@ -29,9 +29,7 @@ pub(crate) async fn single(
     Path(key): Path<String>,
     request: Request,
 ) -> Response {
-    // The headers are taken from the request: axum's `HeaderMap` extractor would clone them.
-    let (parts, body) = request.into_parts();
-    let headers = parts.headers;
+    let (headers, body) = headers_and_body(request);
     let inner = state.inner();
     timed(
         &inner.metrics,
@@ -85,9 +83,7 @@ async fn single_inner(
 
 /// `POST /ofrep/v1/evaluate/flags`.
 pub(crate) async fn bulk(State(state): State<AppState>, request: Request) -> Response {
-    // The headers are taken from the request: axum's `HeaderMap` extractor would clone them.
-    let (parts, body) = request.into_parts();
-    let headers = parts.headers;
+    let (headers, body) = headers_and_body(request);
     let inner = state.inner();
     timed(
         &inner.metrics,
