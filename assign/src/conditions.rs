@@ -134,6 +134,21 @@ impl Context {
     pub fn get(&self, key: &str) -> Option<&AttrValue> {
         self.attrs.get(key)
     }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<AttrValue> {
+        self.attrs.remove(key)
+    }
+
+    /// How many attributes are set.
+    pub fn len(&self) -> usize {
+        self.attrs.len()
+    }
+
+    /// Whether no attribute is set.
+    pub fn is_empty(&self) -> bool {
+        self.attrs.is_empty()
+    }
 }
 
 impl Condition {

@@ -12,6 +12,7 @@ use abacus_assign::{Context, Experiment, Flag, FlagValue, Reason, UnitError, Val
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::answer::{FlagJson, Prerendered};
 use crate::request::EvalContext;
 use crate::snapshot::{Snapshot, Target};
 
@@ -153,6 +154,10 @@ pub struct OfrepEvaluation<'a> {
     pub reason: OfrepReason,
     /// Flat scalars about the evaluation.
     pub metadata: Metadata<'a>,
+    /// A flag answer's constant JSON, written when the snapshot was built (`None`: written
+    /// field by field). Not part of the answer's serde form.
+    #[serde(skip)]
+    pub prerendered: Option<Prerendered<'a>>,
 }
 
 /// OFREP `metadata` (flat scalars only; absent fields are left out, never `null`).
@@ -230,13 +235,19 @@ pub fn evaluate<'a>(
     now: DateTime<Utc>,
 ) -> Option<Result<Evaluated<'a>, UnitError>> {
     Some(match snapshot.lookup(key)? {
-        Target::Flag(f) => Ok(evaluate_flag(f, ctx, &snapshot.version)),
+        Target::Flag(f, json) => Ok(evaluate_flag(f, json, ctx, &snapshot.version)),
         Target::Experiment(e) => evaluate_experiment(e, ctx, &snapshot.version, now),
     })
 }
 
-/// Evaluates a flag.
-pub fn evaluate_flag<'a>(flag: &'a Flag, ctx: &'a EvalContext, version: &'a str) -> Evaluated<'a> {
+/// Evaluates a flag; `json` is the constant parts of its answer in the configuration
+/// `version` (see [`Snapshot::flags`]).
+pub fn evaluate_flag<'a>(
+    flag: &'a Flag,
+    json: &'a FlagJson,
+    ctx: &'a EvalContext,
+    version: &'a str,
+) -> Evaluated<'a> {
     let e = flag.evaluate(&ctx.targeting_key, &ctx.context);
     let reason = match e.reason {
         Reason::FlagDisabled => OfrepReason::Disabled,
@@ -256,6 +267,21 @@ pub fn evaluate_flag<'a>(flag: &'a Flag, ctx: &'a EvalContext, version: &'a str)
         config_version: version,
         ..Metadata::default()
     };
+    // The answer's constant parts: by the variant's value and the rule (both found by
+    // address, so they are the flag's own); the general writer when either is not found.
+    let variant = flag.values.iter().position(|v| std::ptr::eq(v, e.value));
+    let rule = match e.reason {
+        Reason::Rule(name) => flag
+            .rules
+            .iter()
+            .position(|r| std::ptr::eq(r.name.as_str(), name))
+            .map(Some),
+        _ => Some(None),
+    };
+    let prerendered = match (variant, rule) {
+        (Some(v), Some(r)) => json.parts(v, r),
+        _ => None,
+    };
     Evaluated {
         answer: OfrepEvaluation {
             key: &flag.name,
@@ -263,6 +289,7 @@ pub fn evaluate_flag<'a>(flag: &'a Flag, ctx: &'a EvalContext, version: &'a str)
             variant: e.variant,
             reason,
             metadata,
+            prerendered,
         },
         exposure: None,
     }
@@ -301,6 +328,7 @@ pub fn evaluate_experiment<'a>(
                 OfrepReason::Default
             },
             metadata,
+            prerendered: None,
         },
         exposure: a.variant.map(|v| (experiment, v.name.as_str())),
     })
@@ -333,10 +361,9 @@ pub fn evaluate_all<'a>(
     now: DateTime<Utc>,
 ) -> Vec<BulkItem<'a>> {
     let defs = &snapshot.definitions;
-    let flags = defs
-        .flags
-        .iter()
-        .map(|f| BulkItem::Evaluated(evaluate_flag(f, ctx, &snapshot.version).answer));
+    let flags = snapshot.flags().map(|(f, json)| {
+        BulkItem::Evaluated(evaluate_flag(f, json, ctx, &snapshot.version).answer)
+    });
     let experiments = defs.experiments.iter().map(|e| {
         match evaluate_experiment(e, ctx, &snapshot.version, now) {
             Ok(evaluated) => BulkItem::Evaluated(evaluated.answer),

@@ -13,7 +13,6 @@
 //!   while Kafka is down are delivered when it is back, within `serve.exposure_timeout_ms`.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,9 +25,9 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::answer::write_str;
 use crate::config::ServeConfig;
 use crate::metrics::{DropCause, Metrics};
 use crate::recent::RecentIds;
@@ -97,22 +96,12 @@ pub fn id_key(event_id: &str) -> u64 {
     u64::from_le_bytes(key)
 }
 
-/// The exposure as ingest reads it (see ingest/src/event.rs).
-#[derive(Debug, Serialize)]
-struct ExposureEvent<'a> {
-    event_id: &'a str,
-    event_type: &'static str,
-    experiment_id: &'a str,
-    variant: &'a str,
-    user_id: &'a str,
-    timestamp: i64,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    metadata: BTreeMap<&'a str, Cow<'a, str>>,
-}
-
 /// The exposure event (JSON) of `user` seeing `variant` of `experiment` at `now`, with the
 /// context attributes the experiment's `segments` name as metadata. Returns the id, its cache
 /// key and the payload.
+///
+/// The event as ingest reads it (see ingest/src/event.rs), written by hand: byte for byte what
+/// serde_json writes for it (a test compares them), without serde's per-field machinery.
 pub fn exposure_event(
     experiment: &Experiment,
     variant: &str,
@@ -122,25 +111,52 @@ pub fn exposure_event(
 ) -> (String, u64, Vec<u8>) {
     let (id, key) = event_id(&experiment.id, variant, user, now.date_naive());
     // The experiment's segments, and its randomization unit (the aggregator analyses a
-    // cluster-randomized or switchback experiment by the unit's value in the metadata).
-    let metadata = experiment
+    // cluster-randomized or switchback experiment by the unit's value in the metadata), in
+    // name order, each once.
+    let mut metadata: Vec<(&str, Cow<'_, str>)> = experiment
         .segments
         .iter()
         .chain(experiment.unit.as_ref())
         .filter_map(|s| context.get(s).map(|v| (s.as_str(), attr_text(v))))
         .collect();
-    let event = ExposureEvent {
-        event_id: &id,
-        event_type: "exposure",
-        experiment_id: &experiment.id,
-        variant,
-        user_id: user,
-        timestamp: now.timestamp_millis(),
-        metadata,
-    };
-    let mut payload = Vec::with_capacity(160 + experiment.id.len() + variant.len() + user.len());
-    // Writing into a Vec fails only when serialization fails, which these types cannot.
-    let _ = serde_json::to_writer(&mut payload, &event);
+    metadata.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    metadata.dedup_by(|a, b| a.0 == b.0);
+    let mut payload = Vec::with_capacity(
+        160 + experiment.id.len()
+            + variant.len()
+            + user.len()
+            + metadata
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 6)
+                .sum::<usize>(),
+    );
+    payload.extend_from_slice(b"{\"event_id\":");
+    write_str(&mut payload, &id);
+    payload.extend_from_slice(b",\"event_type\":\"exposure\",\"experiment_id\":");
+    write_str(&mut payload, &experiment.id);
+    payload.extend_from_slice(b",\"variant\":");
+    write_str(&mut payload, variant);
+    payload.extend_from_slice(b",\"user_id\":");
+    write_str(&mut payload, user);
+    payload.extend_from_slice(b",\"timestamp\":");
+    payload.extend_from_slice(
+        itoa::Buffer::new()
+            .format(now.timestamp_millis())
+            .as_bytes(),
+    );
+    if !metadata.is_empty() {
+        payload.extend_from_slice(b",\"metadata\":{");
+        for (i, (name, value)) in metadata.iter().enumerate() {
+            if i > 0 {
+                payload.push(b',');
+            }
+            write_str(&mut payload, name);
+            payload.push(b':');
+            write_str(&mut payload, value);
+        }
+        payload.push(b'}');
+    }
+    payload.push(b'}');
     (id, key, payload)
 }
 
@@ -350,66 +366,5 @@ impl Exposures {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::{NaiveDate, TimeZone};
-
-    #[test]
-    fn ids_depend_on_experiment_variant_user_and_day_only() {
-        let d = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
-        let (a, ka) = event_id("exp", "treatment", "user-1", d);
-        assert_eq!(event_id("exp", "treatment", "user-1", d), (a.clone(), ka));
-        assert!(a.starts_with("xp-20261127-") && a.len() == 44, "{a}");
-        assert_ne!(event_id("exp", "control", "user-1", d).0, a);
-        assert_ne!(event_id("exp", "treatment", "user-2", d).0, a);
-        assert_ne!(event_id("exp2", "treatment", "user-1", d).0, a);
-        assert_ne!(
-            event_id("exp", "treatment", "user-1", d.succ_opt().unwrap()).0,
-            a
-        );
-    }
-
-    #[test]
-    fn ids_are_the_documented_sha256_of_the_four_parts() {
-        // The format of every earlier release: ids of one exposure never change on upgrade.
-        for (y, m, d) in [(2026, 11, 27), (2027, 1, 1), (2030, 12, 31), (2026, 2, 3)] {
-            let day = NaiveDate::from_ymd_opt(y, m, d).unwrap();
-            for (exp, variant, user) in [("exp", "treatment", "user-1"), ("a", "b", "ü∂")] {
-                let text = format!("{exp}\n{variant}\n{user}\n{}\n", day.format("%Y-%m-%d"));
-                let digest = Sha256::digest(text.as_bytes());
-                let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-                let expected = format!("xp-{}-{hex}", day.format("%Y%m%d"));
-                let key = u64::from_le_bytes(digest[..8].try_into().unwrap());
-                assert_eq!(event_id(exp, variant, user, day), (expected, key));
-            }
-        }
-    }
-
-    #[test]
-    fn events_are_valid_for_ingest_and_carry_only_segment_attributes() {
-        let defs = abacus_assign::parse(include_str!("../../examples/experiments.toml")).unwrap();
-        let exp = defs.experiment("checkout-redesign").unwrap();
-        let ctx = Context::new()
-            .with("region", "eu-west")
-            .with("device", 3)
-            .with("email", "secret@example.com");
-        let now = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
-        let (id, _, payload) = exposure_event(exp, "treatment", "user-1", &ctx, now);
-        let origin = abacus_ingest::event::Origin {
-            topic: "t",
-            partition: 0,
-            offset: 0,
-            ingested_at: 0,
-        };
-        let row = abacus_ingest::event::decode(Some(&payload), 1 << 20, origin).unwrap();
-        assert_eq!(row.event_id, id);
-        assert_eq!(row.event_type, 1);
-        assert_eq!(
-            (row.experiment_id.as_str(), row.variant.as_str()),
-            ("checkout-redesign", "treatment")
-        );
-        assert_eq!(row.timestamp_ms, now.timestamp_millis());
-        assert_eq!(row.metadata_keys, ["device", "region"]);
-        assert_eq!(row.metadata_values, ["3", "eu-west"]);
-    }
-}
+#[path = "exposure_tests.rs"]
+mod tests;

@@ -33,6 +33,7 @@
 //! - [`snapshot`]: the immutable configuration snapshot and the store that swaps it.
 //! - [`source`]: loading and reloading from the experiments file or the registry.
 //! - [`request`]: decoding request bodies into an evaluation context (OFREP error codes).
+//! - `wire`: the OFREP context object read in one pass into an evaluation context.
 //! - [`eval`]: the pure evaluation shared with the CLI, and the answer shapes.
 //! - [`answer`]: the JSON of OFREP answers, written straight into the response buffer.
 //! - [`exposure`]: deterministic exposure events and the non-blocking Kafka publisher.
@@ -54,6 +55,7 @@ pub mod recent;
 pub mod request;
 pub mod snapshot;
 pub mod source;
+mod wire;
 
 use std::future::Future;
 

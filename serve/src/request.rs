@@ -12,6 +12,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::wire::{read_context, TargetingKey};
+
 /// Longest targeting key (user id) in characters: what ingest accepts as a `user_id`.
 pub const MAX_TARGETING_KEY_CHARS: usize = abacus_ingest::event::MAX_ID_CHARS;
 
@@ -103,28 +105,33 @@ pub fn decode_ofrep(body: &[u8], max_attributes: usize) -> Result<EvalContext, B
             "the body has no `context` (send {\"context\": {\"targetingKey\": \"<user id>\"}})",
         ));
     };
-    let attrs: Map<String, Value> = serde_json::from_str(raw.get()).map_err(|_| {
-        BadRequest::new(
+    let Some(wire) = read_context(raw.get()) else {
+        return Err(BadRequest::new(
             ErrorCode::InvalidContext,
             format!("`context` must be an object, got {}", kind(raw.get())),
-        )
-    })?;
-    let key = match attrs.get("targetingKey") {
-        None | Some(Value::Null) => {
+        ));
+    };
+    let key = match wire.targeting_key {
+        TargetingKey::Missing => {
             return Err(BadRequest::new(
                 ErrorCode::TargetingKeyMissing,
                 "the context has no `targetingKey` (the user id to assign)",
             ))
         }
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => {
+        TargetingKey::Given(s) => s,
+        TargetingKey::Wrong(kind) => {
             return Err(BadRequest::new(
                 ErrorCode::InvalidContext,
-                format!("`targetingKey` must be a string, got {}", value_kind(other)),
+                format!("`targetingKey` must be a string, got {kind}"),
             ))
         }
     };
-    context_from(key, &attrs, max_attributes, Some("targetingKey"))
+    check_user_id(&key)?;
+    check_count(wire.attributes, max_attributes)?;
+    Ok(EvalContext {
+        targeting_key: key,
+        context: wire.context,
+    })
 }
 
 /// Builds the context from a user id and an attribute object (`skip` names a key that is not an
@@ -136,13 +143,10 @@ pub fn context_from(
     skip: Option<&str>,
 ) -> Result<EvalContext, BadRequest> {
     check_user_id(&user_id)?;
-    let count = attrs.len() - usize::from(skip.is_some_and(|k| attrs.contains_key(k)));
-    if count > max_attributes {
-        return Err(BadRequest::new(
-            ErrorCode::InvalidContext,
-            format!("the context has {count} attributes, the limit is {max_attributes}"),
-        ));
-    }
+    check_count(
+        attrs.len() - usize::from(skip.is_some_and(|k| attrs.contains_key(k))),
+        max_attributes,
+    )?;
     let mut context = Context::new();
     for (k, v) in attrs {
         if Some(k.as_str()) == skip {
@@ -156,6 +160,16 @@ pub fn context_from(
         targeting_key: user_id,
         context,
     })
+}
+
+fn check_count(count: usize, max_attributes: usize) -> Result<(), BadRequest> {
+    if count > max_attributes {
+        return Err(BadRequest::new(
+            ErrorCode::InvalidContext,
+            format!("the context has {count} attributes, the limit is {max_attributes}"),
+        ));
+    }
+    Ok(())
 }
 
 fn check_user_id(user_id: &str) -> Result<(), BadRequest> {

@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use abacus_assign::{Definitions, Experiment, Flag};
+
+use crate::answer::FlagJson;
 use arc_swap::ArcSwapOption;
 use sha2::{Digest, Sha256};
 
@@ -24,6 +26,9 @@ pub struct Snapshot {
     /// When it was installed.
     pub loaded_at: SystemTime,
     index: HashMap<String, Entry>,
+    /// The constant parts of each flag's OFREP answer (parallel to `definitions.flags`),
+    /// written once here instead of on every answer.
+    flag_json: Vec<FlagJson>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -35,8 +40,8 @@ enum Entry {
 /// What a key names.
 #[derive(Clone, Copy, Debug)]
 pub enum Target<'a> {
-    /// A feature flag.
-    Flag(&'a Flag),
+    /// A feature flag, and the constant parts of its answer.
+    Flag(&'a Flag, &'a FlagJson),
     /// An experiment.
     Experiment(&'a Experiment),
 }
@@ -52,19 +57,34 @@ impl Snapshot {
             // Validation refuses a flag named like an experiment; the flag wins otherwise.
             index.insert(f.name.clone(), Entry::Flag(i));
         }
+        let version = content_version(content);
+        let flag_json = definitions
+            .flags
+            .iter()
+            .map(|f| FlagJson::new(f, &version))
+            .collect();
         Self {
             definitions,
-            version: content_version(content),
+            version,
             source: source.into(),
             loaded_at: SystemTime::now(),
             index,
+            flag_json,
         }
+    }
+
+    /// Every flag with the constant parts of its answer, in definition order.
+    pub fn flags(&self) -> impl Iterator<Item = (&Flag, &FlagJson)> {
+        self.definitions.flags.iter().zip(&self.flag_json)
     }
 
     /// The flag or experiment named `key`.
     pub fn lookup(&self, key: &str) -> Option<Target<'_>> {
         match self.index.get(key)? {
-            Entry::Flag(i) => self.definitions.flags.get(*i).map(Target::Flag),
+            Entry::Flag(i) => Some(Target::Flag(
+                self.definitions.flags.get(*i)?,
+                self.flag_json.get(*i)?,
+            )),
             Entry::Experiment(i) => self.definitions.experiments.get(*i).map(Target::Experiment),
         }
     }
