@@ -134,5 +134,26 @@ async fn bulk_inner(
 /// not a secret: a fast non-cryptographic hash is enough (the body is 4 KB for 20 flags, and
 /// SHA-256 of it cost as much as serializing it).
 pub fn etag(body: &[u8]) -> String {
-    format!("\"{:016x}\"", twox_hash::XxHash3_64::oneshot(body))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let h = twox_hash::XxHash3_64::oneshot(body);
+    let mut tag = String::with_capacity(18);
+    tag.push('"');
+    tag.extend(
+        (0..16)
+            .rev()
+            .map(|i| char::from(HEX[((h >> (i * 4)) & 0xf) as usize])),
+    );
+    tag.push('"');
+    tag
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn etags_are_the_quoted_hex_of_xxh3() {
+        for body in [&b""[..], b"x", b"{\"flags\":[]}", &[7u8; 5000]] {
+            let h = twox_hash::XxHash3_64::oneshot(body);
+            assert_eq!(super::etag(body), format!("\"{h:016x}\""));
+        }
+    }
 }
