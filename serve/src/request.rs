@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::wire::{read_context, TargetingKey};
+use crate::wire::{read_body, read_context, TargetingKey, WireContext};
 
 /// Longest targeting key (user id) in characters: what ingest accepts as a `user_id`.
 pub const MAX_TARGETING_KEY_CHARS: usize = abacus_ingest::event::MAX_ID_CHARS;
@@ -80,37 +80,38 @@ struct OfrepBody<'a> {
 
 /// Decodes an OFREP evaluation body.
 pub fn decode_ofrep(body: &[u8], max_attributes: usize) -> Result<EvalContext, BadRequest> {
+    decode_with(body, max_attributes, true)
+}
+
+/// [`decode_ofrep`]; `fast`: try the one-pass read first (the tests compare both ways).
+fn decode_with(body: &[u8], max_attributes: usize, fast: bool) -> Result<EvalContext, BadRequest> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(BadRequest::new(
             ErrorCode::ParseError,
             "the body must be a JSON object: {\"context\": {\"targetingKey\": \"<user id>\"}}",
         ));
     }
-    let wire: OfrepBody<'_> = serde_json::from_slice(body).map_err(|e| {
-        if e.is_data() {
-            BadRequest::new(
-                ErrorCode::ParseError,
-                format!("the body must be a JSON object with a `context` object ({e})"),
-            )
-        } else {
-            BadRequest::new(
-                ErrorCode::ParseError,
-                format!("the body is not valid JSON ({e})"),
-            )
-        }
-    })?;
-    let Some(raw) = wire.context.filter(|r| r.get() != "null") else {
-        return Err(BadRequest::new(
-            ErrorCode::TargetingKeyMissing,
-            "the body has no `context` (send {\"context\": {\"targetingKey\": \"<user id>\"}})",
-        ));
+    // One pass over the body when it is well formed; when it is not (or holds something the
+    // strict read refuses, such as a lone surrogate escape), the two-step read gives the exact
+    // error, or the same context.
+    let context = match fast.then(|| read_body(body)).flatten() {
+        Some(context) => context,
+        None => read_in_two_steps(body)?,
     };
-    let Some(wire) = read_context(raw.get()) else {
-        return Err(BadRequest::new(
-            ErrorCode::InvalidContext,
-            format!("`context` must be an object, got {}", kind(raw.get())),
-        ));
-    };
+    let wire =
+        match context {
+            None => return Err(BadRequest::new(
+                ErrorCode::TargetingKeyMissing,
+                "the body has no `context` (send {\"context\": {\"targetingKey\": \"<user id>\"}})",
+            )),
+            Some(Err(kind)) => {
+                return Err(BadRequest::new(
+                    ErrorCode::InvalidContext,
+                    format!("`context` must be an object, got {kind}"),
+                ))
+            }
+            Some(Ok(wire)) => wire,
+        };
     let key = match wire.targeting_key {
         TargetingKey::Missing => {
             return Err(BadRequest::new(
@@ -213,6 +214,28 @@ pub fn value_kind(v: &Value) -> &'static str {
     }
 }
 
+/// The body with its context as raw JSON (for the exact error of a bad body), then the
+/// context: `None` when there is none, `Err` with its kind when it is not an object.
+fn read_in_two_steps(body: &[u8]) -> Result<Option<Result<WireContext, &'static str>>, BadRequest> {
+    let wire: OfrepBody<'_> = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            BadRequest::new(
+                ErrorCode::ParseError,
+                format!("the body must be a JSON object with a `context` object ({e})"),
+            )
+        } else {
+            BadRequest::new(
+                ErrorCode::ParseError,
+                format!("the body is not valid JSON ({e})"),
+            )
+        }
+    })?;
+    Ok(wire
+        .context
+        .filter(|r| r.get() != "null")
+        .map(|raw| read_context(raw.get()).ok_or_else(|| kind(raw.get()))))
+}
+
 fn kind(raw: &str) -> &'static str {
     serde_json::from_str::<Value>(raw).map_or("invalid JSON", |v| value_kind(&v))
 }
@@ -221,13 +244,13 @@ fn kind(raw: &str) -> &'static str {
 /// `+json` type).
 pub fn check_content_type(header: Option<&str>) -> Result<(), BadRequest> {
     let ok = header.is_some_and(|h| {
-        let mime = h
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+        let mime = h.split(';').next().unwrap_or("").trim().as_bytes();
+        let starts = |p: &[u8]| mime.len() >= p.len() && mime[..p.len()].eq_ignore_ascii_case(p);
+        let ends = |p: &[u8]| {
+            mime.len() >= p.len() && mime[mime.len() - p.len()..].eq_ignore_ascii_case(p)
+        };
+        mime.eq_ignore_ascii_case(b"application/json")
+            || (starts(b"application/") && ends(b"+json"))
     });
     if ok {
         Ok(())
@@ -295,11 +318,60 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// The one-pass read gives what the two-step read gives (the same context, or the same
+        /// error) for bodies with and without a context of every kind, extra fields, repeated
+        /// fields, lone surrogates, and bytes cut off or changed.
+        #[test]
+        fn one_pass_and_two_steps_agree(
+            fields in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![
+                        proptest::strategy::Just("context".to_owned()),
+                        proptest::strategy::Just("c\\u006fntext".to_owned()),
+                        "[a-z]{1,3}",
+                    ],
+                    crate::wire::tests::value_text(),
+                ),
+                0..4,
+            ),
+            cut in proptest::option::weighted(0.1, 0usize..6),
+            flip in proptest::option::weighted(0.1, (0usize..200, proptest::prelude::any::<u8>())),
+            max in 0usize..6,
+        ) {
+            let parts: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            let mut body = format!("{{{}}}", parts.join(",")).into_bytes();
+            if let Some(n) = cut {
+                body.truncate(body.len().saturating_sub(n));
+            }
+            if let Some((at, b)) = flip {
+                if let Some(x) = body.get_mut(at) {
+                    *x = b;
+                }
+            }
+            proptest::prop_assert_eq!(
+                decode_with(&body, max, true),
+                decode_with(&body, max, false),
+                "{}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+    }
+
     #[test]
     fn content_types() {
         assert!(check_content_type(Some("application/json")).is_ok());
         assert!(check_content_type(Some("Application/JSON; charset=utf-8")).is_ok());
         assert!(check_content_type(Some("application/merge-patch+json")).is_ok());
+        assert!(check_content_type(Some(" APPLICATION/Vnd.Api+JSON ; q=1")).is_ok());
+        assert!(check_content_type(Some("application/+json")).is_ok());
+        assert!(check_content_type(Some("application/jsonx")).is_err());
+        assert!(check_content_type(Some("text/+json")).is_err());
+        assert!(check_content_type(Some("application/json+xml")).is_err());
+        assert!(check_content_type(Some("")).is_err());
+        assert!(check_content_type(Some("application")).is_err());
         assert!(check_content_type(Some("text/plain")).is_err());
         assert!(check_content_type(None).is_err());
     }

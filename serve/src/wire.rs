@@ -1,18 +1,22 @@
-//! The OFREP `context` object decoded in one pass, straight into an evaluation context.
+//! The OFREP body read in one pass, straight into an evaluation context.
 //!
-//! [`crate::request::decode_ofrep`] first checks the whole body (serde_json with the context as
-//! a raw value, for the exact error of a bad body); this reads the context object once more and
-//! builds the [`Context`] from it directly: attribute names are borrowed from the body when
-//! they hold no escapes, string values are the only copies made, and objects, arrays and
-//! `null` are skipped without being built. It gives exactly what reading the object into a
-//! `serde_json::Map` and copying its scalars would (a repeated name keeps its last value; the
-//! attribute count is the number of distinct names); the tests compare the two.
+//! [`read_body`] reads the whole body and builds the [`Context`] from its `context` object
+//! directly: attribute names are borrowed from the body when they hold no escapes, string
+//! values are the only copies made, and objects, arrays and `null` are read and dropped without
+//! being built. When the body is not well formed it gives up, and
+//! [`crate::request::decode_ofrep`] reads it the careful way (the body with the context as a raw
+//! value, for the exact error; then the context with [`read_context`]).
+//!
+//! Both give exactly what reading the context into a `serde_json::Map` and copying its scalars
+//! gave (a repeated name keeps its last value; the attribute count is the number of distinct
+//! names; what `Value` refuses, such as a lone surrogate escape, is refused anywhere in the
+//! context): the tests compare the ways over arbitrary bodies.
 
 use std::borrow::Cow;
 use std::fmt;
 
 use abacus_assign::{AttrValue, Context};
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// The `targetingKey` entry of a context.
 #[derive(Debug, PartialEq)]
@@ -39,6 +43,67 @@ pub(crate) struct WireContext {
 pub(crate) fn read_context(raw: &str) -> Option<WireContext> {
     let mut de = serde_json::Deserializer::from_str(raw);
     de.deserialize_map(ContextVisitor).ok()
+}
+
+/// Reads a whole OFREP body in one pass: `Some(None)` when it has no context (or `null`),
+/// `Some(Some(Err(kind)))` when the context is not an object, `None` when the body is not
+/// well formed JSON of that shape (the caller's careful read then gives the exact error).
+pub(crate) fn read_body(body: &[u8]) -> Option<Option<Result<WireContext, &'static str>>> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(default)]
+        context: Option<ContextField>,
+    }
+    let body: Body = serde_json::from_slice(body).ok()?;
+    Some(body.context.map(|c| c.0))
+}
+
+/// The `context` field: an object read into a context, or the kind of anything else.
+struct ContextField(Result<WireContext, &'static str>);
+
+impl<'de> de::Deserialize<'de> for ContextField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(FieldVisitor)
+    }
+}
+
+struct FieldVisitor;
+
+impl<'de> Visitor<'de> for FieldVisitor {
+    type Value = ContextField;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ContextField, A::Error> {
+        ContextVisitor.visit_map(map).map(|c| ContextField(Ok(c)))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<ContextField, E> {
+        Ok(ContextField(Err("a boolean")))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<ContextField, E> {
+        Ok(ContextField(Err("a number")))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<ContextField, E> {
+        Ok(ContextField(Err("a number")))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<ContextField, E> {
+        Ok(ContextField(Err("a number")))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<ContextField, E> {
+        Ok(ContextField(Err("a string")))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ContextField, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(ContextField(Err("an array")))
+    }
 }
 
 /// One attribute value: a scalar, or what is skipped (`null`, an object, an array), with its
@@ -171,16 +236,70 @@ impl<'de> Visitor<'de> for AttrVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Attr, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        while seq.next_element::<Skip>()?.is_some() {}
         Ok(Attr::Skipped("an array"))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attr, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
         Ok(Attr::Skipped("an object"))
+    }
+}
+
+/// A value read and dropped, as strictly as `serde_json::Value` reads it (serde's
+/// `IgnoredAny` lets through what `Value` refuses, such as a lone surrogate escape).
+struct Skip;
+
+impl<'de> de::Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SkipVisitor)
+    }
+}
+
+struct SkipVisitor;
+
+impl<'de> Visitor<'de> for SkipVisitor {
+    type Value = Skip;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
+        Ok(Skip)
     }
 }
 
 #[cfg(test)]
 #[path = "wire_tests.rs"]
-mod tests;
+pub(crate) mod tests;
