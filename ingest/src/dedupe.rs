@@ -37,13 +37,18 @@ impl IdHash {
     /// Fingerprints an id. Collisions (which would drop a genuine event) need about 2^64 ids,
     /// and the key keeps producers from crafting them.
     pub fn of(event_id: &str) -> Self {
+        Self::of_bytes(event_id.as_bytes())
+    }
+
+    /// [`IdHash::of`] the id's UTF-8 bytes.
+    pub fn of_bytes(event_id: &[u8]) -> Self {
         use std::hash::Hasher;
         // Random keys per process (ids are never persisted as hashes; they are rebuilt from
         // ClickHouse), the same in every thread.
         static KEY: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
         let key = KEY.get_or_init(rand::random);
         let mut hasher = siphasher::sip128::SipHasher13::new_with_key(key);
-        hasher.write(event_id.as_bytes());
+        hasher.write(event_id);
         let h = siphasher::sip128::Hasher128::finish128(&hasher);
         Self(h.h1, h.h2)
     }
