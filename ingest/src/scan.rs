@@ -88,13 +88,25 @@ const fn word(bytes: &[u8; 8]) -> u64 {
     u64::from_le_bytes(*bytes)
 }
 
-/// The field a key names and the length of the key, read from the first eight bytes after
-/// its opening quote and the few after them (the names ingest knows, closing quote included)
-/// without searching for the quote; `None` for other keys.
+/// The field a key names and the length of the key, read from the sixteen bytes after its
+/// opening quote (the names ingest knows and their closing quote, compared as two words
+/// without searching for the quote); `None` for other keys or near the end of the message.
 #[inline]
 fn known_key(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
-    let first = u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?);
-    let rest = |tail: &[u8]| bytes.get(at + 8..at + 8 + tail.len()) == Some(tail);
+    let chunk: &[u8; 16] = bytes.get(at..at + 16)?.try_into().ok()?;
+    let (head, tail) = chunk.split_at(8);
+    let first = u64::from_le_bytes(head.try_into().ok()?);
+    let second = u64::from_le_bytes(tail.try_into().ok()?);
+    // The key's bytes past the first eight, its closing quote, and how many they are.
+    const fn rest(tail: &[u8]) -> (u64, u64) {
+        let mut word = 0u64;
+        let mut i = 0;
+        while i < tail.len() {
+            word |= (tail[i] as u64) << (8 * i);
+            i += 1;
+        }
+        (word, u64::MAX >> (64 - 8 * tail.len()))
+    }
     const USER_ID_: u64 = word(b"user_id\"");
     const VARIANT_: u64 = word(b"variant\"");
     const EVENT_ID_: u64 = word(b"event_id");
@@ -104,19 +116,25 @@ fn known_key(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
     const EVENT_NA: u64 = word(b"event_na");
     const EVENT_VA: u64 = word(b"event_va");
     const EXPERIME: u64 = word(b"experime");
-    let (field, tail): (usize, &[u8]) = match first {
+    const QUOTE: (u64, u64) = rest(b"\"");
+    const P: (u64, u64) = rest(b"p\"");
+    const PE: (u64, u64) = rest(b"pe\"");
+    const ME: (u64, u64) = rest(b"me\"");
+    const LUE: (u64, u64) = rest(b"lue\"");
+    const NT_ID: (u64, u64) = rest(b"nt_id\"");
+    let (field, (expected, mask), len) = match first {
         USER_ID_ => return Some((USER_ID, 7)),
         VARIANT_ => return Some((VARIANT, 7)),
-        EVENT_ID_ => (EVENT_ID, b"\""),
-        METADATA_ => (METADATA, b"\""),
-        TIMESTAM => (TIMESTAMP, b"p\""),
-        EVENT_TY => (EVENT_TYPE, b"pe\""),
-        EVENT_NA => (EVENT_NAME, b"me\""),
-        EVENT_VA => (EVENT_VALUE, b"lue\""),
-        EXPERIME => (EXPERIMENT_ID, b"nt_id\""),
+        EVENT_ID_ => (EVENT_ID, QUOTE, 8),
+        METADATA_ => (METADATA, QUOTE, 8),
+        TIMESTAM => (TIMESTAMP, P, 9),
+        EVENT_TY => (EVENT_TYPE, PE, 10),
+        EVENT_NA => (EVENT_NAME, ME, 10),
+        EVENT_VA => (EVENT_VALUE, LUE, 11),
+        EXPERIME => (EXPERIMENT_ID, NT_ID, 13),
         _ => return None,
     };
-    rest(tail).then_some((field, 7 + tail.len()))
+    (second & mask == expected).then_some((field, len))
 }
 
 /// A byte range of the message's text: `(start, end)`.
@@ -140,41 +158,51 @@ impl Scanner<'_> {
         }
     }
 
+    /// The next byte that is not whitespace (one comparison when there is none).
     #[inline]
-    fn eat(&mut self, byte: u8) -> Option<()> {
-        (self.peek()? == byte).then(|| self.at += 1)
+    fn next(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        if b > b' ' {
+            return Some(b);
+        }
+        self.ws();
+        self.peek()
+    }
+
+    /// Moves past `byte`, which must be next after any whitespace.
+    #[inline]
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        (self.next()? == byte).then(|| self.at += 1)
     }
 
     /// A string without escapes, the cursor just past its opening quote: moves past its
     /// closing quote and returns its contents.
     #[inline]
     fn string(&mut self) -> Option<Span> {
-        let bytes = self.bytes;
         let start = self.at;
-        let mut i = start;
+        let rest = self.bytes.get(start..)?;
+        let mut chunks = rest.chunks_exact(8);
+        let mut len = 0;
         // Eight bytes at a time while none of them stops the scan (SWAR: a byte below 0x20,
         // a quote or a backslash sets its high bit in `stops`).
-        loop {
-            let Some(chunk) = bytes.get(i..i + 8) else {
-                while i < bytes.len() && !STOP[bytes[i] as usize] {
-                    i += 1;
-                }
-                break;
+        let end = loop {
+            let Some(chunk) = chunks.next() else {
+                let tail = chunks.remainder();
+                let n = tail.iter().take_while(|&&b| !STOP[b as usize]).count();
+                break len + n;
             };
-            let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-            let stop = stops(word);
+            let stop = stops(u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
             if stop != 0 {
                 // The lowest flagged byte is exact: the first stop byte.
-                i += (stop.trailing_zeros() / 8) as usize;
-                break;
+                break len + (stop.trailing_zeros() / 8) as usize;
             }
-            i += 8;
-        }
-        if bytes.get(i) != Some(&b'"') {
+            len += 8;
+        };
+        if rest.get(end) != Some(&b'"') {
             return None;
         }
-        self.at = i + 1;
-        Some((start, i))
+        self.at = start + end + 1;
+        Some((start, start + end))
     }
 
     fn digits(&mut self) -> usize {
@@ -220,25 +248,19 @@ impl Scanner<'_> {
     /// A flat object of strings (the cursor on `{`): appends its pairs in document order.
     fn pairs(&mut self, out: &mut Vec<(Span, Span)>) -> Option<()> {
         self.at += 1;
-        self.ws();
-        if self.eat(b'}').is_some() {
+        if self.next()? == b'}' {
+            self.at += 1;
             return Some(());
         }
         loop {
-            self.eat(b'"')?;
+            self.expect(b'"')?;
             let key = self.string()?;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
-            self.eat(b'"')?;
+            self.expect(b':')?;
+            self.expect(b'"')?;
             let value = self.string()?;
             out.push((key, value));
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.at += 1;
-                    self.ws();
-                }
+            match self.next()? {
+                b',' => self.at += 1,
                 b'}' => {
                     self.at += 1;
                     return Some(());
@@ -310,12 +332,12 @@ impl Scan {
         // Known fields met (a repeat is an error serde_json words), and the kinds of values.
         let (mut seen, mut strings, mut numbers) = (0u16, 0u16, 0u16);
         self.pairs.clear();
-        s.ws();
-        s.eat(b'{')?;
-        s.ws();
-        if s.eat(b'}').is_none() {
+        s.expect(b'{')?;
+        if s.next()? == b'}' {
+            s.at += 1;
+        } else {
             loop {
-                s.eat(b'"')?;
+                s.expect(b'"')?;
                 let field = match known_key(bytes, s.at) {
                     Some((field, len)) => {
                         s.at += len + 1;
@@ -326,9 +348,7 @@ impl Scan {
                         field_of(slice(bytes, key))
                     }
                 };
-                s.ws();
-                s.eat(b':')?;
-                s.ws();
+                s.expect(b':')?;
                 if field != OTHER {
                     let bit = 1u16 << field;
                     if seen & bit != 0 {
@@ -336,7 +356,7 @@ impl Scan {
                     }
                     seen |= bit;
                 }
-                match s.peek()? {
+                match s.next()? {
                     b'"' => {
                         s.at += 1;
                         let value = s.string()?;
@@ -362,12 +382,8 @@ impl Scan {
                     b'f' if field == OTHER => s.literal(b"false")?,
                     _ => return None,
                 }
-                s.ws();
-                match s.peek()? {
-                    b',' => {
-                        s.at += 1;
-                        s.ws();
-                    }
+                match s.next()? {
+                    b',' => s.at += 1,
                     b'}' => {
                         s.at += 1;
                         break;
