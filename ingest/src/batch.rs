@@ -227,13 +227,10 @@ impl Batch {
             metrics.redelivered.inc();
             return;
         }
-        let text = match text_of(msg.payload, &limits.validation) {
-            Ok(text) => text,
-            Err(rejection) => return self.refuse(msg, rejection, now, limits, metrics),
-        };
-        if self.scan.read(text, &limits.validation) {
+        let bytes = msg.payload.unwrap_or_default();
+        if bytes.len() <= limits.validation.max_bytes && self.scan.read(bytes, &limits.validation) {
             // The usual message: dedupe and encode straight from its bytes.
-            let id = IdHash::of_bytes(slice(text.as_bytes(), self.scan.event_id));
+            let id = IdHash::of_bytes(slice(bytes, self.scan.event_id));
             if self.remember(state, id, now, metrics) == Seen::Duplicate {
                 metrics.duplicates.inc();
                 return;
@@ -242,7 +239,7 @@ impl Batch {
             encode_scanned(
                 &mut rows.buf,
                 &self.scan,
-                text,
+                bytes,
                 msg.topic,
                 msg.partition,
                 msg.offset,
@@ -254,6 +251,10 @@ impl Batch {
             });
             return;
         }
+        let text = match text_of(msg.payload, &limits.validation) {
+            Ok(text) => text,
+            Err(rejection) => return self.refuse(msg, rejection, now, limits, metrics),
+        };
         match parse_text(text, &limits.validation) {
             Ok(event) => match self.remember(state, IdHash::of(&event.event_id), now, metrics) {
                 Seen::New | Seen::PossiblyForgotten => {

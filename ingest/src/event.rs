@@ -222,7 +222,7 @@ pub(crate) fn parse_with<'a>(
     let text = text_of(payload, rules)?;
     if fast {
         let mut scan = scan::Scan::default();
-        if scan.read(text, rules) {
+        if scan.read(text.as_bytes(), rules) {
             return Ok(scan.event(text));
         }
     }

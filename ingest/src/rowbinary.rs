@@ -144,7 +144,7 @@ impl Writer<'_> {
 pub(crate) fn encode_scanned(
     buf: &mut Vec<u8>,
     scan: &Scan,
-    text: &str,
+    text: &[u8],
     topic: &str,
     partition: i32,
     offset: i64,
@@ -160,7 +160,7 @@ pub(crate) fn encode_scanned(
         at: 0,
         fits: true,
     };
-    let bytes = text.as_bytes();
+    let bytes = text;
     w.span(bytes, scan.event_id);
     w.byte(scan.event_type as u8);
     w.span(bytes, scan.experiment_id);
@@ -196,9 +196,12 @@ pub(crate) fn encode_scanned(
     let (end, fits) = (start + w.at, w.fits);
     buf.truncate(end);
     if !fits {
-        // Not expected (the bound holds); the plain encoder is right whatever the sizes.
+        // Not expected (the bound holds); the plain encoder is right whatever the sizes. (A
+        // message the fast path read is valid UTF-8.)
         buf.truncate(start);
-        encode_event(buf, &scan.event(text), topic, partition, offset);
+        if let Ok(text) = std::str::from_utf8(text) {
+            encode_event(buf, &scan.event(text), topic, partition, offset);
+        }
     }
 }
 

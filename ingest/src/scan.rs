@@ -17,35 +17,32 @@ use crate::event::{
 };
 use crate::json::utc_rfc3339_ms;
 
-/// Bytes that end the fast scan of a string: the closing quote, an escape, or a control
-/// character (which JSON forbids unescaped: serde_json reports it).
+/// Bytes that end the fast scan of a string: the closing quote, an escape, a control
+/// character (which JSON forbids unescaped: serde_json reports it), or a byte of a multi-byte
+/// character (whose string is then checked for valid UTF-8).
 static STOP: [bool; 256] = {
     let mut t = [false; 256];
     let mut b = 0;
-    while b < 0x20 {
-        t[b] = true;
+    while b < 256 {
+        t[b] = b < 0x20 || b >= 0x80 || b == b'"' as usize || b == b'\\' as usize;
         b += 1;
     }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
     t
 };
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// High bit set in each byte of `word` that is zero (exact for the lowest such byte; higher
-/// ones may be false alarms, which do not matter: only the lowest is used).
-fn zero_bytes(word: u64) -> u64 {
-    word.wrapping_sub(ONES) & !word & HIGHS
-}
-
-/// Nonzero when a byte of `word` is a control character, `"` or `\`.
+/// The high bit set in the bytes of `word` that stop the fast scan of a string (see [`STOP`]):
+/// exact for the lowest one; higher ones may be false alarms (a borrow from a lower byte),
+/// which do not matter since only the lowest is used.
 fn stops(word: u64) -> u64 {
-    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
-    below_space
-        | zero_bytes(word ^ (ONES * u64::from(b'"')))
-        | zero_bytes(word ^ (ONES * u64::from(b'\\')))
+    // A byte below 0x20, or equal to `"` or `\` (once XORed away), wraps around when
+    // subtracted from; bytes from 0x80 up have their high bit set already.
+    let below_space = word.wrapping_sub(ONES * 0x20);
+    let quote = (word ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES);
+    let backslash = (word ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES);
+    (below_space | quote | backslash | word) & HIGHS
 }
 
 // The fields of an event, as indexes (bits in the masks of `Scan::read`).
@@ -183,8 +180,7 @@ impl Scanner<'_> {
         let rest = self.bytes.get(start..)?;
         let mut chunks = rest.chunks_exact(8);
         let mut len = 0;
-        // Eight bytes at a time while none of them stops the scan (SWAR: a byte below 0x20,
-        // a quote or a backslash sets its high bit in `stops`).
+        // Eight bytes at a time while none of them stops the scan (SWAR, see `stops`).
         let end = loop {
             let Some(chunk) = chunks.next() else {
                 let tail = chunks.remainder();
@@ -198,9 +194,28 @@ impl Scanner<'_> {
             }
             len += 8;
         };
-        if rest.get(end) != Some(&b'"') {
+        match rest.get(end)? {
+            b'"' => {
+                self.at = start + end + 1;
+                Some((start, start + end))
+            }
+            0x80.. => self.non_ascii_string(start),
+            _ => None,
+        }
+    }
+
+    /// [`Scanner::string`] of a string with a multi-byte character: its bytes must be valid
+    /// UTF-8 (then so is the whole message, all else in it being ASCII).
+    #[cold]
+    fn non_ascii_string(&mut self, start: usize) -> Option<Span> {
+        let rest = self.bytes.get(start..)?;
+        let end = rest
+            .iter()
+            .position(|&b| b < 0x20 || b == b'"' || b == b'\\')?;
+        if rest[end] != b'"' {
             return None;
         }
+        std::str::from_utf8(&rest[..end]).ok()?;
         self.at = start + end + 1;
         Some((start, start + end))
     }
@@ -318,11 +333,11 @@ pub(crate) fn slice(bytes: &[u8], span: Span) -> &[u8] {
 }
 
 impl Scan {
-    /// Reads `text` (a message as [`crate::event::text_of`] gives it) if it has the usual
-    /// shape and is a valid event under `rules`; `false` sends it down serde_json's path
-    /// (what is left in `self` then means nothing).
-    pub(crate) fn read(&mut self, text: &str, rules: &Validation) -> bool {
-        self.try_read(text.as_bytes(), rules).is_some()
+    /// Reads the message `bytes` if it has the usual shape and is a valid event under
+    /// `rules` (its size is not checked here); `false` sends it down serde_json's path (what
+    /// is left in `self` then means nothing). A message it reads is valid UTF-8.
+    pub(crate) fn read(&mut self, bytes: &[u8], rules: &Validation) -> bool {
+        self.try_read(bytes, rules).is_some()
     }
 
     fn try_read(&mut self, bytes: &[u8], rules: &Validation) -> Option<()> {

@@ -10,7 +10,7 @@ use crate::rowbinary::{encode_event, encode_scanned};
 /// The event the fast path reads from `text`, if it takes it.
 fn event<'a>(text: &'a str, rules: &Validation) -> Option<Event<'a>> {
     let mut scan = Scan::default();
-    scan.read(text, rules).then(|| scan.event(text))
+    scan.read(text.as_bytes(), rules).then(|| scan.event(text))
 }
 
 const SAMPLES: &[&str] = &[
@@ -42,9 +42,9 @@ fn same_with(text: &str, rules: &Validation) {
     assert_eq!(bits(&fast), bits(&slow), "{text:?}");
     // The row encoded straight from the message is the row of serde_json's event.
     let mut scan = Scan::default();
-    if scan.read(text, rules) {
+    if scan.read(text.as_bytes(), rules) {
         let (mut direct, mut plain) = (vec![7], vec![7]);
-        encode_scanned(&mut direct, &scan, text, "topic", 3, 42);
+        encode_scanned(&mut direct, &scan, text.as_bytes(), "topic", 3, 42);
         let slow = slow.expect("the fast path took a valid event");
         encode_event(&mut plain, &slow, "topic", 3, 42);
         assert_eq!(direct, plain, "{text:?}");
@@ -319,4 +319,49 @@ fn random_messages_get_the_same_outcome_on_both_paths() {
             "{code}: {outcomes:?}"
         );
     }
+}
+
+/// Random bytes (invalid UTF-8 among them) put into valid messages: whatever the fast path
+/// reads is valid UTF-8 and reads the same on serde_json's path, so reading the bytes before
+/// checking their UTF-8 (as the batch does) changes nothing.
+#[test]
+fn the_fast_path_reads_only_valid_utf8() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+    let (mut fast, mut non_ascii) = (0, 0);
+    for round in 0..60_000 {
+        let mut bytes = SAMPLES[round % (SAMPLES.len() - 1)].as_bytes().to_vec();
+        // Into a string (after an opening quote and a few of its bytes), mostly.
+        let quotes: Vec<usize> = (0..bytes.len()).filter(|&i| bytes[i] == b'"').collect();
+        for _ in 0..rng.random_range(1..3) {
+            let at = if rng.random_bool(0.9) {
+                (quotes[rng.random_range(0..quotes.len())] + rng.random_range(1..4))
+                    .min(bytes.len())
+            } else {
+                rng.random_range(0..=bytes.len())
+            };
+            let insert: &[u8] = match rng.random_range(0..6) {
+                0 => "é".as_bytes(),
+                1 => "€".as_bytes(),
+                2 => "😀".as_bytes(),
+                3 => &[0xc3],
+                4 => &[0xe2, 0x82],
+                _ => &[0xff],
+            };
+            if rng.random_bool(0.8) {
+                bytes.splice(at..at, insert.iter().copied());
+            } else if at < bytes.len() {
+                bytes[at] = insert[0];
+            }
+        }
+        let mut scan = Scan::default();
+        if !scan.read(&bytes, &Validation::default()) {
+            continue;
+        }
+        fast += 1;
+        let text = std::str::from_utf8(&bytes)
+            .unwrap_or_else(|e| panic!("{bytes:?} is not UTF-8 ({e}) but was read"));
+        non_ascii += usize::from(!text.is_ascii());
+        same(text);
+    }
+    assert!(fast > 3_000 && non_ascii > 2_500, "{fast} {non_ascii}");
 }
