@@ -42,14 +42,12 @@ impl IdHash {
 
     /// [`IdHash::of`] the id's UTF-8 bytes.
     pub fn of_bytes(event_id: &[u8]) -> Self {
-        use std::hash::Hasher;
-        // Random keys per process (ids are never persisted as hashes; they are rebuilt from
+        use siphasher::sip128::SipHasher13;
+        // A random key per process (ids are never persisted as hashes; they are rebuilt from
         // ClickHouse), the same in every thread.
-        static KEY: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
-        let key = KEY.get_or_init(rand::random);
-        let mut hasher = siphasher::sip128::SipHasher13::new_with_key(key);
-        hasher.write(event_id);
-        let h = siphasher::sip128::Hasher128::finish128(&hasher);
+        static HASHER: std::sync::OnceLock<SipHasher13> = std::sync::OnceLock::new();
+        let hasher = HASHER.get_or_init(|| SipHasher13::new_with_key(&rand::random()));
+        let h = hasher.hash(event_id);
         Self(h.h1, h.h2)
     }
 

@@ -284,13 +284,15 @@ pub(crate) fn utc_rfc3339_ms(b: &[u8]) -> Option<i64> {
     if b[n - 1] != b'Z' {
         return None;
     }
-    let num = |from: usize, to: usize| -> Option<i64> {
-        b[from..to].iter().try_fold(0i64, |acc, d| {
-            d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0'))
-        })
+    // Digits read one by one at fixed places (no loop: this runs for most messages).
+    let digit = |i: usize| -> Option<i64> {
+        let d = b.get(i)?.wrapping_sub(b'0');
+        (d < 10).then_some(i64::from(d))
     };
-    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    let two = |i: usize| -> Option<i64> { Some(digit(i)? * 10 + digit(i + 1)?) };
+    let year = two(0)? * 100 + two(2)?;
+    let (month, day) = (two(5)?, two(8)?);
+    let (hour, minute, second) = (two(11)?, two(14)?, two(17)?);
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     let month_days = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -305,6 +307,7 @@ pub(crate) fn utc_rfc3339_ms(b: &[u8]) -> Option<i64> {
     }
     let millis = match n {
         20 => 0,
+        24 if b[19] == b'.' => digit(20)? * 100 + two(21)?,
         _ if b[19] == b'.' && (22..=30).contains(&n) => {
             let digits = &b[20..n - 1];
             let mut ms = 0;

@@ -11,6 +11,7 @@
 //! same values. Tests compare both paths on valid, invalid, mutated and random messages.
 
 use std::borrow::Cow;
+use std::cmp::Ordering;
 
 use crate::event::{
     Event, EventType, Validation, MAX_EVENT_ID_CHARS, MAX_ID_CHARS, MAX_TIMESTAMP_MS,
@@ -86,15 +87,16 @@ const fn word(bytes: &[u8; 8]) -> u64 {
 }
 
 /// The field a key names and the length of the key, read from the sixteen bytes after its
-/// opening quote (the names ingest knows and their closing quote, compared as two words
-/// without searching for the quote); `None` for other keys or near the end of the message.
+/// opening quote: the names ingest knows followed by `":` (compared as two words, without
+/// searching for the quote); `None` for other keys, whitespace before the colon, or near the
+/// end of the message.
 #[inline]
 fn known_key(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
     let chunk: &[u8; 16] = bytes.get(at..at + 16)?.try_into().ok()?;
     let (head, tail) = chunk.split_at(8);
     let first = u64::from_le_bytes(head.try_into().ok()?);
     let second = u64::from_le_bytes(tail.try_into().ok()?);
-    // The key's bytes past the first eight, its closing quote, and how many they are.
+    // The key's bytes past the first eight, then `":`, as a word and a mask.
     const fn rest(tail: &[u8]) -> (u64, u64) {
         let mut word = 0u64;
         let mut i = 0;
@@ -106,24 +108,25 @@ fn known_key(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
     }
     const USER_ID_: u64 = word(b"user_id\"");
     const VARIANT_: u64 = word(b"variant\"");
-    const EVENT_ID_: u64 = word(b"event_id");
-    const METADATA_: u64 = word(b"metadata");
+    const EVENT_ID: u64 = word(b"event_id");
+    const METADATA: u64 = word(b"metadata");
     const TIMESTAM: u64 = word(b"timestam");
     const EVENT_TY: u64 = word(b"event_ty");
     const EVENT_NA: u64 = word(b"event_na");
     const EVENT_VA: u64 = word(b"event_va");
     const EXPERIME: u64 = word(b"experime");
-    const QUOTE: (u64, u64) = rest(b"\"");
-    const P: (u64, u64) = rest(b"p\"");
-    const PE: (u64, u64) = rest(b"pe\"");
-    const ME: (u64, u64) = rest(b"me\"");
-    const LUE: (u64, u64) = rest(b"lue\"");
-    const NT_ID: (u64, u64) = rest(b"nt_id\"");
+    const COLON: (u64, u64) = rest(b":");
+    const QUOTE: (u64, u64) = rest(b"\":");
+    const P: (u64, u64) = rest(b"p\":");
+    const PE: (u64, u64) = rest(b"pe\":");
+    const ME: (u64, u64) = rest(b"me\":");
+    const LUE: (u64, u64) = rest(b"lue\":");
+    const NT_ID: (u64, u64) = rest(b"nt_id\":");
     let (field, (expected, mask), len) = match first {
-        USER_ID_ => return Some((USER_ID, 7)),
-        VARIANT_ => return Some((VARIANT, 7)),
-        EVENT_ID_ => (EVENT_ID, QUOTE, 8),
-        METADATA_ => (METADATA, QUOTE, 8),
+        USER_ID_ => (self::USER_ID, COLON, 7),
+        VARIANT_ => (self::VARIANT, COLON, 7),
+        EVENT_ID => (self::EVENT_ID, QUOTE, 8),
+        METADATA => (self::METADATA, QUOTE, 8),
         TIMESTAM => (TIMESTAMP, P, 9),
         EVENT_TY => (EVENT_TYPE, PE, 10),
         EVENT_NA => (EVENT_NAME, ME, 10),
@@ -355,15 +358,16 @@ impl Scan {
                 s.expect(b'"')?;
                 let field = match known_key(bytes, s.at) {
                     Some((field, len)) => {
-                        s.at += len + 1;
+                        // Past the key, its closing quote and the colon.
+                        s.at += len + 2;
                         field
                     }
                     None => {
                         let key = s.string()?;
+                        s.expect(b':')?;
                         field_of(slice(bytes, key))
                     }
                 };
-                s.expect(b':')?;
                 if field != OTHER {
                     let bit = 1u16 << field;
                     if seen & bit != 0 {
@@ -470,21 +474,20 @@ impl Scan {
             return None;
         }
         self.timestamp_ms = ms;
-        // Metadata sorted by key (insertion sort: a handful of pairs, often in order); a
-        // repeated key is an error serde_json's path words.
+        // Metadata sorted by key (insertion sort: a handful of pairs, often in order). A key
+        // that repeats meets its twin on its way down; that is an error serde_json's path
+        // words.
         let pairs = &mut self.pairs[..];
         for i in 1..pairs.len() {
             let mut j = i;
-            while j > 0 && slice(bytes, pairs[j].0) < slice(bytes, pairs[j - 1].0) {
-                pairs.swap(j, j - 1);
+            while j > 0 {
+                match slice(bytes, pairs[j].0).cmp(slice(bytes, pairs[j - 1].0)) {
+                    Ordering::Less => pairs.swap(j, j - 1),
+                    Ordering::Equal => return None,
+                    Ordering::Greater => break,
+                }
                 j -= 1;
             }
-        }
-        if pairs
-            .windows(2)
-            .any(|w| slice(bytes, w[0].0) == slice(bytes, w[1].0))
-        {
-            return None;
         }
         Some(())
     }
