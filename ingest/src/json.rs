@@ -277,22 +277,30 @@ pub(crate) fn timestamp(raw: Option<&str>, min_ms: i64) -> Result<i64, Rejection
 /// without chrono's general parser; `None` for anything else (chrono then reads it or says
 /// why not). Tests check it against chrono.
 pub(crate) fn utc_rfc3339_ms(b: &[u8]) -> Option<i64> {
-    let n = b.len();
-    if n < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+    Some(rfc3339_days(b)? * 86_400_000 + rfc3339_time_ms(b)?)
+}
+
+/// The digit at `i` of `b`.
+#[inline]
+fn digit(b: &[u8], i: usize) -> Option<i64> {
+    let d = b.get(i)?.wrapping_sub(b'0');
+    (d < 10).then_some(i64::from(d))
+}
+
+/// The two digits at `i` of `b`.
+#[inline]
+fn two(b: &[u8], i: usize) -> Option<i64> {
+    Some(digit(b, i)? * 10 + digit(b, i + 1)?)
+}
+
+/// Days from 1970-01-01 of the date `YYYY-MM-DD` that `b` starts with (the date part of
+/// [`utc_rfc3339_ms`]).
+pub(crate) fn rfc3339_days(b: &[u8]) -> Option<i64> {
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
         return None;
     }
-    if b[n - 1] != b'Z' {
-        return None;
-    }
-    // Digits read one by one at fixed places (no loop: this runs for most messages).
-    let digit = |i: usize| -> Option<i64> {
-        let d = b.get(i)?.wrapping_sub(b'0');
-        (d < 10).then_some(i64::from(d))
-    };
-    let two = |i: usize| -> Option<i64> { Some(digit(i)? * 10 + digit(i + 1)?) };
-    let year = two(0)? * 100 + two(2)?;
-    let (month, day) = (two(5)?, two(8)?);
-    let (hour, minute, second) = (two(11)?, two(14)?, two(17)?);
+    let year = two(b, 0)? * 100 + two(b, 2)?;
+    let (month, day) = (two(b, 5)?, two(b, 8)?);
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     let month_days = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -301,13 +309,34 @@ pub(crate) fn utc_rfc3339_ms(b: &[u8]) -> Option<i64> {
         2 => 28,
         _ => return None,
     };
+    if day < 1 || day > month_days {
+        return None;
+    }
+    // The proleptic Gregorian calendar (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// Milliseconds into the day of `THH:MM:SS[.f…]Z` after the date in `b` (the time part of
+/// [`utc_rfc3339_ms`]).
+pub(crate) fn rfc3339_time_ms(b: &[u8]) -> Option<i64> {
+    let n = b.len();
+    if n < 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[n - 1] != b'Z' {
+        return None;
+    }
+    let (hour, minute, second) = (two(b, 11)?, two(b, 14)?, two(b, 17)?);
     // A leap second (60) is left to chrono.
-    if day < 1 || day > month_days || hour > 23 || minute > 59 || second > 59 {
+    if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
     let millis = match n {
         20 => 0,
-        24 if b[19] == b'.' => digit(20)? * 100 + two(21)?,
+        24 if b[19] == b'.' => digit(b, 20)? * 100 + two(b, 21)?,
         _ if b[19] == b'.' && (22..=30).contains(&n) => {
             let digits = &b[20..n - 1];
             let mut ms = 0;
@@ -323,15 +352,7 @@ pub(crate) fn utc_rfc3339_ms(b: &[u8]) -> Option<i64> {
         }
         _ => return None,
     };
-    // Days from 1970-01-01 of the proleptic Gregorian date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis)
+    Some((hour * 60 + minute) * 60_000 + second * 1000 + millis)
 }
 
 fn shorten(text: &str) -> String {

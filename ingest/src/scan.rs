@@ -16,7 +16,7 @@ use std::cmp::Ordering;
 use crate::event::{
     Event, EventType, Validation, MAX_EVENT_ID_CHARS, MAX_ID_CHARS, MAX_TIMESTAMP_MS,
 };
-use crate::json::utc_rfc3339_ms;
+use crate::json::{rfc3339_days, rfc3339_time_ms};
 
 /// Bytes that end the fast scan of a string: the closing quote, an escape, a control
 /// character (which JSON forbids unescaped: serde_json reports it), or a byte of a multi-byte
@@ -311,6 +311,9 @@ pub(crate) struct Scan {
     pub timestamp_ms: i64,
     /// `metadata` (key, value) pairs, sorted by key, keys unique.
     pub pairs: Vec<(Span, Span)>,
+    /// The date of the last RFC 3339 timestamp read and its days since 1970-01-01 (messages
+    /// in a row mostly share it).
+    last_date: ([u8; 10], i64),
 }
 
 impl Default for Scan {
@@ -325,6 +328,7 @@ impl Default for Scan {
             event_value: None,
             timestamp_ms: 0,
             pairs: Vec::new(),
+            last_date: (*b"1970-01-01", 0),
         }
     }
 }
@@ -464,7 +468,13 @@ impl Scan {
         };
         let timestamp = slice(bytes, values[TIMESTAMP]);
         let ms = if strings & 1 << TIMESTAMP != 0 {
-            utc_rfc3339_ms(timestamp)?
+            let date = timestamp
+                .get(..10)
+                .and_then(|d| <&[u8; 10]>::try_from(d).ok())?;
+            if *date != self.last_date.0 {
+                self.last_date = (*date, rfc3339_days(date)?);
+            }
+            self.last_date.1 * 86_400_000 + rfc3339_time_ms(timestamp)?
         } else if numbers & 1 << TIMESTAMP != 0 {
             epoch_ms(timestamp)?
         } else {

@@ -365,3 +365,40 @@ fn the_fast_path_reads_only_valid_utf8() {
     }
     assert!(fast > 3_000 && non_ascii > 2_500, "{fast} {non_ascii}");
 }
+
+/// One `Scan` reused for many messages (as the batch does) reads every timestamp like
+/// serde_json's path, also when consecutive messages share a date (the date is then not read
+/// again) or a broken one.
+#[test]
+fn a_reused_scan_reads_timestamps_like_a_new_one() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3339);
+    let dates = [
+        "2026-11-02",
+        "2024-02-29",
+        "2023-02-29",
+        "2026-13-01",
+        "1999-12-31",
+        "2026-11-0x",
+    ];
+    let mut scan = Scan::default();
+    let mut read = 0;
+    for _ in 0..20_000 {
+        let date = dates[rng.random_range(0..dates.len())];
+        let time = [
+            "10:00:00.250",
+            "23:59:59",
+            "24:00:00",
+            "00:00:00.1",
+            "12:00:60",
+        ][rng.random_range(0..5)];
+        let text = format!(
+            r#"{{"event_id":"e","event_type":"conversion","event_name":"p","user_id":"u","timestamp":"{date}T{time}Z"}}"#
+        );
+        let slow = parse_with(Some(text.as_bytes()), &Validation::default(), false);
+        if scan.read(text.as_bytes(), &Validation::default()) {
+            read += 1;
+            assert_eq!(Ok(scan.event(&text)), slow, "{text}");
+        }
+    }
+    assert!(read > 3_000, "{read}");
+}
