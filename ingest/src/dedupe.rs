@@ -291,6 +291,14 @@ impl DedupeSet {
     /// Starts a new time slice if `now` is past the newest one. Ids loaded with an older time
     /// than the newest slice (a rebuild reads them in time order) join the newest slice.
     fn open_slice(&mut self, now: i64) {
+        if self
+            .slices
+            .back()
+            .is_some_and(|s| (s.start..s.start + self.slice_secs).contains(&now))
+        {
+            // Within the newest slice (nearly always): no division.
+            return;
+        }
         let start = now - now.rem_euclid(self.slice_secs);
         if self.slices.back().is_none_or(|s| s.start < start) {
             let first = self.head + self.queue.len() as u64;
