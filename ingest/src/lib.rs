@@ -10,8 +10,8 @@
 //! # Layout
 //! - [`config`]: the `[kafka]` and `[ingest]` configuration sections.
 //! - [`event`]: the event format and its validation (`scan` reads and checks the usual
-//!   messages in one pass, where each string is; anything else is parsed by serde_json and
-//!   `json` reads its fields, with the exact error).
+//!   messages in one pass, where each string is, `scan_lex.rs` reading the bytes; anything
+//!   else is parsed by serde_json and `json` reads its fields, with the exact error).
 //! - [`rowbinary`]: encoding accepted events straight into RowBinary (from the message's
 //!   bytes for what `scan` read).
 //! - [`batch`]: the per-message work (validate, dedupe, encode) and what a batch holds.
