@@ -207,6 +207,7 @@ impl Scanner<'_> {
         Some((start, start + end))
     }
 
+    #[inline]
     fn digits(&mut self) -> usize {
         let start = self.at;
         while let Some(b'0'..=b'9') = self.peek() {
@@ -216,6 +217,7 @@ impl Scanner<'_> {
     }
 
     /// A JSON number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    #[inline]
     pub fn number(&mut self) -> Option<Span> {
         let start = self.at;
         if self.peek() == Some(b'-') {
@@ -242,12 +244,14 @@ impl Scanner<'_> {
         Some((start, self.at))
     }
 
+    #[inline]
     pub fn literal(&mut self, word: &[u8]) -> Option<()> {
         let end = self.at + word.len();
         (self.bytes.get(self.at..end)? == word).then(|| self.at = end)
     }
 
     /// A flat object of strings (the cursor on `{`): appends its pairs in document order.
+    #[inline]
     pub fn pairs(&mut self, out: &mut Vec<(Span, Span)>) -> Option<()> {
         self.at += 1;
         if self.next()? == b'}' {
