@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::dedupe::{IdHash, Seen};
-use crate::event::{parse, Validation};
+use crate::event::{parse_text, text_of, Rejection, Validation};
 use crate::metrics::Metrics;
-use crate::rowbinary::encode_event;
+use crate::rowbinary::{encode_event, encode_scanned};
+use crate::scan::{slice, Scan};
 use crate::sink::QuarantineRow;
 use crate::state::PartitionState;
 
@@ -103,6 +104,8 @@ pub struct Batch {
     pub started: Option<Instant>,
     /// The slot of the partition of the last message (messages come in runs per partition).
     last_slot: usize,
+    /// The fast path's reading of the current message (reused, see [`Scan`]).
+    scan: Scan,
 }
 
 /// One Kafka message.
@@ -224,7 +227,35 @@ impl Batch {
             metrics.redelivered.inc();
             return;
         }
-        match parse(msg.payload, &limits.validation) {
+        let bytes = msg.payload.unwrap_or_default();
+        if bytes.len() <= limits.validation.max_bytes && self.scan.read(bytes, &limits.validation) {
+            // The usual message: dedupe and encode straight from its bytes.
+            let id = IdHash::of_bytes(slice(bytes, self.scan.event_id));
+            if self.remember(state, id, now, metrics) == Seen::Duplicate {
+                metrics.duplicates.inc();
+                return;
+            }
+            let rows = &mut self.events;
+            encode_scanned(
+                &mut rows.buf,
+                &self.scan,
+                bytes,
+                msg.topic,
+                msg.partition,
+                msg.offset,
+            );
+            rows.rows.push(RowMeta {
+                end: rows.buf.len(),
+                slot,
+                offset: msg.offset,
+            });
+            return;
+        }
+        let text = match text_of(msg.payload, &limits.validation) {
+            Ok(text) => text,
+            Err(rejection) => return self.refuse(msg, rejection, now, limits, metrics),
+        };
+        match parse_text(text, &limits.validation) {
             Ok(event) => match self.remember(state, IdHash::of(&event.event_id), now, metrics) {
                 Seen::New | Seen::PossiblyForgotten => {
                     let rows = &mut self.events;
@@ -237,23 +268,33 @@ impl Batch {
                 }
                 Seen::Duplicate => metrics.duplicates.inc(),
             },
-            Err(rejection) => {
-                metrics.reject(rejection.code);
-                let raw = msg.payload.unwrap_or_default();
-                let cut = raw.len().min(limits.quarantine_raw_bytes);
-                self.quarantine.push(QuarantineRow {
-                    received_at: u32::try_from(now).unwrap_or(u32::MAX),
-                    kafka_topic: msg.topic.to_owned(),
-                    kafka_partition: msg.partition,
-                    kafka_offset: msg.offset,
-                    reason: rejection.code.to_owned(),
-                    detail: rejection.detail,
-                    raw: raw[..cut].to_vec(),
-                    raw_length: raw.len() as u64,
-                    truncated: u8::from(cut < raw.len()),
-                });
-            }
+            Err(rejection) => self.refuse(msg, rejection, now, limits, metrics),
         }
+    }
+
+    /// Queues a refused message for quarantine.
+    fn refuse(
+        &mut self,
+        msg: Message<'_>,
+        rejection: Rejection,
+        now: i64,
+        limits: Limits,
+        metrics: &Metrics,
+    ) {
+        metrics.reject(rejection.code);
+        let raw = msg.payload.unwrap_or_default();
+        let cut = raw.len().min(limits.quarantine_raw_bytes);
+        self.quarantine.push(QuarantineRow {
+            received_at: u32::try_from(now).unwrap_or(u32::MAX),
+            kafka_topic: msg.topic.to_owned(),
+            kafka_partition: msg.partition,
+            kafka_offset: msg.offset,
+            reason: rejection.code.to_owned(),
+            detail: rejection.detail,
+            raw: raw[..cut].to_vec(),
+            raw_length: raw.len() as u64,
+            truncated: u8::from(cut < raw.len()),
+        });
     }
 }
 

@@ -37,14 +37,17 @@ impl IdHash {
     /// Fingerprints an id. Collisions (which would drop a genuine event) need about 2^64 ids,
     /// and the key keeps producers from crafting them.
     pub fn of(event_id: &str) -> Self {
-        use std::hash::Hasher;
-        // Random keys per process (ids are never persisted as hashes; they are rebuilt from
+        Self::of_bytes(event_id.as_bytes())
+    }
+
+    /// [`IdHash::of`] the id's UTF-8 bytes.
+    pub fn of_bytes(event_id: &[u8]) -> Self {
+        use siphasher::sip128::SipHasher13;
+        // A random key per process (ids are never persisted as hashes; they are rebuilt from
         // ClickHouse), the same in every thread.
-        static KEY: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
-        let key = KEY.get_or_init(rand::random);
-        let mut hasher = siphasher::sip128::SipHasher13::new_with_key(key);
-        hasher.write(event_id.as_bytes());
-        let h = siphasher::sip128::Hasher128::finish128(&hasher);
+        static HASHER: std::sync::OnceLock<SipHasher13> = std::sync::OnceLock::new();
+        let hasher = HASHER.get_or_init(|| SipHasher13::new_with_key(&rand::random()));
+        let h = hasher.hash(event_id);
         Self(h.h1, h.h2)
     }
 
@@ -288,6 +291,14 @@ impl DedupeSet {
     /// Starts a new time slice if `now` is past the newest one. Ids loaded with an older time
     /// than the newest slice (a rebuild reads them in time order) join the newest slice.
     fn open_slice(&mut self, now: i64) {
+        if self
+            .slices
+            .back()
+            .is_some_and(|s| (s.start..s.start + self.slice_secs).contains(&now))
+        {
+            // Within the newest slice (nearly always): no division.
+            return;
+        }
         let start = now - now.rem_euclid(self.slice_secs);
         if self.slices.back().is_none_or(|s| s.start < start) {
             let first = self.head + self.queue.len() as u64;

@@ -16,10 +16,12 @@
 //! Unknown fields are ignored; `null` counts as absent. A key that appears twice (at the top
 //! level or in `metadata`) makes the message invalid JSON for ingest, whichever value is last.
 //!
-//! The message is parsed once: the top level is split into raw field values (serde_json checks
-//! the whole document), and each field is then read from its raw text. A string without
-//! escapes is borrowed from the message as is; only strings with escapes are decoded into a
-//! new `String`.
+//! A message of the usual shape (no escapes, no nesting, valid fields) is read in one pass by
+//! the fast path ([`crate::scan`]), which borrows every string from the message. Anything else
+//! is parsed once by serde_json: the top level is split into raw field values (serde_json
+//! checks the whole document), and each field is then read from its raw text, with the exact
+//! error when it is invalid. A string without escapes is borrowed from the message as is; only
+//! strings with escapes are decoded into a new `String`.
 
 use std::borrow::Cow;
 
@@ -28,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::json;
-use crate::scan::{self, Fields, Metadata};
+use crate::scan;
 
 /// Longest `event_id` in characters.
 pub const MAX_EVENT_ID_CHARS: usize = 128;
@@ -201,22 +203,9 @@ struct Wire<'a> {
     timestamp: Option<&'a RawValue>,
 }
 
-impl<'a> Wire<'a> {
-    fn fields(self) -> Fields<'a> {
-        let raw = |v: Option<&'a RawValue>| v.map(RawValue::get).filter(|t| *t != "null");
-        Fields {
-            event_id: raw(self.event_id),
-            event_type: raw(self.event_type),
-            experiment_id: raw(self.experiment_id),
-            variant: raw(self.variant),
-            user_id: raw(self.user_id),
-            event_name: raw(self.event_name),
-            event_value: raw(self.event_value),
-            timestamp: raw(self.timestamp),
-            metadata: raw(self.metadata).map_or(Metadata::Absent, Metadata::Raw),
-            plain: false,
-        }
-    }
+/// The raw JSON text of a field (`None`: absent or `null`).
+fn raw(value: Option<&RawValue>) -> Option<&str> {
+    value.map(RawValue::get).filter(|t| *t != "null")
 }
 
 /// Parses and validates one message.
@@ -224,12 +213,28 @@ pub fn parse<'a>(payload: Option<&'a [u8]>, rules: &Validation) -> Result<Event<
     parse_with(payload, rules, true)
 }
 
-/// [`parse`], optionally without the fast scan (tests compare both paths).
+/// [`parse`], optionally without the fast path (tests compare both paths).
 pub(crate) fn parse_with<'a>(
     payload: Option<&'a [u8]>,
     rules: &Validation,
     fast: bool,
 ) -> Result<Event<'a>, Rejection> {
+    let text = text_of(payload, rules)?;
+    if fast {
+        let mut scan = scan::Scan::default();
+        if scan.read(text.as_bytes(), rules) {
+            return Ok(scan.event(text));
+        }
+    }
+    parse_text(text, rules)
+}
+
+/// The text of a message, or why it is refused before its JSON is read: empty, too large,
+/// not UTF-8, or not an object.
+pub(crate) fn text_of<'a>(
+    payload: Option<&'a [u8]>,
+    rules: &Validation,
+) -> Result<&'a str, Rejection> {
     let max_bytes = rules.max_bytes;
     let bytes = payload.unwrap_or_default();
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -251,15 +256,16 @@ pub(crate) fn parse_with<'a>(
             Err(e) => Rejection::new("invalid_json", format!("message is not valid JSON: {e}")),
         });
     }
-    let wire = match scan::scan(text).filter(|_| fast) {
-        Some(fields) => fields,
-        None => serde_json::from_str::<Wire<'_>>(text)
-            .map_err(|e| Rejection::new("invalid_json", format!("message is not valid JSON: {e}")))?
-            .fields(),
-    };
-    let plain = wire.plain;
-    let event_id = json::required_string("event_id", wire.event_id, MAX_EVENT_ID_CHARS, plain)?;
-    let event_type = match &*json::required_string("event_type", wire.event_type, 16, plain)? {
+    Ok(text)
+}
+
+/// Parses and validates the text of a message (as [`text_of`] gives it) with serde_json:
+/// any message, with the exact reason when it is refused.
+pub(crate) fn parse_text<'a>(text: &'a str, rules: &Validation) -> Result<Event<'a>, Rejection> {
+    let wire = serde_json::from_str::<Wire<'_>>(text)
+        .map_err(|e| Rejection::new("invalid_json", format!("message is not valid JSON: {e}")))?;
+    let event_id = json::required_string("event_id", raw(wire.event_id), MAX_EVENT_ID_CHARS)?;
+    let event_type = match &*json::required_string("event_type", raw(wire.event_type), 16)? {
         "exposure" => EventType::Exposure,
         "conversion" => EventType::Conversion,
         other => {
@@ -269,23 +275,22 @@ pub(crate) fn parse_with<'a>(
             ))
         }
     };
-    let user_id = json::required_string("user_id", wire.user_id, MAX_ID_CHARS, plain)?;
+    let user_id = json::required_string("user_id", raw(wire.user_id), MAX_ID_CHARS)?;
     let (experiment_id, variant, event_name) = match event_type {
         EventType::Exposure => (
-            json::required_string("experiment_id", wire.experiment_id, MAX_ID_CHARS, plain)?,
-            json::required_string("variant", wire.variant, MAX_ID_CHARS, plain)?,
-            json::optional_string("event_name", wire.event_name, MAX_ID_CHARS, plain)?
+            json::required_string("experiment_id", raw(wire.experiment_id), MAX_ID_CHARS)?,
+            json::required_string("variant", raw(wire.variant), MAX_ID_CHARS)?,
+            json::optional_string("event_name", raw(wire.event_name), MAX_ID_CHARS)?
                 .unwrap_or(Cow::Borrowed("exposure")),
         ),
         EventType::Conversion => (
-            json::optional_string("experiment_id", wire.experiment_id, MAX_ID_CHARS, plain)?
+            json::optional_string("experiment_id", raw(wire.experiment_id), MAX_ID_CHARS)?
                 .unwrap_or_default(),
-            json::optional_string("variant", wire.variant, MAX_ID_CHARS, plain)?
-                .unwrap_or_default(),
-            json::required_string("event_name", wire.event_name, MAX_ID_CHARS, plain)?,
+            json::optional_string("variant", raw(wire.variant), MAX_ID_CHARS)?.unwrap_or_default(),
+            json::required_string("event_name", raw(wire.event_name), MAX_ID_CHARS)?,
         ),
     };
-    let event_value = json::optional_number("event_value", wire.event_value)?;
+    let event_value = json::optional_number("event_value", raw(wire.event_value))?;
     if let Some(v) = event_value.filter(|v| v.abs() > rules.max_abs_value) {
         return Err(Rejection::new(
             "invalid_field",
@@ -295,8 +300,8 @@ pub(crate) fn parse_with<'a>(
             ),
         ));
     }
-    let metadata = json::metadata(wire.metadata)?;
-    let timestamp_ms = json::timestamp(wire.timestamp, rules.min_timestamp_ms, plain)?;
+    let metadata = json::metadata(raw(wire.metadata))?;
+    let timestamp_ms = json::timestamp(raw(wire.timestamp), rules.min_timestamp_ms)?;
 
     Ok(Event {
         event_id,

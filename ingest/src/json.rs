@@ -12,7 +12,6 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::event::{Rejection, MAX_TIMESTAMP_MS};
-use crate::scan::Metadata as RawMetadata;
 
 /// RFC 3339 text of epoch milliseconds (for messages).
 fn rfc3339(ms: i64) -> String {
@@ -27,10 +26,9 @@ fn present(raw: Option<&str>) -> Option<&str> {
 }
 
 /// The text of a JSON string value, or why it is not one (`None`: not a string at all).
-/// `plain`: the scan found no escapes.
-fn string_of(text: &str, plain: bool) -> Option<Result<Cow<'_, str>, String>> {
+fn string_of(text: &str) -> Option<Result<Cow<'_, str>, String>> {
     let inner = text.strip_prefix('"')?.strip_suffix('"')?;
-    if plain || !inner.as_bytes().contains(&b'\\') {
+    if !inner.as_bytes().contains(&b'\\') {
         // serde_json has checked the string (no control characters, closed quotes).
         return Some(Ok(Cow::Borrowed(inner)));
     }
@@ -62,9 +60,8 @@ pub(crate) fn required_string<'a>(
     field: &str,
     raw: Option<&'a str>,
     max_chars: usize,
-    plain: bool,
 ) -> Result<Cow<'a, str>, Rejection> {
-    optional_string(field, raw, max_chars, plain)?
+    optional_string(field, raw, max_chars)?
         .ok_or_else(|| Rejection::new("missing_field", format!("missing field `{field}`")))
 }
 
@@ -72,12 +69,11 @@ pub(crate) fn optional_string<'a>(
     field: &str,
     raw: Option<&'a str>,
     max_chars: usize,
-    plain: bool,
 ) -> Result<Option<Cow<'a, str>>, Rejection> {
     let Some(raw) = present(raw) else {
         return Ok(None);
     };
-    let value = match string_of(raw, plain) {
+    let value = match string_of(raw) {
         Some(Ok(value)) => value,
         Some(Err(why)) => return Err(invalid_escape(field, &why)),
         None => {
@@ -124,16 +120,10 @@ pub(crate) fn optional_number(field: &str, raw: Option<&str>) -> Result<Option<f
 /// Metadata pairs sorted by key (keys are unique).
 pub(crate) type Metadata<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 
-pub(crate) fn metadata(raw: RawMetadata<'_>) -> Result<Metadata<'_>, Rejection> {
-    let raw = match raw {
-        RawMetadata::Absent => return Ok(Vec::new()),
-        RawMetadata::Pairs(mut pairs) => {
-            // Stable, so that a repeated key is found next to itself.
-            pairs.sort_by(|a, b| a.0.cmp(&b.0));
-            check_unique(&pairs)?;
-            return Ok(pairs);
-        }
-        RawMetadata::Raw(raw) => raw,
+/// The pairs of the raw `metadata` object (`None`: absent or null).
+pub(crate) fn metadata(raw: Option<&str>) -> Result<Metadata<'_>, Rejection> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
     };
     if !raw.starts_with('{') {
         return Err(Rejection::new(
@@ -156,7 +146,7 @@ pub(crate) fn metadata(raw: RawMetadata<'_>) -> Result<Metadata<'_>, Rejection> 
     let mut out: Metadata<'_> = Vec::with_capacity(pairs.len());
     check_unique(&pairs)?;
     for (key, value) in pairs {
-        let text = match string_of(value.get(), false) {
+        let text = match string_of(value.get()) {
             Some(Ok(text)) => text,
             Some(Err(why)) => return Err(invalid_escape(&format!("metadata.{key}"), &why)),
             None => {
@@ -235,15 +225,15 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-pub(crate) fn timestamp(raw: Option<&str>, min_ms: i64, plain: bool) -> Result<i64, Rejection> {
+pub(crate) fn timestamp(raw: Option<&str>, min_ms: i64) -> Result<i64, Rejection> {
     let text =
         present(raw).ok_or_else(|| Rejection::new("missing_field", "missing field `timestamp`"))?;
     let ms = if text.starts_with('"') {
-        let s = match string_of(text, plain) {
+        let s = match string_of(text) {
             Some(Ok(s)) => s,
             _ => return Err(invalid_timestamp(text)),
         };
-        if let Some(ms) = utc_rfc3339_ms(&s) {
+        if let Some(ms) = utc_rfc3339_ms(s.as_bytes()) {
             ms
         } else {
             chrono::DateTime::parse_from_rfc3339(&s)
@@ -286,22 +276,31 @@ pub(crate) fn timestamp(raw: Option<&str>, min_ms: i64, plain: bool) -> Result<i
 /// Epoch milliseconds of `YYYY-MM-DDTHH:MM:SS[.f…]Z`, the form producers usually send, read
 /// without chrono's general parser; `None` for anything else (chrono then reads it or says
 /// why not). Tests check it against chrono.
-pub(crate) fn utc_rfc3339_ms(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    let n = b.len();
-    if n < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+pub(crate) fn utc_rfc3339_ms(b: &[u8]) -> Option<i64> {
+    Some(rfc3339_days(b)? * 86_400_000 + rfc3339_time_ms(b)?)
+}
+
+/// The digit at `i` of `b`.
+#[inline]
+fn digit(b: &[u8], i: usize) -> Option<i64> {
+    let d = b.get(i)?.wrapping_sub(b'0');
+    (d < 10).then_some(i64::from(d))
+}
+
+/// The two digits at `i` of `b`.
+#[inline]
+fn two(b: &[u8], i: usize) -> Option<i64> {
+    Some(digit(b, i)? * 10 + digit(b, i + 1)?)
+}
+
+/// Days from 1970-01-01 of the date `YYYY-MM-DD` that `b` starts with (the date part of
+/// [`utc_rfc3339_ms`]).
+pub(crate) fn rfc3339_days(b: &[u8]) -> Option<i64> {
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
         return None;
     }
-    if b[n - 1] != b'Z' {
-        return None;
-    }
-    let num = |from: usize, to: usize| -> Option<i64> {
-        b[from..to].iter().try_fold(0i64, |acc, d| {
-            d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0'))
-        })
-    };
-    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    let year = two(b, 0)? * 100 + two(b, 2)?;
+    let (month, day) = (two(b, 5)?, two(b, 8)?);
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     let month_days = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -310,12 +309,34 @@ pub(crate) fn utc_rfc3339_ms(s: &str) -> Option<i64> {
         2 => 28,
         _ => return None,
     };
+    if day < 1 || day > month_days {
+        return None;
+    }
+    // The proleptic Gregorian calendar (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// Milliseconds into the day of `THH:MM:SS[.f…]Z` after the date in `b` (the time part of
+/// [`utc_rfc3339_ms`]).
+pub(crate) fn rfc3339_time_ms(b: &[u8]) -> Option<i64> {
+    let n = b.len();
+    if n < 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[n - 1] != b'Z' {
+        return None;
+    }
+    let (hour, minute, second) = (two(b, 11)?, two(b, 14)?, two(b, 17)?);
     // A leap second (60) is left to chrono.
-    if day < 1 || day > month_days || hour > 23 || minute > 59 || second > 59 {
+    if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
     let millis = match n {
         20 => 0,
+        24 if b[19] == b'.' => digit(b, 20)? * 100 + two(b, 21)?,
         _ if b[19] == b'.' && (22..=30).contains(&n) => {
             let digits = &b[20..n - 1];
             let mut ms = 0;
@@ -331,15 +352,7 @@ pub(crate) fn utc_rfc3339_ms(s: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    // Days from 1970-01-01 of the proleptic Gregorian date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis)
+    Some((hour * 60 + minute) * 60_000 + second * 1000 + millis)
 }
 
 fn shorten(text: &str) -> String {
@@ -399,7 +412,7 @@ mod tests {
                     [rng.random_range(0..11)];
                 text.replace_range(at..at + 1, &c.to_string());
             }
-            if let Some(got) = utc_rfc3339_ms(&text) {
+            if let Some(got) = utc_rfc3339_ms(text.as_bytes()) {
                 fast += 1;
                 assert_eq!(Some(got), chrono_ms(&text), "{text}");
             }
@@ -410,7 +423,7 @@ mod tests {
             "2000-01-01T00:00:00Z",
             "1970-01-01T00:00:00.1Z",
         ] {
-            assert_eq!(utc_rfc3339_ms(text), chrono_ms(text), "{text}");
+            assert_eq!(utc_rfc3339_ms(text.as_bytes()), chrono_ms(text), "{text}");
         }
         for text in [
             "2023-02-29T00:00:00Z",
@@ -420,7 +433,7 @@ mod tests {
             "2024-01-01t00:00:00Z",
             "2024-01-01T00:00:00.Z",
         ] {
-            assert_eq!(utc_rfc3339_ms(text), None, "{text}");
+            assert_eq!(utc_rfc3339_ms(text.as_bytes()), None, "{text}");
         }
     }
 }

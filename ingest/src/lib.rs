@@ -9,14 +9,17 @@
 //!
 //! # Layout
 //! - [`config`]: the `[kafka]` and `[ingest]` configuration sections.
-//! - [`event`]: the event format and its validation (`scan` splits the usual messages
-//!   in one pass, `json` reads the fields).
-//! - [`rowbinary`]: encoding accepted events straight into RowBinary.
+//! - [`event`]: the event format and its validation (`scan` reads and checks the usual
+//!   messages in one pass, where each string is, `scan_lex.rs` reading the bytes; anything
+//!   else is parsed by serde_json and `json` reads its fields, with the exact error).
+//! - [`rowbinary`]: encoding accepted events straight into RowBinary (from the message's
+//!   bytes for what `scan` read).
 //! - [`batch`]: the per-message work (validate, dedupe, encode) and what a batch holds.
 //! - [`dedupe`]: remembered event ids per partition, bounded in time and memory (`forgotten`
 //!   remembers, approximately, ids the cap forced out).
 //! - [`state`]: rebuilding dedupe state and stored offsets from ClickHouse.
 //! - [`sink`]: RowBinary inserts with retries, ambiguity checks and poison-row isolation.
+//! - [`lz4`]: LZ4 in ClickHouse's compressed-block framing, into a reused buffer.
 //! - [`consumer`]: the consumer thread's state, batching, commits and rebalance callbacks.
 //! - [`pipeline`]: [`run`], wiring consumer, writer, shutdown and `--once`.
 //! - `consumer/progress.rs`: end of partition for `--once`, and the stall guard.
@@ -31,6 +34,7 @@ pub mod event;
 mod forgotten;
 pub mod http;
 mod json;
+pub mod lz4;
 pub mod metrics;
 pub mod pipeline;
 pub mod rowbinary;

@@ -180,12 +180,18 @@ pub async fn run(
     let thread_stop = stop.clone();
     let thread_metrics = metrics.clone();
     let once = options.once;
+    // One topic subscribed by name (not a `^` pattern): every message is of that topic.
+    let single_topic = match topics.as_slice() {
+        [topic] if !topic.starts_with('^') => Some(topic.clone()),
+        _ => None,
+    };
     let consumer_thread = tokio::task::spawn_blocking(move || {
         consume(
             consumer,
             thread_stop,
             thread_metrics,
             once,
+            single_topic,
             progress_every,
             shutdown_timeout,
         )
@@ -224,12 +230,14 @@ pub async fn run(
     Ok(summary)
 }
 
-/// The consumer thread's loop.
+/// The consumer thread's loop. `single_topic`: the topic of every message, when only one is
+/// subscribed (then its name is not read from each message).
 fn consume(
     consumer: BaseConsumer<IngestContext>,
     stop: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
     once: bool,
+    single_topic: Option<String>,
     progress_every: Duration,
     shutdown_timeout: Duration,
 ) -> Result<(), IngestError> {
@@ -247,9 +255,12 @@ fn consume(
         match polled {
             Some(Ok(msg)) => {
                 got_message = true;
+                // librdkafka gives the topic's name as a C string, checked for UTF-8 on each
+                // call: not needed when there is one topic.
+                let topic = single_topic.as_deref().unwrap_or_else(|| msg.topic());
                 ctx.handle(
                     &mut shared,
-                    msg.topic(),
+                    topic,
                     msg.partition(),
                     msg.offset(),
                     msg.payload(),
@@ -265,10 +276,15 @@ fn consume(
                 tracing::warn!(error = %e, "kafka consumer error (librdkafka retries by itself)")
             }
         }
+        let mut dispatched = false;
         if ctx.batch_due(&shared) || (once && ctx.caught_up(&shared)) {
-            ctx.try_dispatch(&consumer, &mut shared);
+            dispatched = ctx.try_dispatch(&consumer, &mut shared);
         }
-        ctx.drain_acks(&consumer, &mut shared, Duration::ZERO, CommitMode::Async);
+        // Acknowledgements come one per batch: look for them when idle, after a dispatch and
+        // every 64 polls, not after every message.
+        if !got_message || dispatched || polls % 64 == 0 {
+            ctx.drain_acks(&consumer, &mut shared, Duration::ZERO, CommitMode::Async);
+        }
         if let Some(e) = shared.failed.take() {
             ctx.commit_durable(&consumer, &shared);
             return Err(e);

@@ -8,6 +8,7 @@
 //! little-endian.
 
 use crate::event::{Event, EventRow};
+use crate::scan::{slice, Scan, Span};
 
 /// The columns of the `events` table that ingest writes, in RowBinary order.
 pub const EVENT_COLUMNS: &str = "event_id, event_type, experiment_id, variant, user_id, \
@@ -68,17 +69,140 @@ pub fn encode_event(
         None => buf.push(1),
     }
     put_len(buf, event.metadata.len());
-    for (key, _) in &event.metadata {
+    for (key, _) in event.metadata.iter() {
         put_str(buf, key);
     }
     put_len(buf, event.metadata.len());
-    for (_, value) in &event.metadata {
+    for (_, value) in event.metadata.iter() {
         put_str(buf, value);
     }
     buf.extend_from_slice(&event.timestamp_ms.to_le_bytes());
     put_str(buf, topic);
     buf.extend_from_slice(&partition.to_le_bytes());
     buf.extend_from_slice(&offset.to_le_bytes());
+}
+
+/// Writes a row into a buffer sized beforehand ([`encode_scanned`]); `fits` turns false if a
+/// write would not fit (then nothing is written past the end).
+struct Writer<'b> {
+    out: &'b mut [u8],
+    at: usize,
+    fits: bool,
+}
+
+impl Writer<'_> {
+    #[inline]
+    fn byte(&mut self, b: u8) {
+        match self.out.get_mut(self.at) {
+            Some(d) => *d = b,
+            None => self.fits = false,
+        }
+        self.at += 1;
+    }
+
+    #[inline]
+    fn bytes(&mut self, src: &[u8]) {
+        match self.out.get_mut(self.at..self.at + src.len()) {
+            Some(d) => d.copy_from_slice(src),
+            None => self.fits = false,
+        }
+        self.at += src.len();
+    }
+
+    #[inline]
+    fn len(&mut self, mut n: usize) {
+        while n >= 0x80 {
+            self.byte((n as u8) | 0x80);
+            n >>= 7;
+        }
+        self.byte(n as u8);
+    }
+
+    /// The string at `span` of `text`. A short one is copied as 16 bytes (a fixed-size copy,
+    /// not a `memcpy` call); the bytes past its end are overwritten by what follows.
+    #[inline]
+    fn span(&mut self, text: &[u8], (start, end): Span) {
+        let n = end.saturating_sub(start);
+        self.len(n);
+        if n <= 16 {
+            if let (Some(src), Some(dst)) = (
+                text.get(start..start + 16),
+                self.out.get_mut(self.at..self.at + 16),
+            ) {
+                dst.copy_from_slice(src);
+                self.at += n;
+                return;
+            }
+        }
+        self.bytes(slice(text, (start, end)));
+    }
+}
+
+/// Appends the row of the message `text` read by the fast path into `scan` (see
+/// [`crate::scan`]) to `buf`, copying its strings straight from the message: the same bytes
+/// as [`encode_event`] of [`Scan::event`].
+pub(crate) fn encode_scanned(
+    buf: &mut Vec<u8>,
+    scan: &Scan,
+    text: &[u8],
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) {
+    let start = buf.len();
+    // Every string of the row but the topic and a default `event_name` comes from the message,
+    // where quotes, a colon and a key around it take at least as many bytes as its length
+    // prefix; the rest is fixed-size, plus 16 bytes for the last fixed-size copy.
+    let bound = text.len() + topic.len() + 96;
+    buf.resize(start + bound, 0);
+    let mut w = Writer {
+        out: &mut buf[start..],
+        at: 0,
+        fits: true,
+    };
+    let bytes = text;
+    w.span(bytes, scan.event_id);
+    w.byte(scan.event_type as u8);
+    w.span(bytes, scan.experiment_id);
+    w.span(bytes, scan.variant);
+    w.span(bytes, scan.user_id);
+    match scan.event_name {
+        Some(name) => w.span(bytes, name),
+        None => {
+            w.byte(8);
+            w.bytes(b"exposure");
+        }
+    }
+    match scan.event_value {
+        Some(v) => {
+            w.byte(0);
+            w.bytes(&v.to_le_bytes());
+        }
+        None => w.byte(1),
+    }
+    w.len(scan.pairs.len());
+    for &(key, _) in &scan.pairs {
+        w.span(bytes, key);
+    }
+    w.len(scan.pairs.len());
+    for &(_, value) in &scan.pairs {
+        w.span(bytes, value);
+    }
+    w.bytes(&scan.timestamp_ms.to_le_bytes());
+    w.len(topic.len());
+    w.bytes(topic.as_bytes());
+    w.bytes(&partition.to_le_bytes());
+    w.bytes(&offset.to_le_bytes());
+    let (end, fits) = (start + w.at, w.fits);
+    buf.truncate(end);
+    if !fits {
+        // Not expected (the bound holds); the plain encoder is right whatever the sizes. (A
+        // message the fast path read is valid UTF-8.)
+        buf.truncate(start);
+        if let Ok(text) = std::str::from_utf8(text) {
+            encode_event(buf, &scan.event(text), topic, partition, offset);
+        }
+    }
 }
 
 /// Reads RowBinary written by [`encode_event`].

@@ -1,280 +1,340 @@
 //! The fast path of event parsing: one pass over a message of the usual shape — a flat JSON
-//! object whose strings hold no escapes, whose `metadata` is a flat object of such strings —
-//! splitting it into the raw text of each field.
+//! object whose strings hold no escapes, whose `metadata` is a flat object of such strings,
+//! whose fields are all valid — that splits it and checks every field, keeping only where each
+//! string is in the message ([`Scan`]): nothing is copied or allocated per message (the pairs'
+//! vector is reused), and the batch encodes the row straight from the message's bytes.
 //!
-//! It accepts only what serde_json accepts and reads the same field values; anything else
-//! (escapes, nesting, repeated keys, a syntax error, …) returns `None` and the message takes
-//! serde_json's path in [`crate::event::parse`], which gives the exact error. Tests compare
-//! both paths on valid, invalid and mutated messages.
+//! [`Scan::read`] refuses anything else: escapes, nesting, a repeated key, a syntax error, a
+//! missing or invalid field, a number or time in an unusual form. Such a message takes
+//! serde_json's path ([`crate::event::parse_text`]), which gives its exact event or rejection,
+//! so the fast path never words an error and accepts only what that path accepts, with the
+//! same values. Tests compare both paths on valid, invalid, mutated and random messages.
 
 use std::borrow::Cow;
+use std::cmp::Ordering;
 
-/// The raw JSON text of each field (`None`: absent or `null`).
-#[derive(Debug, Default, PartialEq)]
-pub(crate) struct Fields<'a> {
-    pub event_id: Option<&'a str>,
-    pub event_type: Option<&'a str>,
-    pub experiment_id: Option<&'a str>,
-    pub variant: Option<&'a str>,
-    pub user_id: Option<&'a str>,
-    pub event_name: Option<&'a str>,
-    pub event_value: Option<&'a str>,
-    pub timestamp: Option<&'a str>,
-    pub metadata: Metadata<'a>,
-    /// Whether the string values are known to hold no escapes (the fast path checked).
-    pub plain: bool,
-}
+use crate::event::{
+    Event, EventType, Validation, MAX_EVENT_ID_CHARS, MAX_ID_CHARS, MAX_TIMESTAMP_MS,
+};
+use crate::json::{rfc3339_days, rfc3339_time_ms};
 
-impl<'a> Fields<'a> {
-    fn slot(&mut self, field: usize) -> Option<&mut Option<&'a str>> {
-        Some(match field {
-            0 => &mut self.event_id,
-            1 => &mut self.event_type,
-            2 => &mut self.experiment_id,
-            3 => &mut self.variant,
-            4 => &mut self.user_id,
-            5 => &mut self.event_name,
-            6 => &mut self.event_value,
-            7 => &mut self.timestamp,
-            _ => return None,
-        })
-    }
-}
+/// A byte range of the message's text: `(start, end)`.
+pub(crate) type Span = (usize, usize);
 
-/// The `metadata` field as the fast path or serde_json found it.
-#[derive(Debug, Default, PartialEq)]
-pub(crate) enum Metadata<'a> {
-    /// Absent or `null`.
-    #[default]
-    Absent,
-    /// Raw JSON text (serde_json's path), to be checked.
-    Raw(&'a str),
-    /// A flat object of strings without escapes, in document order.
-    Pairs(Vec<(Cow<'a, str>, Cow<'a, str>)>),
-}
-
-/// Bytes that end the fast scan of a string: the closing quote, an escape, or a control
-/// character (which JSON forbids unescaped: serde_json reports it).
-static STOP: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        t[b] = true;
-        b += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
+#[path = "scan_lex.rs"]
+mod lex;
+use lex::{
+    field_of, is, known_key, Scanner, EVENT_ID, EVENT_NAME, EVENT_TYPE, EVENT_VALUE, EXPERIMENT_ID,
+    METADATA, OTHER, TIMESTAMP, USER_ID, VARIANT,
 };
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// High bit set in each byte of `word` that is zero (exact for the lowest such byte; higher
-/// ones may be false alarms, which do not matter: only the lowest is used).
-fn zero_bytes(word: u64) -> u64 {
-    word.wrapping_sub(ONES) & !word & HIGHS
+/// A message of the usual shape, checked: where its strings are in the message, and its
+/// other values. Reused from message to message (see [`Scan::read`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Scan {
+    /// `event_id`.
+    pub event_id: Span,
+    /// `event_type`.
+    pub event_type: EventType,
+    /// `experiment_id` (empty when absent).
+    pub experiment_id: Span,
+    /// `variant` (empty when absent).
+    pub variant: Span,
+    /// `user_id`.
+    pub user_id: Span,
+    /// `event_name` (`None`: absent, an exposure's default `exposure`).
+    pub event_name: Option<Span>,
+    /// `event_value`.
+    pub event_value: Option<f64>,
+    /// `timestamp` in epoch milliseconds.
+    pub timestamp_ms: i64,
+    /// `metadata` (key, value) pairs, sorted by key, keys unique.
+    pub pairs: Vec<(Span, Span)>,
+    /// The date of the last RFC 3339 timestamp read and its days since 1970-01-01 (messages
+    /// in a row mostly share it).
+    last_date: ([u8; 10], i64),
 }
 
-/// Nonzero when a byte of `word` is a control character, `"` or `\`.
-fn stops(word: u64) -> u64 {
-    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
-    below_space
-        | zero_bytes(word ^ (ONES * u64::from(b'"')))
-        | zero_bytes(word ^ (ONES * u64::from(b'\\')))
-}
-
-struct Scanner<'a> {
-    text: &'a str,
-    at: usize,
-}
-
-impl<'a> Scanner<'a> {
-    fn peek(&self) -> Option<u8> {
-        self.text.as_bytes().get(self.at).copied()
-    }
-
-    fn ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
-            self.at += 1;
+impl Default for Scan {
+    fn default() -> Self {
+        Self {
+            event_id: (0, 0),
+            event_type: EventType::Exposure,
+            experiment_id: (0, 0),
+            variant: (0, 0),
+            user_id: (0, 0),
+            event_name: None,
+            event_value: None,
+            timestamp_ms: 0,
+            pairs: Vec::new(),
+            last_date: (*b"1970-01-01", 0),
         }
     }
+}
 
-    fn eat(&mut self, byte: u8) -> Option<()> {
-        (self.peek()? == byte).then(|| self.at += 1)
+/// The bytes of `span` in `bytes` (empty if out of range, which a [`Scan`] never is).
+#[inline]
+pub(crate) fn slice(bytes: &[u8], span: Span) -> &[u8] {
+    bytes.get(span.0..span.1).unwrap_or_default()
+}
+
+impl Scan {
+    /// Reads the message `bytes` if it has the usual shape and is a valid event under
+    /// `rules` (its size is not checked here); `false` sends it down serde_json's path (what
+    /// is left in `self` then means nothing). A message it reads is valid UTF-8.
+    pub(crate) fn read(&mut self, bytes: &[u8], rules: &Validation) -> bool {
+        self.try_read(bytes, rules).is_some()
     }
 
-    /// A string without escapes at the cursor (on its opening quote); returns its contents.
-    fn string(&mut self) -> Option<&'a str> {
-        self.eat(b'"')?;
-        let bytes = self.text.as_bytes();
-        let start = self.at;
-        let mut i = start;
-        // Eight bytes at a time while none of them stops the scan (SWAR: a byte below 0x20,
-        // a quote or a backslash sets its high bit in `stops`).
-        while let Some(chunk) = bytes.get(i..i + 8) {
-            let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-            let stop = stops(word);
-            if stop != 0 {
-                // The lowest flagged byte is exact: the first stop byte.
-                i += (stop.trailing_zeros() / 8) as usize;
-                break;
+    fn try_read(&mut self, bytes: &[u8], rules: &Validation) -> Option<()> {
+        let mut s = Scanner { bytes, at: 0 };
+        // Where the value of each known field is (a string's contents, a number's text).
+        let mut values: [Span; 8] = [(0, 0); 8];
+        // Known fields met (a repeat is an error serde_json words), and the kinds of values.
+        let (mut seen, mut strings, mut numbers) = (0u16, 0u16, 0u16);
+        self.pairs.clear();
+        s.expect(b'{')?;
+        if s.next()? == b'}' {
+            s.at += 1;
+        } else {
+            loop {
+                s.expect(b'"')?;
+                let field = match known_key(bytes, s.at) {
+                    Some((field, len)) => {
+                        // Past the key, its closing quote and the colon.
+                        s.at += len + 2;
+                        field
+                    }
+                    None => {
+                        let key = s.string()?;
+                        s.expect(b':')?;
+                        field_of(slice(bytes, key))
+                    }
+                };
+                if field != OTHER {
+                    let bit = 1u16 << field;
+                    if seen & bit != 0 {
+                        return None;
+                    }
+                    seen |= bit;
+                }
+                match s.next()? {
+                    b'"' => {
+                        s.at += 1;
+                        let value = s.string()?;
+                        if let Some(slot) = values.get_mut(field) {
+                            *slot = value;
+                            strings |= 1 << field;
+                        } else if field == METADATA {
+                            return None;
+                        }
+                    }
+                    b'{' if field == METADATA => s.pairs(&mut self.pairs)?,
+                    b'-' | b'0'..=b'9' => {
+                        let value = s.number()?;
+                        if let Some(slot) = values.get_mut(field) {
+                            *slot = value;
+                            numbers |= 1 << field;
+                        } else if field == METADATA {
+                            return None;
+                        }
+                    }
+                    b'n' => s.literal(b"null")?,
+                    b't' if field == OTHER => s.literal(b"true")?,
+                    b'f' if field == OTHER => s.literal(b"false")?,
+                    _ => return None,
+                }
+                match s.next()? {
+                    b',' => s.at += 1,
+                    b'}' => {
+                        s.at += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
             }
-            i += 8;
         }
-        while i < bytes.len() && !STOP[bytes[i] as usize] {
-            i += 1;
-        }
-        if bytes.get(i) != Some(&b'"') {
+        s.ws();
+        if s.at != bytes.len() {
             return None;
         }
-        self.at = i + 1;
-        // Quotes are ASCII, so both ends are character boundaries.
-        self.text.get(start..i)
-    }
 
-    fn digits(&mut self) -> usize {
-        let start = self.at;
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.at += 1;
-        }
-        self.at - start
-    }
-
-    /// A JSON number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
-    fn number(&mut self) -> Option<()> {
-        if self.peek() == Some(b'-') {
-            self.at += 1;
-        }
-        match self.peek()? {
-            b'0' => self.at += 1,
-            b'1'..=b'9' => {
-                self.digits();
+        // A string field: `Some(None)` when absent or null, `None` when not a string of 1 to
+        // `max` bytes (more bytes may still be few enough characters: serde_json's path
+        // counts them).
+        let string = |field: usize, max: usize| -> Option<Option<Span>> {
+            let bit = 1u16 << field;
+            if numbers & bit != 0 {
+                return None;
             }
-            _ => return None,
-        }
-        if self.peek() == Some(b'.') {
-            self.at += 1;
-            (self.digits() > 0).then_some(())?;
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.at += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.at += 1;
+            if strings & bit == 0 {
+                return Some(None);
             }
-            (self.digits() > 0).then_some(())?;
+            let (start, end) = values[field];
+            (start < end && end - start <= max).then_some(Some((start, end)))
+        };
+        self.event_id = string(EVENT_ID, MAX_EVENT_ID_CHARS)??;
+        let event_type = slice(bytes, string(EVENT_TYPE, 16)??);
+        self.event_type = if is(event_type, b"exposure") {
+            EventType::Exposure
+        } else if is(event_type, b"conversion") {
+            EventType::Conversion
+        } else {
+            return None;
+        };
+        self.user_id = string(USER_ID, MAX_ID_CHARS)??;
+        let experiment_id = string(EXPERIMENT_ID, MAX_ID_CHARS)?;
+        let variant = string(VARIANT, MAX_ID_CHARS)?;
+        let event_name = string(EVENT_NAME, MAX_ID_CHARS)?;
+        (self.experiment_id, self.variant, self.event_name) = match self.event_type {
+            EventType::Exposure => (experiment_id?, variant?, event_name),
+            EventType::Conversion => (
+                experiment_id.unwrap_or_default(),
+                variant.unwrap_or_default(),
+                Some(event_name?),
+            ),
+        };
+        self.event_value = if numbers & 1 << EVENT_VALUE != 0 {
+            let v = number_value(slice(bytes, values[EVENT_VALUE]))?;
+            if v.abs() > rules.max_abs_value {
+                return None;
+            }
+            Some(v)
+        } else if strings & 1 << EVENT_VALUE != 0 {
+            return None;
+        } else {
+            None
+        };
+        let timestamp = slice(bytes, values[TIMESTAMP]);
+        let ms = if strings & 1 << TIMESTAMP != 0 {
+            let date = timestamp
+                .get(..10)
+                .and_then(|d| <&[u8; 10]>::try_from(d).ok())?;
+            if *date != self.last_date.0 {
+                self.last_date = (*date, rfc3339_days(date)?);
+            }
+            self.last_date.1 * 86_400_000 + rfc3339_time_ms(timestamp)?
+        } else if numbers & 1 << TIMESTAMP != 0 {
+            epoch_ms(timestamp)?
+        } else {
+            return None;
+        };
+        if !(0..MAX_TIMESTAMP_MS).contains(&ms) || ms < rules.min_timestamp_ms {
+            return None;
+        }
+        self.timestamp_ms = ms;
+        // Metadata sorted by key (insertion sort: a handful of pairs, often in order). A key
+        // that repeats meets its twin on its way down; that is an error serde_json's path
+        // words.
+        let pairs = &mut self.pairs[..];
+        for i in 1..pairs.len() {
+            let mut j = i;
+            while j > 0 {
+                match slice(bytes, pairs[j].0).cmp(slice(bytes, pairs[j - 1].0)) {
+                    Ordering::Less => pairs.swap(j, j - 1),
+                    Ordering::Equal => return None,
+                    Ordering::Greater => break,
+                }
+                j -= 1;
+            }
         }
         Some(())
     }
 
-    fn literal(&mut self, word: &str) -> Option<()> {
-        let end = self.at + word.len();
-        (self.text.as_bytes().get(self.at..end)? == word.as_bytes()).then(|| self.at = end)
-    }
-
-    /// A scalar value's raw text (`None` for nested values: the slow path handles them).
-    fn scalar(&mut self) -> Option<&'a str> {
-        let start = self.at;
-        match self.peek()? {
-            b'"' => {
-                self.string()?;
-            }
-            b'-' | b'0'..=b'9' => self.number()?,
-            b't' => self.literal("true")?,
-            b'f' => self.literal("false")?,
-            b'n' => self.literal("null")?,
-            _ => return None,
-        }
-        self.text.get(start..self.at)
-    }
-
-    /// A flat object of strings (the cursor on `{`).
-    fn pairs(&mut self) -> Option<Vec<(Cow<'a, str>, Cow<'a, str>)>> {
-        self.eat(b'{')?;
-        let mut pairs = Vec::with_capacity(4);
-        self.ws();
-        if self.eat(b'}').is_some() {
-            return Some(pairs);
-        }
-        loop {
-            self.ws();
-            let key = self.string()?;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
-            let value = self.string()?;
-            pairs.push((Cow::Borrowed(key), Cow::Borrowed(value)));
-            self.ws();
-            match self.peek()? {
-                b',' => self.at += 1,
-                b'}' => {
-                    self.at += 1;
-                    return Some(pairs);
-                }
-                _ => return None,
-            }
+    /// The event read by [`Scan::read`] from `text`.
+    pub(crate) fn event<'a>(&self, text: &'a str) -> Event<'a> {
+        let s = |span: Span| Cow::Borrowed(text.get(span.0..span.1).unwrap_or_default());
+        Event {
+            event_id: s(self.event_id),
+            event_type: self.event_type,
+            experiment_id: s(self.experiment_id),
+            variant: s(self.variant),
+            user_id: s(self.user_id),
+            event_name: self.event_name.map_or(Cow::Borrowed("exposure"), s),
+            event_value: self.event_value,
+            metadata: self.pairs.iter().map(|&(k, v)| (s(k), s(v))).collect(),
+            timestamp_ms: self.timestamp_ms,
         }
     }
 }
 
-/// Splits a message of the usual shape into its fields, or `None` to take the slow path.
-pub(crate) fn scan(text: &str) -> Option<Fields<'_>> {
-    let mut s = Scanner { text, at: 0 };
-    let mut fields = Fields::default();
-    let mut seen = 0u16;
-    s.ws();
-    s.eat(b'{')?;
-    s.ws();
-    if s.eat(b'}').is_none() {
-        loop {
-            s.ws();
-            let key = s.string()?;
-            s.ws();
-            s.eat(b':')?;
-            s.ws();
-            let field = match key {
-                "event_id" => 0,
-                "event_type" => 1,
-                "experiment_id" => 2,
-                "variant" => 3,
-                "user_id" => 4,
-                "event_name" => 5,
-                "event_value" => 6,
-                "timestamp" => 7,
-                "metadata" => 8,
-                _ => 9,
-            };
-            if field < 9 {
-                // A repeated field is an error serde_json words: let it.
-                (seen & 1 << field == 0).then_some(())?;
-                seen |= 1 << field;
+/// `10^i` for the exponents where `significand as f64 * or / 10^i` is what serde_json computes.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// The value of a JSON number (syntax already checked) exactly as serde_json reads it into an
+/// `f64`, for numbers of at most 18 digits and a decimal exponent within ±22 (serde_json then
+/// computes `significand as f64` times or divided by an exact power of ten, as done here);
+/// `None` for other numbers.
+fn number_value(b: &[u8]) -> Option<f64> {
+    let (negative, mut i) = if b.first() == Some(&b'-') {
+        (true, 1)
+    } else {
+        (false, 0)
+    };
+    let mut significand = 0u64;
+    let mut digits = 0;
+    let mut exponent = 0i32;
+    let mut after_point = false;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'0'..=b'9' => {
+                significand = significand * 10 + u64::from(c - b'0');
+                digits += 1;
+                if digits > 18 {
+                    return None;
+                }
+                exponent -= i32::from(after_point);
             }
-            if field == 8 {
-                if s.peek()? == b'{' {
-                    fields.metadata = Metadata::Pairs(s.pairs()?);
-                } else if s.scalar()? != "null" {
-                    return None; // not an object: the slow path words the error
-                }
-            } else {
-                let raw = s.scalar()?;
-                if let Some(slot) = fields.slot(field) {
-                    *slot = (raw != "null").then_some(raw);
-                }
+            b'.' => after_point = true,
+            _ => break,
+        }
+        i += 1;
+    }
+    if let Some(b'e' | b'E') = b.get(i) {
+        i += 1;
+        let negative_exp = match b.get(i) {
+            Some(b'-') => {
+                i += 1;
+                true
             }
-            s.ws();
-            match s.peek()? {
-                b',' => s.at += 1,
-                b'}' => {
-                    s.at += 1;
-                    break;
-                }
-                _ => return None,
+            Some(b'+') => {
+                i += 1;
+                false
+            }
+            _ => false,
+        };
+        let mut exp = 0i32;
+        for &c in b.get(i..)? {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            exp = exp * 10 + i32::from(c - b'0');
+            if exp > 400 {
+                return None;
             }
         }
+        exponent += if negative_exp { -exp } else { exp };
     }
-    s.ws();
-    fields.plain = true;
-    (s.at == text.len()).then_some(fields)
+    let f = significand as f64;
+    let f = match POW10.get(exponent.unsigned_abs() as usize) {
+        Some(&pow) if exponent >= 0 => f * pow,
+        Some(&pow) => f / pow,
+        None => return None,
+    };
+    Some(if negative { -f } else { f })
+}
+
+/// Integer epoch milliseconds written as plain digits (what `str::parse::<i64>` reads the same).
+fn epoch_ms(b: &[u8]) -> Option<i64> {
+    if b.is_empty() || b.len() > 18 {
+        return None;
+    }
+    b.iter().try_fold(0i64, |acc, &d| {
+        d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0'))
+    })
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::batch::Batch;
 use crate::batch::{EventRows, Settled};
 use crate::dedupe::IdHash;
+use crate::lz4::Compressor;
 use crate::metrics::Metrics;
 use crate::rowbinary::{decode_event, insert_sql};
 use crate::state;
@@ -114,6 +115,7 @@ pub struct Sink {
     retry: Retry,
     metrics: Arc<Metrics>,
     cancel: Arc<AtomicBool>,
+    lz4: Arc<Compressor>,
 }
 
 /// An insert attempt of a range of rows.
@@ -133,6 +135,7 @@ impl Sink {
             retry,
             metrics,
             cancel,
+            lz4: Arc::default(),
         }
     }
 
@@ -294,7 +297,15 @@ impl Sink {
 
     /// Sends encoded event rows (RowBinary) in one `INSERT`.
     async fn insert_rowbinary(&self, data: Bytes) -> Result<(), clickhouse::error::Error> {
-        let mut insert = self.ch.client().insert_formatted_with(insert_sql("events"));
+        // Compressed here into ClickHouse's blocks (see `crate::lz4`): the client sends them as
+        // they are and tells the server to decompress them.
+        let mut insert = self
+            .ch
+            .client()
+            .clone()
+            .with_compression(clickhouse::Compression::None)
+            .insert_formatted_with(insert_sql("events"))
+            .with_setting("decompress", "1");
         if self.ch.version().0 >= 19 {
             // Late events may span many months (partitions); never refuse a batch for that.
             insert = insert.with_setting("max_partitions_per_insert_block", "0");
@@ -302,7 +313,11 @@ impl Sink {
         let mut at = 0;
         while at < data.len() {
             let end = (at + CHUNK_BYTES).min(data.len());
-            insert.send(data.slice(at..end)).await?;
+            let block = self
+                .lz4
+                .compress(&data[at..end])
+                .map_err(|e| clickhouse::error::Error::Compression(Box::new(e)))?;
+            insert.send(block).await?;
             at = end;
         }
         insert.end().await
