@@ -189,6 +189,16 @@ impl Metrics {
         self.reasons[reason as usize].inc();
     }
 
+    /// Counts evaluations: `counts[i]` of reason `OfrepReason::ALL[i]` (one atomic add per
+    /// reason instead of one per evaluation: the counters are shared by every worker thread).
+    pub fn evaluations(&self, counts: &[u64; OfrepReason::ALL.len()]) {
+        for (counter, &n) in self.reasons.iter().zip(counts) {
+            if n > 0 {
+                counter.add(n);
+            }
+        }
+    }
+
     /// Counts an evaluation error.
     pub fn error(&self, code: ErrorCode) {
         self.errors[code as usize].inc();

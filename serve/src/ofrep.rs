@@ -18,7 +18,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
 use crate::answer::{write_bulk, write_evaluation};
-use crate::eval::{evaluate, evaluate_all, BulkItem};
+use crate::eval::{evaluate, evaluate_all, BulkItem, OfrepReason};
 use crate::http::{headers_and_body, json_response, timed, tracking_off, AppState, Refusal};
 use crate::metrics::Endpoint;
 use crate::request::{decode_ofrep, ErrorCode};
@@ -104,12 +104,14 @@ async fn bulk_inner(
     let ctx = decode_ofrep(&bytes, inner.limits.max_attributes).map_err(Refusal::bad_request)?;
     let snapshot = inner.snapshot()?;
     let flags = evaluate_all(&snapshot, &ctx, chrono::Utc::now());
+    let mut reasons = [0; OfrepReason::ALL.len()];
     for f in &flags {
         match f {
-            BulkItem::Evaluated(e) => inner.metrics.evaluation(e.reason),
+            BulkItem::Evaluated(e) => reasons[e.reason as usize] += 1,
             BulkItem::Failed { .. } => inner.metrics.error(ErrorCode::InvalidContext),
         }
     }
+    inner.metrics.evaluations(&reasons);
     let mut body = Vec::with_capacity(256 * (flags.len() + 1));
     write_bulk(&mut body, &flags, &snapshot.version);
     let etag = etag(&body);

@@ -266,6 +266,30 @@ async fn bulk_evaluation_has_an_etag_of_its_body_and_answers_304() {
     }
     assert_eq!(etag, abacus_serve::etag(&r.body));
 
+    // Every evaluation of the bulk answer is counted under its reason, each failure as an error.
+    let metrics = String::from_utf8(c.get("/metrics").await.body).unwrap();
+    let counted = |line_start: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line_start))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {line_start} in {metrics}"))
+    };
+    for reason in ["STATIC", "DEFAULT", "TARGETING_MATCH", "SPLIT", "DISABLED"] {
+        let answered = v["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["reason"] == reason)
+            .count() as u64;
+        let line = format!("abacus_serve_evaluations_total{{reason=\"{reason}\"}} ");
+        assert_eq!(counted(&line), answered, "{reason}");
+    }
+    assert_eq!(
+        counted("abacus_serve_evaluation_errors_total{code=\"INVALID_CONTEXT\"} "),
+        2
+    );
+
     let again = c
         .post_json_with(bulk, &ctx("u1"), &[("if-none-match", &etag)])
         .await;
