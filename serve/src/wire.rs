@@ -63,54 +63,11 @@ struct ContextField(Result<WireContext, &'static str>);
 
 impl<'de> de::Deserialize<'de> for ContextField {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(FieldVisitor)
+        Ok(ContextField(match Value::Context.deserialize(d)? {
+            Read::Context(c) => Ok(c),
+            other => Err(other.kind()),
+        }))
     }
-}
-
-struct FieldVisitor;
-
-impl<'de> Visitor<'de> for FieldVisitor {
-    type Value = ContextField;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ContextField, A::Error> {
-        ContextVisitor.visit_map(map).map(|c| ContextField(Ok(c)))
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<ContextField, E> {
-        Ok(ContextField(Err("a boolean")))
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<ContextField, E> {
-        Ok(ContextField(Err("a number")))
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<ContextField, E> {
-        Ok(ContextField(Err("a number")))
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<ContextField, E> {
-        Ok(ContextField(Err("a number")))
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<ContextField, E> {
-        Ok(ContextField(Err("a string")))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ContextField, A::Error> {
-        while seq.next_element::<Skip>()?.is_some() {}
-        Ok(ContextField(Err("an array")))
-    }
-}
-
-/// One attribute value: a scalar, or what is skipped (`null`, an object, an array), with its
-/// kind for the messages about `targetingKey`.
-enum Attr {
-    Scalar(AttrValue),
-    Skipped(&'static str),
 }
 
 struct ContextVisitor;
@@ -128,20 +85,18 @@ impl<'de> Visitor<'de> for ContextVisitor {
         // Names whose value (at the time) was skipped; made distinct at the end.
         let mut skipped: Vec<Cow<'de, str>> = Vec::new();
         while let Some(Key(name)) = map.next_key::<Key<'de>>()? {
-            let value = map.next_value_seed(AttrSeed)?;
+            let value = map.next_value_seed(Value::Attribute)?;
             if name == "targetingKey" {
                 targeting_key = match value {
-                    Attr::Scalar(AttrValue::Str(s)) => TargetingKey::Given(s),
-                    Attr::Skipped("null") => TargetingKey::Missing,
-                    Attr::Scalar(AttrValue::Num(_)) => TargetingKey::Wrong("a number"),
-                    Attr::Scalar(AttrValue::Bool(_)) => TargetingKey::Wrong("a boolean"),
-                    Attr::Skipped(kind) => TargetingKey::Wrong(kind),
+                    Read::Scalar(AttrValue::Str(s)) => TargetingKey::Given(s),
+                    Read::Skipped("null") => TargetingKey::Missing,
+                    other => TargetingKey::Wrong(other.kind()),
                 };
                 continue;
             }
             match value {
-                Attr::Scalar(v) => context.insert(name.into_owned(), v),
-                Attr::Skipped(_) => {
+                Read::Scalar(v) => context.insert(name.into_owned(), v),
+                Read::Skipped(_) | Read::Context(_) => {
                     // A later value replaces an earlier one, as in a JSON map.
                     context.remove(&name);
                     skipped.push(name);
@@ -187,116 +142,101 @@ impl<'de> de::Deserialize<'de> for Key<'de> {
     }
 }
 
-struct AttrSeed;
+/// What a value was read as.
+enum Read {
+    /// The `context` object (only at [`Value::Context`]).
+    Context(WireContext),
+    /// A string, number or boolean (only at [`Value::Attribute`]).
+    Scalar(AttrValue),
+    /// Read and dropped: `null`, an object, an array, or anything at [`Value::Dropped`]; with its
+    /// kind, for messages.
+    Skipped(&'static str),
+}
 
-impl<'de> DeserializeSeed<'de> for AttrSeed {
-    type Value = Attr;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Attr, D::Error> {
-        d.deserialize_any(AttrVisitor)
+impl Read {
+    /// The kind of JSON value, as messages name it.
+    fn kind(&self) -> &'static str {
+        match self {
+            Read::Context(_) => "an object",
+            Read::Scalar(AttrValue::Str(_)) => "a string",
+            Read::Scalar(AttrValue::Num(_)) => "a number",
+            Read::Scalar(AttrValue::Bool(_)) => "a boolean",
+            Read::Skipped(kind) => kind,
+        }
     }
 }
 
-struct AttrVisitor;
+/// Where a value is read, which decides what is kept of it. Every value is read as strictly as
+/// `serde_json::Value` reads it (serde's `IgnoredAny` lets through what `Value` refuses, such
+/// as a lone surrogate escape), so a context the map path refused is refused here too.
+#[derive(Clone, Copy, PartialEq)]
+enum Value {
+    /// The `context` field: an object becomes the context; any other value is skipped.
+    Context,
+    /// An attribute: a scalar is kept, `null`, objects and arrays are skipped.
+    Attribute,
+    /// Inside a skipped object or array: nothing is kept.
+    Dropped,
+}
 
-impl<'de> Visitor<'de> for AttrVisitor {
-    type Value = Attr;
+impl<'de> DeserializeSeed<'de> for Value {
+    type Value = Read;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Read, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Value {
+    type Value = Read;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Attr, E> {
-        Ok(Attr::Scalar(AttrValue::Bool(v)))
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Read, E> {
+        Ok(Read::Scalar(AttrValue::Bool(v)))
     }
 
     // The same numbers `serde_json::Value::as_f64` gives.
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Attr, E> {
-        Ok(Attr::Scalar(AttrValue::Num(v as f64)))
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Read, E> {
+        Ok(Read::Scalar(AttrValue::Num(v as f64)))
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Attr, E> {
-        Ok(Attr::Scalar(AttrValue::Num(v as f64)))
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Read, E> {
+        Ok(Read::Scalar(AttrValue::Num(v as f64)))
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Attr, E> {
-        Ok(Attr::Scalar(AttrValue::Num(v)))
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Read, E> {
+        Ok(Read::Scalar(AttrValue::Num(v)))
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Attr, E> {
-        Ok(Attr::Scalar(AttrValue::Str(v.to_owned())))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Read, E> {
+        Ok(if self == Value::Attribute {
+            Read::Scalar(AttrValue::Str(v.to_owned()))
+        } else {
+            Read::Skipped("a string")
+        })
     }
 
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Attr, E> {
-        Ok(Attr::Scalar(AttrValue::Str(v)))
+    fn visit_unit<E: de::Error>(self) -> Result<Read, E> {
+        Ok(Read::Skipped("null"))
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Attr, E> {
-        Ok(Attr::Skipped("null"))
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Read, A::Error> {
+        while seq.next_element_seed(Value::Dropped)?.is_some() {}
+        Ok(Read::Skipped("an array"))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Attr, A::Error> {
-        while seq.next_element::<Skip>()?.is_some() {}
-        Ok(Attr::Skipped("an array"))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attr, A::Error> {
-        while map.next_entry::<Skip, Skip>()?.is_some() {}
-        Ok(Attr::Skipped("an object"))
-    }
-}
-
-/// A value read and dropped, as strictly as `serde_json::Value` reads it (serde's
-/// `IgnoredAny` lets through what `Value` refuses, such as a lone surrogate escape).
-struct Skip;
-
-impl<'de> de::Deserialize<'de> for Skip {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(SkipVisitor)
-    }
-}
-
-struct SkipVisitor;
-
-impl<'de> Visitor<'de> for SkipVisitor {
-    type Value = Skip;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
-        while seq.next_element::<Skip>()?.is_some() {}
-        Ok(Skip)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
-        while map.next_entry::<Skip, Skip>()?.is_some() {}
-        Ok(Skip)
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Read, A::Error> {
+        if self == Value::Context {
+            return ContextVisitor.visit_map(map).map(Read::Context);
+        }
+        while map
+            .next_entry_seed(Value::Dropped, Value::Dropped)?
+            .is_some()
+        {}
+        Ok(Read::Skipped("an object"))
     }
 }
 
