@@ -6,6 +6,10 @@
 //! constants here instead of strings escaped on every answer, and a string is copied as it is
 //! when it has nothing to escape. A bulk answer of 20 flags is about 4 KB, and encoding it was
 //! the largest share of a bulk request in the service's own code.
+//!
+//! A flag's answer is mostly constant: [`FlagJson`] writes its constant parts once per
+//! configuration snapshot (per variant, per rule, the configuration version), and an answer is
+//! those pieces with the reason and the user's bucket between them.
 
 use abacus_assign::Flag;
 

@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use abacus_assign::{Definitions, Experiment, Flag};
-
-use crate::answer::FlagJson;
 use arc_swap::ArcSwapOption;
 use sha2::{Digest, Sha256};
+
+use crate::answer::FlagJson;
 
 /// One validated configuration, never changed after it is built.
 #[derive(Debug)]
