@@ -109,17 +109,32 @@ pub struct Evaluation<'a> {
     pub reason: Reason<'a>,
     /// The allocation bucket used (for a rule or the rollout).
     pub bucket: Option<u32>,
+    /// Where the variant and its value are in the flag's `variants` and `values` (`None` only
+    /// for a hand-built flag whose `values` are shorter than its `variants`).
+    pub variant_index: Option<usize>,
+    /// Where the matching rule is in the flag's `rules` (with [`Reason::Rule`]).
+    pub rule_index: Option<usize>,
 }
 
 impl Flag {
     /// The variant of `user_id` in `context`, its value, and why.
     pub fn evaluate<'a>(&'a self, user_id: &str, context: &Context) -> Evaluation<'a> {
-        let (variant, reason, bucket) = self.choose(user_id, context);
+        // Validation gives every variant a value; only a hand-built flag with `values` shorter
+        // than `variants` gets the empty string.
+        static MISSING: FlagValue = FlagValue::Str(String::new());
+        let (variant, reason, bucket, rule_index) = self.choose(user_id, context);
+        let variant_index = self
+            .variants
+            .iter()
+            .position(|v| v == variant)
+            .filter(|&i| i < self.values.len());
         Evaluation {
             variant,
-            value: self.value_or_name(variant),
+            value: variant_index.map_or(&MISSING, |i| &self.values[i]),
             reason,
             bucket,
+            variant_index,
+            rule_index,
         }
     }
 
@@ -131,36 +146,29 @@ impl Flag {
             .and_then(|i| self.values.get(i))
     }
 
-    fn value_or_name(&self, variant: &str) -> &FlagValue {
-        // Validation gives every variant a value; only a hand-built flag with `values` shorter
-        // than `variants` gets the empty string.
-        static MISSING: FlagValue = FlagValue::Str(String::new());
-        self.value(variant).unwrap_or(&MISSING)
-    }
-
     fn choose<'a>(
         &'a self,
         user_id: &str,
         context: &Context,
-    ) -> (&'a str, Reason<'a>, Option<u32>) {
+    ) -> (&'a str, Reason<'a>, Option<u32>, Option<usize>) {
         if !self.enabled {
-            return (&self.default, Reason::FlagDisabled, None);
+            return (&self.default, Reason::FlagDisabled, None, None);
         }
-        for rule in &self.rules {
+        for (i, rule) in self.rules.iter().enumerate() {
             if rule.conditions.iter().all(|c| c.holds(context)) {
                 let bucket = flag_bucket(&self.name, Some(&rule.name), user_id);
                 if let Some(variant) = rule.allocation.variant_at(bucket) {
-                    return (variant, Reason::Rule(&rule.name), Some(bucket));
+                    return (variant, Reason::Rule(&rule.name), Some(bucket), Some(i));
                 }
             }
         }
         if let Some(rollout) = &self.rollout {
             let bucket = flag_bucket(&self.name, None, user_id);
             if let Some(variant) = rollout.variant_at(bucket) {
-                return (variant, Reason::Rollout, Some(bucket));
+                return (variant, Reason::Rollout, Some(bucket), None);
             }
         }
-        (&self.default, Reason::Default, None)
+        (&self.default, Reason::Default, None, None)
     }
 }
 

@@ -260,3 +260,35 @@ fn flags_round_trip_through_their_file_form() {
         assert_eq!(&back.flags[0], f, "{toml_text}");
     }
 }
+
+#[test]
+fn evaluations_say_where_their_variant_and_rule_are() {
+    let defs = parse(EXAMPLE).expect("valid file");
+    let contexts = [
+        Context::new(),
+        Context::new().with("email_domain", "abacus.example"),
+        Context::new()
+            .with("region", "eu-central")
+            .with("app_version", 42),
+    ];
+    let mut rules = 0;
+    for f in &defs.flags {
+        for ctx in &contexts {
+            for i in 0..50 {
+                let e = f.evaluate(&format!("u{i}"), ctx);
+                let v = e
+                    .variant_index
+                    .expect("every variant of a valid flag has a value");
+                assert_eq!((f.variants[v].as_str(), &f.values[v]), (e.variant, e.value));
+                match e.reason {
+                    Reason::Rule(name) => {
+                        assert_eq!(f.rules[e.rule_index.expect("rule index")].name, name);
+                        rules += 1;
+                    }
+                    _ => assert_eq!(e.rule_index, None),
+                }
+            }
+        }
+    }
+    assert!(rules > 0);
+}

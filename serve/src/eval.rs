@@ -267,21 +267,9 @@ pub fn evaluate_flag<'a>(
         config_version: version,
         ..Metadata::default()
     };
-    // The answer's constant parts: by the variant's value and the rule (both found by
-    // address, so they are the flag's own); the general writer when either is not found.
-    let variant = flag.values.iter().position(|v| std::ptr::eq(v, e.value));
-    let rule = match e.reason {
-        Reason::Rule(name) => flag
-            .rules
-            .iter()
-            .position(|r| std::ptr::eq(r.name.as_str(), name))
-            .map(Some),
-        _ => Some(None),
-    };
-    let prerendered = match (variant, rule) {
-        (Some(v), Some(r)) => json.parts(v, r),
-        _ => None,
-    };
+    // The answer's constant parts, by the variant's and the rule's places in the flag (the
+    // general writer for a variant without a value).
+    let prerendered = e.variant_index.and_then(|v| json.parts(v, e.rule_index));
     Evaluated {
         answer: OfrepEvaluation {
             key: &flag.name,
