@@ -110,7 +110,7 @@ impl Writer<'_> {
     }
 
     #[inline]
-    fn len(&mut self, mut n: usize) {
+    fn varint(&mut self, mut n: usize) {
         while n >= 0x80 {
             self.byte((n as u8) | 0x80);
             n >>= 7;
@@ -123,7 +123,7 @@ impl Writer<'_> {
     #[inline]
     fn span(&mut self, text: &[u8], (start, end): Span) {
         let n = end.saturating_sub(start);
-        self.len(n);
+        self.varint(n);
         if n <= 16 {
             if let (Some(src), Some(dst)) = (
                 text.get(start..start + 16),
@@ -160,14 +160,13 @@ pub(crate) fn encode_scanned(
         at: 0,
         fits: true,
     };
-    let bytes = text;
-    w.span(bytes, scan.event_id);
+    w.span(text, scan.event_id);
     w.byte(scan.event_type as u8);
-    w.span(bytes, scan.experiment_id);
-    w.span(bytes, scan.variant);
-    w.span(bytes, scan.user_id);
+    w.span(text, scan.experiment_id);
+    w.span(text, scan.variant);
+    w.span(text, scan.user_id);
     match scan.event_name {
-        Some(name) => w.span(bytes, name),
+        Some(name) => w.span(text, name),
         None => {
             w.byte(8);
             w.bytes(b"exposure");
@@ -180,16 +179,16 @@ pub(crate) fn encode_scanned(
         }
         None => w.byte(1),
     }
-    w.len(scan.pairs.len());
+    w.varint(scan.pairs.len());
     for &(key, _) in &scan.pairs {
-        w.span(bytes, key);
+        w.span(text, key);
     }
-    w.len(scan.pairs.len());
+    w.varint(scan.pairs.len());
     for &(_, value) in &scan.pairs {
-        w.span(bytes, value);
+        w.span(text, value);
     }
     w.bytes(&scan.timestamp_ms.to_le_bytes());
-    w.len(topic.len());
+    w.varint(topic.len());
     w.bytes(topic.as_bytes());
     w.bytes(&partition.to_le_bytes());
     w.bytes(&offset.to_le_bytes());
@@ -197,11 +196,10 @@ pub(crate) fn encode_scanned(
     buf.truncate(end);
     if !fits {
         // Not expected (the bound holds); the plain encoder is right whatever the sizes. (A
-        // message the fast path read is valid UTF-8.)
+        // message the fast path read is valid UTF-8, so nothing is replaced here.)
         buf.truncate(start);
-        if let Ok(text) = std::str::from_utf8(text) {
-            encode_event(buf, &scan.event(text), topic, partition, offset);
-        }
+        let text = String::from_utf8_lossy(text);
+        encode_event(buf, &scan.event(&text), topic, partition, offset);
     }
 }
 
