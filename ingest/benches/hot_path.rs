@@ -12,7 +12,7 @@
 
 use std::time::Instant;
 
-use abacus_ingest::batch::{Batch, Limits, Message};
+use abacus_ingest::batch::{rows_buffer, Batch, Limits, Message};
 use abacus_ingest::dedupe::DedupeSet;
 use abacus_ingest::lz4::Compressor;
 use abacus_ingest::state::PartitionState;
@@ -90,7 +90,9 @@ fn consume_all(
         .collect();
     let mut offsets = [0i64; PARTITIONS as usize];
     let (mut rows, mut compressed) = (0, 0);
-    let mut batch = Batch::default();
+    // As the consumer does: the first buffer reserved from the configuration, later ones given
+    // back by the writer after the insert.
+    let mut batch = Batch::writing_into(rows_buffer(config.batch_bytes, 0));
     let lz4 = Compressor::default();
     let now = 1_800_000_000;
     for (partition, payload) in msgs {
@@ -104,18 +106,20 @@ fn consume_all(
         offsets[p] += 1;
         batch.add(&mut states[p], msg, now, limits, metrics);
         if batch.rows() >= config.batch_rows {
-            let (r, c) = flush(std::mem::take(&mut batch), &lz4);
+            let full = std::mem::take(&mut batch);
+            let (r, c) = flush(&full, &lz4);
             rows += r;
             compressed += c;
+            batch = Batch::writing_into(full.events.buf);
         }
     }
-    let (r, c) = flush(batch, &lz4);
+    let (r, c) = flush(&batch, &lz4);
     (rows + r, compressed + c)
 }
 
 /// The writer's CPU work on a batch before the network: LZ4 in 1 MiB pieces, as the sink
 /// compresses them.
-fn flush(batch: Batch, lz4: &Compressor) -> (usize, usize) {
+fn flush(batch: &Batch, lz4: &Compressor) -> (usize, usize) {
     let mut pieces = 0;
     for chunk in batch.events.buf.chunks(1 << 20) {
         if std::hint::black_box(lz4.compress(chunk)).is_ok() {

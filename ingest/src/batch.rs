@@ -41,6 +41,19 @@ pub struct RowMeta {
     pub offset: i64,
 }
 
+/// The most a new batch buffer reserves before the first batch says how much is needed.
+const RESERVE_AT_MOST: usize = 64 << 20;
+
+/// A buffer for a batch's rows when the writer has none to give back: room for a quarter more
+/// than the last batch held (`last` bytes), and at least `batch_bytes` (up to 64 MiB; rows are
+/// about as long as their messages). Reserved address space is not memory until written, and
+/// a buffer that never has to grow is never copied into fresh pages, which the kernel zeroes
+/// first: when each batch grew its buffer by doubling, the copies and the page clearing were
+/// about 14% of ingest's CPU samples (`perf`, 1 M events).
+pub fn rows_buffer(batch_bytes: usize, last: usize) -> Vec<u8> {
+    Vec::with_capacity((last + last / 4).max(batch_bytes.min(RESERVE_AT_MOST)))
+}
+
 /// Accepted events as consecutive RowBinary rows.
 #[derive(Debug, Default)]
 pub struct EventRows {
@@ -145,6 +158,14 @@ impl Limits {
 }
 
 impl Batch {
+    /// An empty batch whose rows go into `buf` (emptied).
+    pub fn writing_into(mut buf: Vec<u8>) -> Self {
+        buf.clear();
+        let mut batch = Self::default();
+        batch.events.buf = buf;
+        batch
+    }
+
     /// The slot in [`Batch::offsets`] of `(topic, partition)`, created if needed.
     fn slot(&mut self, topic: &str, partition: i32) -> usize {
         let hit = |s: &Settled| s.partition == partition && *s.topic == *topic;
@@ -377,5 +398,48 @@ mod tests {
             })
             .collect();
         assert_eq!(left, [10, 12]);
+    }
+
+    #[test]
+    fn a_batch_fills_its_reserved_buffer_without_moving_it() {
+        let metrics = Metrics::default();
+        let limits = Limits {
+            validation: Validation::default(),
+            quarantine_raw_bytes: 4,
+        };
+        let batch_bytes = 1 << 20;
+        let mut batch = Batch::writing_into(rows_buffer(batch_bytes, 0));
+        let at = batch.events.buf.as_ptr();
+        let mut state = PartitionState {
+            dedupe: DedupeSet::new(3600, 100_000),
+            stored: Default::default(),
+        };
+        let mut offset = 0;
+        while batch.bytes < batch_bytes {
+            let msg = format!(
+                r#"{{"event_id":"e-{offset}","event_type":"conversion","event_name":"purchase","user_id":"user-{offset}","timestamp":1793613600250,"metadata":{{"plan":"pro"}}}}"#
+            );
+            let msg = Message {
+                topic: "abacus-events",
+                partition: 0,
+                offset,
+                payload: Some(msg.as_bytes()),
+            };
+            batch.add(&mut state, msg, 100, limits, &metrics);
+            offset += 1;
+        }
+        assert_eq!(batch.events.len() as i64, offset, "every message is a row");
+        assert_eq!(
+            batch.events.buf.as_ptr(),
+            at,
+            "the rows buffer was moved to grow"
+        );
+        // The writer gives the buffer back: the next batch starts empty in the same memory.
+        let held = batch.events.buf.len();
+        let next = Batch::writing_into(batch.events.buf);
+        assert!(next.events.is_empty() && next.events.buf.is_empty());
+        assert_eq!(next.events.buf.as_ptr(), at);
+        // A new buffer after a batch larger than `batch_bytes` has room for a quarter more.
+        assert!(rows_buffer(batch_bytes, 4 * held).capacity() >= 5 * held);
     }
 }

@@ -19,7 +19,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 
-use crate::batch::{Batch, Limits, Message, Settled};
+use crate::batch::{rows_buffer, Batch, Limits, Message, Settled};
 use crate::config::IngestConfig;
 use crate::metrics::Metrics;
 use crate::sink::Written;
@@ -189,7 +189,7 @@ impl IngestContext {
             shared: Mutex::new(Shared {
                 owned: Vec::new(),
                 last_owned: 0,
-                batch: Batch::default(),
+                batch: Batch::writing_into(rows_buffer(config.batch_bytes, 0)),
                 batch_tx,
                 ack_rx,
                 inflight: 0,
@@ -284,13 +284,15 @@ impl IngestContext {
             self.pause(consumer, shared);
             return false;
         }
-        let capacity = shared.batch.events.buf.len();
+        let (bytes, rows) = (shared.batch.events.buf.len(), shared.batch.events.len());
         let batch = std::mem::take(&mut shared.batch);
-        // The next batch writes into a buffer the writer gave back, or one as large as this.
+        // The next batch writes into a buffer the writer gave back, or a new one with room for
+        // more than this one held; its row list is as long as this one's from the start.
         shared.batch.events.buf = shared
             .spare_buffers
             .pop()
-            .unwrap_or_else(|| Vec::with_capacity(capacity));
+            .unwrap_or_else(|| rows_buffer(self.config.batch_bytes, bytes));
+        shared.batch.events.rows.reserve_exact(rows);
         match shared.batch_tx.try_send(batch) {
             Ok(()) => {
                 shared.inflight += 1;
@@ -300,7 +302,8 @@ impl IngestContext {
                 tokio::sync::mpsc::error::TrySendError::Full(batch)
                 | tokio::sync::mpsc::error::TrySendError::Closed(batch),
             ) => {
-                shared.batch = batch;
+                let unused = std::mem::replace(&mut shared.batch, batch);
+                shared.spare_buffers.push(unused.events.buf);
                 self.pause(consumer, shared);
                 false
             }

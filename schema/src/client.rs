@@ -36,24 +36,43 @@ impl std::fmt::Display for ServerVersion {
 /// (such as 18.16) reject the settings it sends, so validation stays off there.
 const VALIDATION_SINCE: ServerVersion = ServerVersion(24, 1, 0);
 
-/// A client on the `clickhouse` crate's own HTTP stack (hyper-util's client over an
-/// HTTPS-capable connector, TCP keepalive 60 s, idle pooled connections dropped after 2 s as
-/// the server closes them after 3 s) with one addition: a read or a write on a connection
-/// fails after `timeout` without progress, so a hung or stopped server fails the query instead
-/// of holding it for ever. Writing resets the read timer, so a long insert is not cut short.
-fn client_with_timeouts(timeout: Duration) -> Client {
+/// A client on the `clickhouse` crate's own HTTP stack (hyper-util's client, TCP keepalive
+/// 60 s, idle pooled connections dropped after 2 s as the server closes them after 3 s) with
+/// one addition: a read or a write on a connection fails after `timeout` without progress, so
+/// a hung or stopped server fails the query instead of holding it for ever. Writing resets the
+/// read timer, so a long insert is not cut short.
+///
+/// The TLS connector only for an `https://` URL: building one loads the system's CA bundle,
+/// about 40 ms of CPU time in every process that connects.
+fn client_with_timeouts(url: &str, timeout: Duration) -> Client {
+    // One body for both connector types (a generic function would need hyper's and tower's
+    // traits spelled out).
+    macro_rules! client {
+        ($connector:expr) => {{
+            let mut connector = hyper_timeout::TimeoutConnector::new($connector);
+            connector.set_read_timeout(Some(timeout));
+            connector.set_write_timeout(Some(timeout));
+            connector.set_reset_reader_on_write(true);
+            let mut builder =
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new());
+            Client::with_http_client(
+                builder
+                    .pool_idle_timeout(Duration::from_secs(2))
+                    .build(connector),
+            )
+        }};
+    }
     let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
     http.set_keepalive(Some(Duration::from_secs(60)));
-    http.enforce_http(false);
-    let https = hyper_tls::HttpsConnector::new_with_connector(http);
-    let mut connector = hyper_timeout::TimeoutConnector::new(https);
-    connector.set_read_timeout(Some(timeout));
-    connector.set_write_timeout(Some(timeout));
-    connector.set_reset_reader_on_write(true);
-    let hyper = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(2))
-        .build(connector);
-    Client::with_http_client(hyper)
+    let https = url
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
+    if https {
+        http.enforce_http(false);
+        client!(hyper_tls::HttpsConnector::new_with_connector(http))
+    } else {
+        client!(http)
+    }
 }
 
 /// A checked connection to one ClickHouse deployment and the Abacus database on it.
@@ -76,7 +95,7 @@ impl ClickHouse {
             check_ident("cluster", cluster)?;
         }
         let query_timeout = config.query_timeout_secs.max(1);
-        let base = client_with_timeouts(Duration::from_secs(query_timeout))
+        let base = client_with_timeouts(&config.url, Duration::from_secs(query_timeout))
             .with_url(config.url.trim_end_matches('/'))
             .with_setting("max_execution_time", query_timeout.to_string())
             .with_user(&config.user)
@@ -171,5 +190,34 @@ mod tests {
         assert_eq!(ServerVersion::parse("24.3"), Some(ServerVersion(24, 3, 0)));
         assert_eq!(ServerVersion::parse("x"), None);
         assert!(ServerVersion(18, 16, 1) < VALIDATION_SINCE);
+    }
+
+    /// The TLS connector is built only for `https://` URLs (any case), and plain HTTP is spoken
+    /// to the rest: what reaches a listener is a TLS handshake, then an HTTP request.
+    #[tokio::test]
+    async fn https_urls_speak_tls_and_http_urls_plain_http() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let first_bytes = tokio::spawn(async move {
+            let mut got = Vec::new();
+            for _ in 0..2 {
+                let (mut conn, _) = listener.accept().await.unwrap();
+                let mut byte = [0u8; 1];
+                conn.read_exact(&mut byte).await.unwrap();
+                got.push(byte[0]);
+            }
+            got
+        });
+        for scheme in ["HTTPS", "http"] {
+            let config = ClickHouseConfig {
+                url: format!("{scheme}://127.0.0.1:{port}"),
+                connect_timeout_secs: 5,
+                ..ClickHouseConfig::default()
+            };
+            assert!(ClickHouse::connect(&config).await.is_err());
+        }
+        // 0x16 starts a TLS handshake record; `P` starts `POST`.
+        assert_eq!(first_bytes.await.unwrap(), [0x16, b'P']);
     }
 }
