@@ -1,7 +1,8 @@
 //! End-to-end ingest throughput on the local stack, beside two baselines measured in the same
 //! run: ClickHouse's own bulk load of the same events from a JSONEachRow file over HTTP (the
 //! local upper bound of what ClickHouse accepts) and a bare Kafka read of the same messages
-//! (what the broker can deliver).
+//! (what the broker can deliver). Ingest's CPU time is reported for the whole process and for
+//! its steady state (from `/metrics` samples, see [`steady_cpu`]).
 //!
 //! Run: `deploy/local/stack up && eval "$(deploy/local/stack env)" &&
 //!       cargo bench -p abacus --bench ingest_throughput` (ABACUS_BENCH_EVENTS sets the size,
@@ -88,6 +89,37 @@ fn cpu_line(used: &[(&str, f64)]) -> String {
         .join(", ")
 }
 
+/// A loopback address no one listens on now (for ingest's `/metrics`).
+fn free_local_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+/// `abacus_ingest_consumed_total` from ingest's `/metrics` at `addr`, if it answers.
+fn consumed_so_far(addr: &str) -> Option<u64> {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).ok()?;
+    conn.set_read_timeout(Some(Duration::from_millis(500)))
+        .ok()?;
+    write!(conn, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut text = String::new();
+    conn.read_to_string(&mut text).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("abacus_ingest_consumed_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+}
+
+/// CPU seconds between the samples where a fifth and nine tenths of `total` events had been
+/// consumed: ingest's cost per event once start-up (TLS, the group join, state loading) and
+/// the first batches (fresh memory for buffers and tables) are behind it, as in a process
+/// that runs for days. Returns (consumed at start, consumed at end, CPU seconds).
+fn steady_cpu(samples: &[(u64, f64)], total: u64) -> Option<(u64, u64, f64)> {
+    let (from, cpu_from) = *samples.iter().find(|(n, _)| *n >= total / 5)?;
+    let (to, cpu_to) = *samples.iter().find(|(n, _)| *n >= total * 9 / 10)?;
+    (to > from).then_some((from, to, cpu_to - cpu_from))
+}
+
 /// Reads every message of `topic` once, doing nothing with them, with ingest's fetch settings.
 /// Returns the time taken in all and the time until the first message arrived.
 fn kafka_read_only(topic: &str, expected: u64) -> (Duration, Duration) {
@@ -168,8 +200,10 @@ async fn main() {
     // 1. Abacus end to end: Kafka -> validate -> dedupe -> ClickHouse, commit.
     eprintln!("ingesting ...");
     let started = Instant::now();
+    let metrics_addr = free_local_addr();
     let mut child = abacus(db.name(), &topic, &unique_name("bench"))
         .args(["ingest", "--once"])
+        .env("ABACUS_INGEST_METRICS_ADDR", &metrics_addr)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
@@ -201,10 +235,15 @@ async fn main() {
     });
     let mut peak = 0;
     let mut ingest_cpu = 0.0f64;
+    // (events consumed, CPU seconds so far), every 20 ms: for the steady-state rate.
+    let mut samples: Vec<(u64, f64)> = Vec::new();
     let ((), ingest_servers) = server_cpu(|| {
         while child.try_wait().unwrap().is_none() {
             peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
             ingest_cpu = ingest_cpu.max(cpu_secs(child.id()).unwrap_or(0.0));
+            if let Some(consumed) = consumed_so_far(&metrics_addr) {
+                samples.push((consumed, ingest_cpu));
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     });
@@ -305,6 +344,15 @@ async fn main() {
         },
         cpu_line(&ingest_servers)
     );
+    match steady_cpu(&samples, messages) {
+        Some((from, to, secs)) => println!(
+            "steady state (from {from} to {to} events consumed, after start-up, the group join \
+             and the first batches): abacus ingest {secs:.2} s of CPU for {} events ({:.2} µs per event)",
+            to - from,
+            secs * 1e6 / (to - from) as f64
+        ),
+        None => println!("steady state: too few samples of /metrics (run more events)"),
+    }
     println!(
         "load while measuring: {}",
         std::fs::read_to_string("/proc/loadavg")
