@@ -2,7 +2,8 @@
 //! run: ClickHouse's own bulk load of the same events from a JSONEachRow file over HTTP (the
 //! local upper bound of what ClickHouse accepts) and a bare Kafka read of the same messages
 //! (what the broker can deliver). Ingest's CPU time is reported for the whole process and for
-//! its steady state (from `/metrics` samples, see [`steady_cpu`]).
+//! its steady state (from `/metrics` samples, see [`steady_cpu`]); `ABACUS_BENCH_INGEST_ROUNDS=N`
+//! repeats the ingest step and prints every round's CPU per event and the median.
 //!
 //! Run: `deploy/local/stack up && eval "$(deploy/local/stack env)" &&
 //!       cargo bench -p abacus --bench ingest_throughput` (ABACUS_BENCH_EVENTS sets the size,
@@ -87,6 +88,110 @@ fn cpu_line(used: &[(&str, f64)]) -> String {
         .map(|(name, secs)| format!("{name} {secs:.1} s"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// What one `abacus ingest --once` over the bench's topic took.
+struct IngestRun {
+    wall: Duration,
+    /// Until the last partition was assigned (the group join).
+    joined: Duration,
+    /// CPU seconds of the whole process (as it reported them, or sampled).
+    cpu: f64,
+    reported: bool,
+    peak: u64,
+    /// See [`steady_cpu`].
+    steady: Option<(u64, u64, f64)>,
+    servers: Vec<(&'static str, f64)>,
+}
+
+/// Runs `abacus ingest --once` over `topic` into `db` (a new consumer group) and checks that
+/// every one of the `messages` events was stored.
+async fn ingest_once(db: &TestDatabase, topic: &str, messages: u64) -> IngestRun {
+    settle(db).await;
+    let started = Instant::now();
+    let metrics_addr = free_local_addr();
+    let mut child = abacus(db.name(), topic, &unique_name("bench"))
+        .args(["ingest", "--once"])
+        .env("ABACUS_INGEST_METRICS_ADDR", &metrics_addr)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // When the last partition was assigned (the group join, which every consumer pays once
+    // at start, is over), from ingest's log.
+    let stderr = child.stderr.take().unwrap();
+    // … and the CPU time the process reports for itself when it stops (exact, unlike sampling).
+    let assigned = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let (mut last, mut cpu) = (None, None);
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line.contains("partition assigned") {
+                last = Some(Instant::now());
+            }
+            if line.contains("ingest stopped") {
+                // Without colour codes (NO_COLOR), fields read `cpu_seconds=1.23`.
+                let line: String = line.chars().filter(|c| !c.is_control()).collect();
+                cpu = line
+                    .split_whitespace()
+                    .find_map(|f| f.strip_prefix("cpu_seconds="))
+                    .and_then(|v| v.parse::<f64>().ok());
+            }
+        }
+        (last, cpu)
+    });
+    let mut peak = 0;
+    let mut ingest_cpu = 0.0f64;
+    // (events consumed, CPU seconds so far), every 20 ms: for the steady-state rate.
+    let mut samples: Vec<(u64, f64)> = Vec::new();
+    let ((), servers) = server_cpu(|| {
+        while child.try_wait().unwrap().is_none() {
+            peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
+            ingest_cpu = ingest_cpu.max(cpu_secs(child.id()).unwrap_or(0.0));
+            if let Some(consumed) = consumed_so_far(&metrics_addr) {
+                samples.push((consumed, ingest_cpu));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let wall = started.elapsed();
+    let (assigned_at, reported) = assigned.join().unwrap();
+    assert_eq!(
+        db.count("SELECT count() FROM events").await,
+        messages,
+        "ingest stored every event"
+    );
+    IngestRun {
+        wall,
+        joined: assigned_at.map_or(Duration::ZERO, |t| t - started),
+        cpu: reported.unwrap_or(ingest_cpu),
+        reported: reported.is_some(),
+        peak,
+        steady: steady_cpu(&samples, messages),
+        servers,
+    }
+}
+
+/// Waits (up to two minutes) until ClickHouse merges no parts, so that neither side of the
+/// comparison pays for the other's background merges: right after ingest's inserts the server
+/// is still merging their parts, which used to slow the bulk load measured next.
+async fn settle(db: &TestDatabase) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(120) {
+        if db.count("SELECT count() FROM system.merges").await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let waited = started.elapsed();
+    if waited > Duration::from_millis(500) {
+        eprintln!(
+            "waited {:.1} s for ClickHouse's merges to finish",
+            waited.as_secs_f64()
+        );
+    }
 }
 
 /// A loopback address no one listens on now (for ingest's `/metrics`).
@@ -199,63 +304,33 @@ async fn main() {
 
     // 1. Abacus end to end: Kafka -> validate -> dedupe -> ClickHouse, commit.
     eprintln!("ingesting ...");
-    let started = Instant::now();
-    let metrics_addr = free_local_addr();
-    let mut child = abacus(db.name(), &topic, &unique_name("bench"))
-        .args(["ingest", "--once"])
-        .env("ABACUS_INGEST_METRICS_ADDR", &metrics_addr)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // When the last partition was assigned (the group join, which every consumer pays once
-    // at start, is over), from ingest's log.
-    let stderr = child.stderr.take().unwrap();
-    // … and the CPU time the process reports for itself when it stops (exact, unlike sampling).
-    let assigned = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let (mut last, mut cpu) = (None, None);
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if line.contains("partition assigned") {
-                last = Some(Instant::now());
-            }
-            if line.contains("ingest stopped") {
-                // Without colour codes (NO_COLOR), fields read `cpu_seconds=1.23`.
-                let line: String = line.chars().filter(|c| !c.is_control()).collect();
-                cpu = line
-                    .split_whitespace()
-                    .find_map(|f| f.strip_prefix("cpu_seconds="))
-                    .and_then(|v| v.parse::<f64>().ok());
-            }
-        }
-        (last, cpu)
-    });
-    let mut peak = 0;
-    let mut ingest_cpu = 0.0f64;
-    // (events consumed, CPU seconds so far), every 20 ms: for the steady-state rate.
-    let mut samples: Vec<(u64, f64)> = Vec::new();
-    let ((), ingest_servers) = server_cpu(|| {
-        while child.try_wait().unwrap().is_none() {
-            peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
-            ingest_cpu = ingest_cpu.max(cpu_secs(child.id()).unwrap_or(0.0));
-            if let Some(consumed) = consumed_so_far(&metrics_addr) {
-                samples.push((consumed, ingest_cpu));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    });
-    let ingest = started.elapsed();
-    let (assigned_at, reported_cpu) = assigned.join().unwrap();
-    let ingest_joined = assigned_at.map_or(Duration::ZERO, |t| t - started);
-    let ingest_cpu = reported_cpu.unwrap_or(ingest_cpu);
-    assert_eq!(
-        db.count("SELECT count() FROM events").await,
-        messages,
-        "ingest stored every event"
-    );
+    let run = ingest_once(&db, &topic, messages).await;
+    let IngestRun {
+        wall: ingest,
+        joined: ingest_joined,
+        cpu: ingest_cpu,
+        reported: reported_cpu,
+        peak,
+        steady: ingest_steady,
+        servers: ingest_servers,
+    } = run;
+    // More rounds of ingest alone over the same topic (fresh database and group each), for
+    // the spread of its CPU time on a machine whose speed drifts.
+    let rounds: usize = std::env::var("ABACUS_BENCH_INGEST_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let mut per_event = vec![(
+        ingest_cpu,
+        ingest_steady.map(|(f, t, c)| c / (t - f) as f64),
+    )];
+    for round in 2..=rounds {
+        eprintln!("ingest round {round} of {rounds} ...");
+        let db = TestDatabase::create("bench_ingest_round").await;
+        let run = ingest_once(&db, &topic, messages).await;
+        per_event.push((run.cpu, run.steady.map(|(f, t, c)| c / (t - f) as f64)));
+        db.drop().await;
+    }
 
     // 2. ClickHouse's own bulk load of the same rows from a JSONEachRow file over HTTP.
     let file = std::env::temp_dir().join(format!("{}.jsonl", unique_name("bench")));
@@ -276,6 +351,7 @@ async fn main() {
         .await
         .unwrap();
     let bytes = std::fs::metadata(&file).unwrap().len();
+    settle(&db).await;
     let started = Instant::now();
     let status = Command::new("curl")
         .args(["-sSf", "-o", "/dev/null", "--data-binary"])
@@ -337,14 +413,14 @@ async fn main() {
     println!(
         "CPU used during ingest: abacus ingest {ingest_cpu:.2} s ({:.2} µs per event{}), {}",
         ingest_cpu * 1e6 / messages as f64,
-        if reported_cpu.is_some() {
+        if reported_cpu {
             ""
         } else {
             "; at least, sampled"
         },
         cpu_line(&ingest_servers)
     );
-    match steady_cpu(&samples, messages) {
+    match ingest_steady {
         Some((from, to, secs)) => println!(
             "steady state (from {from} to {to} events consumed, after start-up, the group join \
              and the first batches): abacus ingest {secs:.2} s of CPU for {} events ({:.2} µs per event)",
@@ -352,6 +428,33 @@ async fn main() {
             secs * 1e6 / (to - from) as f64
         ),
         None => println!("steady state: too few samples of /metrics (run more events)"),
+    }
+    if rounds > 1 {
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+        };
+        let whole: Vec<f64> = per_event
+            .iter()
+            .map(|(c, _)| c * 1e6 / messages as f64)
+            .collect();
+        let steady: Vec<f64> = per_event
+            .iter()
+            .filter_map(|(_, s)| s.map(|s| s * 1e6))
+            .collect();
+        let list = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "ingest CPU per event over {rounds} rounds: whole run {} µs (median {:.2}); steady state {} µs (median {:.2})",
+            list(&whole),
+            median(whole.clone()),
+            list(&steady),
+            median(steady.clone())
+        );
     }
     println!(
         "load while measuring: {}",

@@ -143,6 +143,11 @@ impl Clock {
 }
 
 impl Shared {
+    /// Whether consumption is paused because the writer's backlog is full.
+    pub fn paused(&self) -> bool {
+        self.paused
+    }
+
     /// Whether nothing is buffered or in flight.
     pub fn batch_is_empty(&self) -> bool {
         self.batch.is_empty() && self.inflight == 0
