@@ -42,7 +42,7 @@ mod scan;
 pub mod sink;
 pub mod state;
 
-pub use config::{IngestConfig, KafkaConfig};
+pub use config::{IngestConfig, InsertCompression, KafkaConfig};
 pub use metrics::Metrics;
 pub use pipeline::{consumer_config, run, RunOptions, Summary};
 

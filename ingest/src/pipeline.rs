@@ -139,7 +139,8 @@ pub async fn run(
         },
         metrics.clone(),
         cancel.clone(),
-    );
+    )
+    .compressing(config.insert_compression.compresses(&ch.config().url));
     let writer = tokio::spawn(async move {
         while let Some(mut batch) = batch_rx.recv().await {
             let result = sink.write(&mut batch).await;

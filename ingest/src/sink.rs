@@ -116,6 +116,7 @@ pub struct Sink {
     metrics: Arc<Metrics>,
     cancel: Arc<AtomicBool>,
     lz4: Arc<Compressor>,
+    compress: bool,
 }
 
 /// An insert attempt of a range of rows.
@@ -136,7 +137,15 @@ impl Sink {
             metrics,
             cancel,
             lz4: Arc::default(),
+            compress: true,
         }
+    }
+
+    /// Whether inserts are LZ4-compressed (the default; see
+    /// [`crate::config::IngestConfig::insert_compression`]).
+    pub fn compressing(mut self, compress: bool) -> Self {
+        self.compress = compress;
+        self
     }
 
     /// Writes a batch durably (events, then quarantine rows). Retries transient failures until
@@ -298,14 +307,16 @@ impl Sink {
     /// Sends encoded event rows (RowBinary) in one `INSERT`.
     async fn insert_rowbinary(&self, data: Bytes) -> Result<(), clickhouse::error::Error> {
         // Compressed here into ClickHouse's blocks (see `crate::lz4`): the client sends them as
-        // they are and tells the server to decompress them.
+        // they are and tells the server to decompress them. Or sent as they are.
         let mut insert = self
             .ch
             .client()
             .clone()
             .with_compression(clickhouse::Compression::None)
-            .insert_formatted_with(insert_sql("events"))
-            .with_setting("decompress", "1");
+            .insert_formatted_with(insert_sql("events"));
+        if self.compress {
+            insert = insert.with_setting("decompress", "1");
+        }
         if self.ch.version().0 >= 19 {
             // Late events may span many months (partitions); never refuse a batch for that.
             insert = insert.with_setting("max_partitions_per_insert_block", "0");
@@ -313,10 +324,13 @@ impl Sink {
         let mut at = 0;
         while at < data.len() {
             let end = (at + CHUNK_BYTES).min(data.len());
-            let block = self
-                .lz4
-                .compress(&data[at..end])
-                .map_err(|e| clickhouse::error::Error::Compression(Box::new(e)))?;
+            let block = if self.compress {
+                self.lz4
+                    .compress(&data[at..end])
+                    .map_err(|e| clickhouse::error::Error::Compression(Box::new(e)))?
+            } else {
+                data.slice(at..end)
+            };
             insert.send(block).await?;
             at = end;
         }
