@@ -104,6 +104,14 @@ struct IngestRun {
     servers: Vec<(&'static str, f64)>,
 }
 
+impl IngestRun {
+    /// CPU seconds per event in the steady state, if measured.
+    fn steady_per_event(&self) -> Option<f64> {
+        self.steady
+            .map(|(from, to, secs)| secs / (to - from) as f64)
+    }
+}
+
 /// Runs `abacus ingest --once` over `topic` into `db` (a new consumer group) and checks that
 /// every one of the `messages` events was stored.
 async fn ingest_once(db: &TestDatabase, topic: &str, messages: u64) -> IngestRun {
@@ -175,8 +183,7 @@ async fn ingest_once(db: &TestDatabase, topic: &str, messages: u64) -> IngestRun
 }
 
 /// Waits (up to two minutes) until ClickHouse merges no parts, so that neither side of the
-/// comparison pays for the other's background merges: right after ingest's inserts the server
-/// is still merging their parts, which used to slow the bulk load measured next.
+/// comparison pays for background merges (of the other side's parts, or of anything else).
 async fn settle(db: &TestDatabase) {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(120) {
@@ -305,6 +312,7 @@ async fn main() {
     // 1. Abacus end to end: Kafka -> validate -> dedupe -> ClickHouse, commit.
     eprintln!("ingesting ...");
     let run = ingest_once(&db, &topic, messages).await;
+    let mut per_event = vec![(run.cpu, run.steady_per_event())];
     let IngestRun {
         wall: ingest,
         joined: ingest_joined,
@@ -320,15 +328,11 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
-    let mut per_event = vec![(
-        ingest_cpu,
-        ingest_steady.map(|(f, t, c)| c / (t - f) as f64),
-    )];
     for round in 2..=rounds {
         eprintln!("ingest round {round} of {rounds} ...");
         let db = TestDatabase::create("bench_ingest_round").await;
         let run = ingest_once(&db, &topic, messages).await;
-        per_event.push((run.cpu, run.steady.map(|(f, t, c)| c / (t - f) as f64)));
+        per_event.push((run.cpu, run.steady_per_event()));
         db.drop().await;
     }
 

@@ -325,6 +325,13 @@ mod tests {
     use crate::dedupe::DedupeSet;
     use crate::rowbinary::decode_event;
 
+    fn limits() -> Limits {
+        Limits {
+            validation: Validation::default(),
+            quarantine_raw_bytes: 4,
+        }
+    }
+
     fn state() -> PartitionState {
         PartitionState {
             dedupe: DedupeSet::new(3600, 1000),
@@ -335,10 +342,7 @@ mod tests {
     #[test]
     fn messages_are_encoded_deduplicated_quarantined_and_settled() {
         let metrics = Metrics::default();
-        let limits = Limits {
-            validation: Validation::default(),
-            quarantine_raw_bytes: 4,
-        };
+        let limits = limits();
         let mut batch = Batch::default();
         let (mut s3, mut s4) = (state(), state());
         let ok = |id: &str| {
@@ -403,10 +407,7 @@ mod tests {
     #[test]
     fn a_batch_fills_its_reserved_buffer_without_moving_it() {
         let metrics = Metrics::default();
-        let limits = Limits {
-            validation: Validation::default(),
-            quarantine_raw_bytes: 4,
-        };
+        let limits = limits();
         let batch_bytes = 1 << 20;
         let mut batch = Batch::writing_into(rows_buffer(batch_bytes, 0));
         let at = batch.events.buf.as_ptr();
