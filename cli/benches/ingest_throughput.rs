@@ -2,8 +2,9 @@
 //! run: ClickHouse's own bulk load of the same events from a JSONEachRow file over HTTP (the
 //! local upper bound of what ClickHouse accepts) and a bare Kafka read of the same messages
 //! (what the broker can deliver). Ingest's CPU time is reported for the whole process and for
-//! its steady state (from `/metrics` samples, see [`steady_cpu`]); `ABACUS_BENCH_INGEST_ROUNDS=N`
-//! repeats the ingest step and prints every round's CPU per event and the median.
+//! its steady state (from `/metrics` samples, see [`measure::steady_cpu`]);
+//! `ABACUS_BENCH_INGEST_ROUNDS=N` repeats the ingest step, each followed by its own bulk load of
+//! the same rows, and prints every round's CPU per event, end-to-end ratio and the medians.
 //!
 //! Run: `deploy/local/stack up && eval "$(deploy/local/stack env)" &&
 //!       cargo bench -p abacus --bench ingest_throughput` (ABACUS_BENCH_EVENTS sets the size,
@@ -19,6 +20,12 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::ClientConfig;
 
+#[path = "ingest_throughput/measure.rs"]
+mod measure;
+use measure::{
+    consumed_so_far, cpu_line, cpu_secs, free_local_addr, peak_rss_kib, server_cpu, steady_cpu,
+};
+
 fn abacus(db: &str, topic: &str, group: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_abacus"));
     cmd.env("ABACUS_CLICKHOUSE_URL", abacus_testkit::clickhouse_url())
@@ -28,66 +35,6 @@ fn abacus(db: &str, topic: &str, group: &str) -> Command {
         .env("ABACUS_KAFKA_GROUP", group)
         .env("RUST_LOG", "warn");
     cmd
-}
-
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-}
-
-/// CPU seconds (user + system) a process has used so far, from `/proc/PID/stat`.
-fn cpu_secs(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which is in parentheses and may contain spaces).
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / 100.0)
-}
-
-/// The broker's and ClickHouse's process ids, when known (`scripts/bench-ingest` passes the
-/// broker's; the stack records ClickHouse's).
-fn servers() -> Vec<(&'static str, u32)> {
-    let mut out = Vec::new();
-    if let Some(pid) = std::env::var("ABACUS_BENCH_BROKER_PID")
-        .ok()
-        .and_then(|p| p.trim().parse().ok())
-    {
-        out.push(("broker", pid));
-    }
-    let stack = std::env::var("ABACUS_STACK_DIR").unwrap_or_else(|_| ".stack".into());
-    if let Some(pid) = std::fs::read_to_string(format!("{stack}/clickhouse.pid"))
-        .ok()
-        .and_then(|p| p.trim().parse().ok())
-    {
-        out.push(("clickhouse", pid));
-    }
-    out
-}
-
-/// CPU seconds each server used while `work` ran, and `work`'s result.
-fn server_cpu<T>(work: impl FnOnce() -> T) -> (T, Vec<(&'static str, f64)>) {
-    let before: Vec<_> = servers()
-        .into_iter()
-        .filter_map(|(name, pid)| Some((name, pid, cpu_secs(pid)?)))
-        .collect();
-    let out = work();
-    let used = before
-        .into_iter()
-        .filter_map(|(name, pid, t0)| Some((name, cpu_secs(pid)? - t0)))
-        .collect();
-    (out, used)
-}
-
-fn cpu_line(used: &[(&str, f64)]) -> String {
-    used.iter()
-        .map(|(name, secs)| format!("{name} {secs:.1} s"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// What one `abacus ingest --once` over the bench's topic took.
@@ -201,35 +148,31 @@ async fn settle(db: &TestDatabase) {
     }
 }
 
-/// A loopback address no one listens on now (for ingest's `/metrics`).
-fn free_local_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
-
-/// `abacus_ingest_consumed_total` from ingest's `/metrics` at `addr`, if it answers.
-fn consumed_so_far(addr: &str) -> Option<u64> {
-    use std::io::{Read, Write};
-    let mut conn = std::net::TcpStream::connect(addr).ok()?;
-    conn.set_read_timeout(Some(Duration::from_millis(500)))
-        .ok()?;
-    write!(conn, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
-    let mut text = String::new();
-    conn.read_to_string(&mut text).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("abacus_ingest_consumed_total "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|v| v as u64)
-}
-
-/// CPU seconds between the samples where a fifth and nine tenths of `total` events had been
-/// consumed: ingest's cost per event once start-up (TLS, the group join, state loading) and
-/// the first batches (fresh memory for buffers and tables) are behind it, as in a process
-/// that runs for days. Returns (consumed at start, consumed at end, CPU seconds).
-fn steady_cpu(samples: &[(u64, f64)], total: u64) -> Option<(u64, u64, f64)> {
-    let (from, cpu_from) = *samples.iter().find(|(n, _)| *n >= total / 5)?;
-    let (to, cpu_to) = *samples.iter().find(|(n, _)| *n >= total * 9 / 10)?;
-    (to > from).then_some((from, to, cpu_to - cpu_from))
+/// ClickHouse's bulk load of `file` (JSONEachRow) into a new table `events_bulk` of `db`, from
+/// a quiet ClickHouse (see [`settle`]); checks every row arrived and returns the time taken.
+async fn bulk_load(db: &TestDatabase, file: &std::path::Path, messages: u64) -> Duration {
+    db.clickhouse()
+        .client()
+        .query("CREATE TABLE events_bulk AS events")
+        .execute()
+        .await
+        .unwrap();
+    settle(db).await;
+    let started = Instant::now();
+    let status = Command::new("curl")
+        .args(["-sSf", "-o", "/dev/null", "--data-binary"])
+        .arg(format!("@{}", file.display()))
+        .arg(format!(
+            "{}/?query=INSERT%20INTO%20%60{}%60.events_bulk%20FORMAT%20JSONEachRow",
+            abacus_testkit::clickhouse_url(),
+            db.name()
+        ))
+        .status()
+        .unwrap();
+    let bulk = started.elapsed();
+    assert!(status.success());
+    assert_eq!(db.count("SELECT count() FROM events_bulk").await, messages);
+    bulk
 }
 
 /// Reads every message of `topic` once, doing nothing with them, with ingest's fetch settings.
@@ -322,20 +265,6 @@ async fn main() {
         steady: ingest_steady,
         servers: ingest_servers,
     } = run;
-    // More rounds of ingest alone over the same topic (fresh database and group each), for
-    // the spread of its CPU time on a machine whose speed drifts.
-    let rounds: usize = std::env::var("ABACUS_BENCH_INGEST_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    for round in 2..=rounds {
-        eprintln!("ingest round {round} of {rounds} ...");
-        let db = TestDatabase::create("bench_ingest_round").await;
-        let run = ingest_once(&db, &topic, messages).await;
-        per_event.push((run.cpu, run.steady_per_event()));
-        db.drop().await;
-    }
-
     // 2. ClickHouse's own bulk load of the same rows from a JSONEachRow file over HTTP.
     let file = std::env::temp_dir().join(format!("{}.jsonl", unique_name("bench")));
     let url = abacus_testkit::clickhouse_url();
@@ -348,27 +277,25 @@ async fn main() {
         .status()
         .unwrap();
     assert!(status.success());
-    db.clickhouse()
-        .client()
-        .query("CREATE TABLE events_bulk AS events")
-        .execute()
-        .await
-        .unwrap();
     let bytes = std::fs::metadata(&file).unwrap().len();
-    settle(&db).await;
-    let started = Instant::now();
-    let status = Command::new("curl")
-        .args(["-sSf", "-o", "/dev/null", "--data-binary"])
-        .arg(format!("@{}", file.display()))
-        .arg(format!(
-            "{url}/?query=INSERT%20INTO%20%60{}%60.events_bulk%20FORMAT%20JSONEachRow",
-            db.name()
-        ))
-        .status()
-        .unwrap();
-    let bulk = started.elapsed();
-    assert!(status.success());
-    assert_eq!(db.count("SELECT count() FROM events_bulk").await, messages);
+    let bulk = bulk_load(&db, &file, messages).await;
+    let mut ratios = vec![bulk.as_secs_f64() / ingest.as_secs_f64()];
+    // More rounds over the same topic (fresh database and group each), each followed by its
+    // own bulk load: the spread of CPU time and of the end-to-end ratio on a machine whose
+    // speed drifts.
+    let rounds: usize = std::env::var("ABACUS_BENCH_INGEST_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    for round in 2..=rounds {
+        eprintln!("ingest round {round} of {rounds} ...");
+        let db = TestDatabase::create("bench_ingest_round").await;
+        let run = ingest_once(&db, &topic, messages).await;
+        per_event.push((run.cpu, run.steady_per_event()));
+        let bulk = bulk_load(&db, &file, messages).await;
+        ratios.push(bulk.as_secs_f64() / run.wall.as_secs_f64());
+        db.drop().await;
+    }
     let _ = std::fs::remove_file(&file);
 
     // 3. The broker alone: read every message once.
@@ -434,9 +361,14 @@ async fn main() {
         None => println!("steady state: too few samples of /metrics (run more events)"),
     }
     if rounds > 1 {
+        // The middle value, or the mean of the two middle ones.
         let median = |mut v: Vec<f64>| {
             v.sort_by(f64::total_cmp);
-            v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+            match v.len() {
+                0 => f64::NAN,
+                n if n % 2 == 1 => v[n / 2],
+                n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+            }
         };
         let whole: Vec<f64> = per_event
             .iter()
@@ -458,6 +390,12 @@ async fn main() {
             median(whole.clone()),
             list(&steady),
             median(steady.clone())
+        );
+        println!(
+            "end to end vs ClickHouse's bulk load over {rounds} rounds (each round's ingest against \
+             the bulk load that followed it): {} (median {:.2}×)",
+            list(&ratios),
+            median(ratios.clone())
         );
     }
     println!(
