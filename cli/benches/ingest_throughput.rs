@@ -20,22 +20,14 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::ClientConfig;
 
-#[path = "ingest_throughput/measure.rs"]
+#[path = "ingest/measure.rs"]
 mod measure;
+#[path = "ingest/stack.rs"]
+mod stack;
 use measure::{
     consumed_so_far, cpu_line, cpu_secs, free_local_addr, peak_rss_kib, server_cpu, steady_cpu,
 };
-
-fn abacus(db: &str, topic: &str, group: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_abacus"));
-    cmd.env("ABACUS_CLICKHOUSE_URL", abacus_testkit::clickhouse_url())
-        .env("ABACUS_CLICKHOUSE_DATABASE", db)
-        .env("ABACUS_KAFKA_BROKERS", kafka_brokers())
-        .env("ABACUS_KAFKA_TOPIC", topic)
-        .env("ABACUS_KAFKA_GROUP", group)
-        .env("RUST_LOG", "warn");
-    cmd
-}
+use stack::{abacus, delete_topic, produce};
 
 /// What one `abacus ingest --once` over the bench's topic took.
 struct IngestRun {
@@ -218,39 +210,10 @@ async fn main() {
         .unwrap_or(1_000_000);
     let db = TestDatabase::create("bench_ingest").await;
     let topic = unique_name("bench_ingest");
-    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/experiments.toml");
     eprintln!("producing {events} events to {topic} ...");
     let started = Instant::now();
-    let out = abacus(db.name(), &topic, "unused")
-        .args([
-            "produce",
-            "--experiments",
-            examples,
-            "--users",
-            "100000000",
-            "--quiet",
-            "--json",
-        ])
-        .args([
-            "--events",
-            &events.to_string(),
-            "--duplicates",
-            "0",
-            "--malformed",
-            "0",
-            "--late",
-            "0",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let messages = produce(db.name(), &topic, events);
     let produce_secs = started.elapsed().as_secs_f64();
-    let truth: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let messages = truth["messages"].as_u64().unwrap();
 
     // 1. Abacus end to end: Kafka -> validate -> dedupe -> ClickHouse, commit.
     eprintln!("ingesting ...");
@@ -411,17 +374,4 @@ async fn main() {
     );
     db.drop().await;
     delete_topic(&topic).await;
-}
-
-/// Deletes the bench's topic (a million events take ~400 MB of the broker's disk).
-async fn delete_topic(topic: &str) {
-    use rdkafka::admin::{AdminClient, AdminOptions};
-    use rdkafka::client::DefaultClientContext;
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", kafka_brokers())
-        .create()
-        .unwrap();
-    if let Err(e) = admin.delete_topics(&[topic], &AdminOptions::new()).await {
-        eprintln!("could not delete topic {topic}: {e}");
-    }
 }
