@@ -8,7 +8,6 @@
 //! a partition's new owner starts only after the old owner has written and committed what it
 //! read, and reads the stored state from ClickHouse (`rebalance.rs`).
 
-use std::cell::Cell;
 use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -20,6 +19,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 
 use crate::batch::{rows_buffer, Batch, Limits, Message, Settled};
+use crate::clock::Clock;
 use crate::config::IngestConfig;
 use crate::metrics::Metrics;
 use crate::sink::Written;
@@ -81,6 +81,8 @@ pub struct Shared {
     batch_tx: tokio::sync::mpsc::Sender<Batch>,
     ack_rx: mpsc::Receiver<Ack>,
     inflight: usize,
+    /// Since when a due batch has waited for room in the writer's backlog (see [`PAUSE_AFTER`]).
+    backlogged_since: Option<Instant>,
     paused: bool,
     /// Set when a batch could not be written (shutdown during an outage).
     pub failed: Option<IngestError>,
@@ -92,60 +94,24 @@ pub struct Shared {
     spare_buffers: Vec<Vec<u8>>,
 }
 
-/// Reading the clock costs more than handling a message on some machines, so the time (for
-/// dedupe and the batch interval) is read every [`CLOCK_EVERY`] messages, and whenever the
-/// consumer loop comes round without a new message (idle, or between rare events).
-#[derive(Debug)]
-struct Clock {
-    handled: u64,
-    handled_at_last_look: Cell<u64>,
-    handled_at_last_read: Cell<u64>,
-    now_secs: Cell<i64>,
-}
-
-/// See [`Clock`].
-const CLOCK_EVERY: u64 = 64;
-
-fn epoch_secs() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-impl Clock {
-    fn new() -> Self {
-        Self {
-            handled: 0,
-            handled_at_last_look: Cell::new(0),
-            handled_at_last_read: Cell::new(0),
-            now_secs: Cell::new(epoch_secs()),
-        }
-    }
-
-    /// Counts a handled message.
-    fn tick(&mut self) {
-        self.handled += 1;
-    }
-
-    /// Whether time-based decisions should be made now; if so, the clock was just read.
-    fn look(&self) -> bool {
-        let idle = self.handled_at_last_look.replace(self.handled) == self.handled;
-        let look = idle || self.handled - self.handled_at_last_read.get() >= CLOCK_EVERY;
-        if look {
-            self.handled_at_last_read.set(self.handled);
-            self.now_secs.set(epoch_secs());
-        }
-        look
-    }
-
-    /// Epoch seconds as of the last read.
-    fn now_secs(&self) -> i64 {
-        self.now_secs.get()
-    }
-}
+/// How long a due batch waits for room in the writer's backlog, the consumer not polling
+/// (librdkafka keeps fetching ahead, up to its queue limits), before the partitions are
+/// paused. Pausing makes librdkafka drop every message it fetched ahead and fetch them again
+/// on resume (decompressed twice: about 5% of ingest's CPU when it paused at each batch), so
+/// it is kept for waits longer than ClickHouse takes for a batch: an outage, an overloaded
+/// server. While paused the consumer polls again (rebalances are served within 100 ms).
+pub const PAUSE_AFTER: Duration = Duration::from_secs(2);
 
 impl Shared {
     /// Whether consumption is paused because the writer's backlog is full.
     pub fn paused(&self) -> bool {
         self.paused
+    }
+
+    /// Whether a due batch waits for room in the writer's backlog (paused or not yet): no
+    /// message can be taken now.
+    pub fn backlogged(&self) -> bool {
+        self.paused || self.backlogged_since.is_some()
     }
 
     /// Whether nothing is buffered or in flight.
@@ -198,6 +164,7 @@ impl IngestContext {
                 batch_tx,
                 ack_rx,
                 inflight: 0,
+                backlogged_since: None,
                 paused: false,
                 failed: None,
                 ever_assigned: false,
@@ -279,14 +246,15 @@ impl IngestContext {
                     })))
     }
 
-    /// Hands the current batch to the writer if there is room; otherwise pauses consumption
-    /// until an acknowledgement frees a slot. Returns whether the batch was handed over.
+    /// Hands the current batch to the writer if there is room; otherwise the batch waits (the
+    /// consumer stops polling), and after [`PAUSE_AFTER`] consumption is paused until an
+    /// acknowledgement frees a slot. Returns whether the batch was handed over.
     pub fn try_dispatch(&self, consumer: &BaseConsumer<Self>, shared: &mut Shared) -> bool {
         if shared.batch.is_empty() {
             return true;
         }
         if shared.inflight >= self.config.max_inflight_batches.max(1) {
-            self.pause(consumer, shared);
+            self.backlogged(consumer, shared);
             return false;
         }
         let (bytes, rows) = (shared.batch.events.buf.len(), shared.batch.events.len());
@@ -301,6 +269,7 @@ impl IngestContext {
         match shared.batch_tx.try_send(batch) {
             Ok(()) => {
                 shared.inflight += 1;
+                shared.backlogged_since = None;
                 true
             }
             Err(
@@ -309,9 +278,18 @@ impl IngestContext {
             ) => {
                 let unused = std::mem::replace(&mut shared.batch, batch);
                 shared.spare_buffers.push(unused.events.buf);
-                self.pause(consumer, shared);
+                self.backlogged(consumer, shared);
                 false
             }
+        }
+    }
+
+    /// A due batch found no room in the writer's backlog: note since when, and pause
+    /// consumption once that is [`PAUSE_AFTER`] ago.
+    fn backlogged(&self, consumer: &BaseConsumer<Self>, shared: &mut Shared) {
+        let since = *shared.backlogged_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= PAUSE_AFTER {
+            self.pause(consumer, shared);
         }
     }
 
@@ -479,30 +457,5 @@ impl ClientContext for IngestContext {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The last partial batch must still be sent on time once messages stop coming.
-    #[test]
-    fn the_clock_is_read_every_64_messages_and_whenever_idle() {
-        let mut clock = Clock::new();
-        let mut looks = Vec::new();
-        for n in 1..=200u64 {
-            clock.tick();
-            if clock.look() {
-                looks.push(n);
-            }
-        }
-        assert_eq!(looks, [64, 128, 192]);
-        // No new message since the last call: idle, so look (every time).
-        assert!(clock.look());
-        assert!(clock.look());
-        clock.tick();
-        assert!(!clock.look());
-        assert!(clock.look());
     }
 }

@@ -27,6 +27,7 @@
 //! - [`http`]: `/metrics`, `/healthz` and `/readyz`.
 
 pub mod batch;
+mod clock;
 pub mod config;
 pub mod consumer;
 pub mod dedupe;

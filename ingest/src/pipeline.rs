@@ -248,17 +248,22 @@ fn consume(
     let mut polls = 0u64;
     let mut last_stall_check = Instant::now();
     let ctx = consumer.context();
-    let mut paused = false;
+    let (mut paused, mut backlogged) = (false, false);
     while !stop.load(Ordering::Relaxed) {
         let mut got_message = false;
         // Never hold the lock while polling: rebalance callbacks run inside `poll` and take it.
-        // While paused (the writer's backlog is full) no message comes: the wait is for the
-        // writer's acknowledgement instead, below.
-        let polled = consumer.poll(if paused {
-            Duration::ZERO
+        // While a due batch waits for room in the writer's backlog no message can be taken:
+        // no poll at all at first (see `PAUSE_AFTER`), then, paused, polls that do not wait.
+        // The wait is for the writer's acknowledgement instead, below.
+        let polled = if backlogged && !paused {
+            None
         } else {
-            Duration::from_millis(100)
-        });
+            consumer.poll(if paused {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(100)
+            })
+        };
         let mut shared = ctx.lock();
         match polled {
             Some(Ok(msg)) => {
@@ -291,16 +296,16 @@ fn consume(
         // Acknowledgements come one per batch: look for them when idle, after a dispatch and
         // every 64 polls, not after every message.
         if !got_message || dispatched || polls % 64 == 0 {
-            // Paused: wait here for the acknowledgement that frees a slot, so that consumption
-            // resumes as soon as ClickHouse has taken a batch (not when a 100 ms poll ends).
-            let wait = if shared.paused() {
+            // Backlogged: wait here for the acknowledgement that frees a slot, so that
+            // consumption resumes as soon as ClickHouse has taken a batch.
+            let wait = if shared.backlogged() {
                 Duration::from_millis(100)
             } else {
                 Duration::ZERO
             };
             ctx.drain_acks(&consumer, &mut shared, wait, CommitMode::Async);
         }
-        paused = shared.paused();
+        (paused, backlogged) = (shared.paused(), shared.backlogged());
         if let Some(e) = shared.failed.take() {
             ctx.commit_durable(&consumer, &shared);
             return Err(e);
