@@ -101,6 +101,14 @@ async fn a_clickhouse_outage_mid_stream_is_survived_without_loss_or_doubles() {
         "the outage was not noticed; log:\n{}",
         ingest.tail()
     );
+    // A wait longer than `PAUSE_AFTER` (2 s) pauses the partitions, so that the consumer
+    // polls (and serves rebalances) during the outage; it resumes when ClickHouse is back.
+    let log = ingest.log();
+    assert!(
+        log.contains("consumption paused") && log.contains("consumption resumed"),
+        "consumption should pause during the 10 s outage and resume after; log:\n{}",
+        ingest.tail()
+    );
     assert_exact(&db, &corpus).await;
     db.drop().await;
     delete_topic(&kafka_brokers(), &topic).await;

@@ -381,7 +381,8 @@ fn leave_group(consumer: BaseConsumer<IngestContext>, deadline: Instant) {
         }
         consumer.poll(Duration::from_millis(5));
     }
-    // Closed: the crate's drop would try to close again and log that it failed.
+    // Closed: the crate's drop would try to close again and log an error that it failed (the
+    // drop's other log lines, librdkafka's on destroy, are silenced with it).
     tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
         drop(consumer)
     });
