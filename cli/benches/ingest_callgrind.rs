@@ -17,7 +17,7 @@ use abacus_testkit::{unique_name, TestDatabase};
 
 #[path = "ingest/stack.rs"]
 mod stack;
-use stack::{abacus, delete_topic, produce};
+use stack::{abacus, delete_topic, env_or, produce};
 
 /// Where an instruction was spent, from callgrind_annotate's `file:function [object]` line.
 fn part_of(line: &str) -> &'static str {
@@ -68,14 +68,8 @@ fn annotate(out: &str) -> (u64, BTreeMap<&'static str, u64>) {
 
 #[tokio::main]
 async fn main() {
-    let events: u64 = std::env::var("ABACUS_BENCH_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
-    let rounds: usize = std::env::var("ABACUS_BENCH_CALLGRIND_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
+    let events: u64 = env_or("ABACUS_BENCH_EVENTS", 200_000);
+    let rounds: usize = env_or("ABACUS_BENCH_CALLGRIND_ROUNDS", 2);
     let topic = unique_name("bench_callgrind");
     let db = TestDatabase::create("bench_callgrind").await;
     eprintln!("producing {events} events to {topic} ...");

@@ -27,7 +27,7 @@ mod stack;
 use measure::{
     consumed_so_far, cpu_line, cpu_secs, free_local_addr, peak_rss_kib, server_cpu, steady_cpu,
 };
-use stack::{abacus, delete_topic, produce};
+use stack::{abacus, delete_topic, env_or, produce};
 
 /// What one `abacus ingest --once` over the bench's topic took.
 struct IngestRun {
@@ -204,10 +204,7 @@ fn kafka_read_only(topic: &str, expected: u64) -> (Duration, Duration) {
 
 #[tokio::main]
 async fn main() {
-    let events: u64 = std::env::var("ABACUS_BENCH_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let events: u64 = env_or("ABACUS_BENCH_EVENTS", 1_000_000);
     let db = TestDatabase::create("bench_ingest").await;
     let topic = unique_name("bench_ingest");
     eprintln!("producing {events} events to {topic} ...");
@@ -246,10 +243,7 @@ async fn main() {
     // More rounds over the same topic (fresh database and group each), each followed by its
     // own bulk load: the spread of CPU time and of the end-to-end ratio on a machine whose
     // speed drifts.
-    let rounds: usize = std::env::var("ABACUS_BENCH_INGEST_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    let rounds: usize = env_or("ABACUS_BENCH_INGEST_ROUNDS", 1);
     for round in 2..=rounds {
         eprintln!("ingest round {round} of {rounds} ...");
         let db = TestDatabase::create("bench_ingest_round").await;

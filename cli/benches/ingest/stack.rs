@@ -1,10 +1,18 @@
-//! The ingest benches' use of the local stack: the `abacus` binary pointed at a database and
-//! a topic, events produced for a bench, and the topic deleted afterwards.
+//! The ingest benches' use of the local stack: settings from the environment, the `abacus`
+//! binary pointed at a database and a topic, events produced for a bench, the topic deleted.
 
 use std::process::Command;
 
 use abacus_testkit::kafka_brokers;
 use rdkafka::ClientConfig;
+
+/// The setting `name` from the environment, or `default` when unset or not a `T`.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 /// The `abacus` binary with ClickHouse database `db`, Kafka topic `topic` and group `group`.
 pub fn abacus(db: &str, topic: &str, group: &str) -> Command {
