@@ -17,7 +17,7 @@ use abacus_testkit::{unique_name, TestDatabase};
 
 #[path = "ingest/stack.rs"]
 mod stack;
-use stack::{abacus, delete_topic, env_or, produce};
+use stack::{abacus, abacus_under, delete_topic, env_or, produce};
 
 /// Where an instruction was spent, from callgrind_annotate's `file:function [object]` line.
 fn part_of(line: &str) -> &'static str {
@@ -86,7 +86,7 @@ async fn main() {
         assert!(migrated.status.success(), "{migrated:?}");
         let out = std::env::temp_dir().join(format!("{}.callgrind", unique_name("bench")));
         let out = out.to_str().unwrap().to_owned();
-        let run = Command::new("valgrind")
+        let run = abacus_under("valgrind", db.name(), &topic, &unique_name("bench"))
             .args([
                 "--tool=callgrind",
                 &format!("--callgrind-out-file={out}"),
@@ -94,11 +94,6 @@ async fn main() {
                 "ingest",
                 "--once",
             ])
-            .envs(
-                abacus(db.name(), &topic, &unique_name("bench"))
-                    .get_envs()
-                    .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
-            )
             .output()
             .expect("valgrind runs (apt-get install -y valgrind)");
         assert!(

@@ -16,7 +16,13 @@ pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 /// The `abacus` binary with ClickHouse database `db`, Kafka topic `topic` and group `group`.
 pub fn abacus(db: &str, topic: &str, group: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_abacus"));
+    abacus_under(env!("CARGO_BIN_EXE_abacus"), db, topic, group)
+}
+
+/// `program` (the `abacus` binary, or a tool that runs it, such as valgrind) with the
+/// environment of [`abacus`].
+pub fn abacus_under(program: &str, db: &str, topic: &str, group: &str) -> Command {
+    let mut cmd = Command::new(program);
     cmd.env("ABACUS_CLICKHOUSE_URL", abacus_testkit::clickhouse_url())
         .env("ABACUS_CLICKHOUSE_DATABASE", db)
         .env("ABACUS_KAFKA_BROKERS", kafka_brokers())
